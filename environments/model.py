@@ -1,0 +1,373 @@
+"""The typed description of one environment: the single source every room reads.
+
+Infra reads `aws` and `node_groups`, apps and argocd read `apps`, `sizing`, `images` and
+`gitops`, the harness reads `node_groups` (to shape simulated nodes) and `perf`.
+Nothing here imports anything but pydantic: the arrows point away from this module.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from environments.instances import INSTANCE_SHAPES, InstanceShape
+
+EnvName = Literal["local", "dev", "staging", "prod"]
+SizingStrategy = Literal["minimal", "balanced", "performance"]
+WorkloadClass = Literal["api", "worker", "job"]
+Classifier = Literal["random_forest", "logistic_regression"]
+LoadProfileName = Literal["single", "batch", "mixed"]
+
+# Kubernetes quantities as the API accepts them for cpu and memory ("250m", "1", "512Mi").
+Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]
+DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+Cron = Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
+
+
+class Strict(BaseModel):
+    """Unknown keys and loose types are errors: a typo in an environment file never passes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ---------------------------------------------------------------- cloud (absent for `local`)
+
+
+class Tags(Strict):
+    project: str
+    owner: str
+    cost_centre: str
+    extra: dict[str, str] = {}
+
+
+class Network(Strict):
+    vpc_cidr: str
+    az_count: int = Field(ge=1, le=6)
+    nat: Literal["none", "single", "per_az"]
+    flow_logs: bool = True
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value)
+        except ValueError as e:
+            raise ValueError(f"not an IPv4 CIDR: {e}") from None
+        if not 16 <= net.prefixlen <= 22:
+            raise ValueError(f"VPC prefix must be /16../22 to hold the subnets, got /{net.prefixlen}")
+        return value
+
+    def subnet_prefix(self) -> int:
+        """Subnet size: the VPC split into room for a public and a private subnet per AZ (max 6 AZs)."""
+        return ipaddress.IPv4Network(self.vpc_cidr).prefixlen + 4
+
+
+class Cluster(Strict):
+    name: DnsLabel
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")]
+    endpoint_public: bool
+    public_access_cidrs: list[str] = []
+    deletion_protection: bool
+    log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]]
+    identity: Literal["pod_identity", "irsa"]
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.IPv4Network(cidr)
+            except ValueError as e:
+                raise ValueError(f"not an IPv4 CIDR: {cidr!r} ({e})") from None
+        return value
+
+
+class Aws(Strict):
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    account_id: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
+    network: Network
+    cluster: Cluster
+    argocd_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")]
+
+
+# ---------------------------------------------------------------- compute
+
+
+class Taint(Strict):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+GPU_TAINT = Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
+
+
+class NodeGroup(Strict):
+    kind: Literal["cpu", "gpu"]
+    instance_types: list[str] = Field(min_length=1)
+    capacity: Literal["on_demand", "spot"] = "on_demand"
+    min_size: int = Field(ge=0)
+    desired_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    disk_size_gb: int = Field(default=50, ge=20)
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_instances(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in INSTANCE_SHAPES]
+        if unknown:
+            raise ValueError(f"unknown instance type {unknown[0]!r}; known: {', '.join(sorted(INSTANCE_SHAPES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeGroup:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"sizes must satisfy min_size <= desired_size <= max_size, got "
+                f"{self.min_size} <= {self.desired_size} <= {self.max_size}"
+            )
+        shapes = [INSTANCE_SHAPES[t] for t in self.instance_types]
+        if self.kind == "gpu":
+            if any(s.gpus == 0 for s in shapes):
+                raise ValueError("a gpu node group may only use GPU instance types")
+            if GPU_TAINT not in self.taints:
+                raise ValueError("a gpu node group must carry the taint nvidia.com/gpu=true:NoSchedule")
+        elif any(s.gpus for s in shapes):
+            raise ValueError("a cpu node group may not use GPU instance types")
+        return self
+
+    @property
+    def shape(self) -> InstanceShape:
+        """The smallest instance type of the group: what a scheduler can count on."""
+        return min((INSTANCE_SHAPES[t] for t in self.instance_types), key=lambda s: (s.cpu, s.memory_gib))
+
+
+# ---------------------------------------------------------------- workloads
+
+
+class ResourceAmounts(Strict):
+    cpu: Quantity
+    memory: Quantity
+
+
+class Resources(Strict):
+    requests: ResourceAmounts
+    limits: ResourceAmounts
+
+
+class Autoscaling(Strict):
+    min_replicas: int = Field(ge=1)
+    max_replicas: int = Field(ge=1)
+    cpu_utilization: int = Field(ge=1, le=100)
+    memory_utilization: int = Field(ge=1, le=100)
+    scale_up_stabilization_s: int = Field(ge=0)
+    scale_down_stabilization_s: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        return self
+
+
+class InferenceApi(Strict):
+    enabled: bool = True
+    namespace: DnsLabel
+    sizing: SizingStrategy
+    classifier: Classifier
+    port: int = Field(ge=1024, le=65535)
+    autoscaling: Autoscaling
+    pdb_min_available: int = Field(ge=0)
+    expose: Literal["cluster_ip", "load_balancer", "ingress"]
+    ingress_host: str | None = None
+    batch_limit: int = Field(ge=1, le=10_000)
+    reload_interval_s: float = Field(gt=0)
+    # A test-only setting of the API (added latency / error rate); refused in production.
+    fault_injection_allowed: bool = False
+
+    @model_validator(mode="after")
+    def _expose(self) -> InferenceApi:
+        if self.expose == "ingress" and not self.ingress_host:
+            raise ValueError("expose: ingress needs ingress_host")
+        if self.pdb_min_available >= self.autoscaling.min_replicas:
+            raise ValueError(
+                f"pdb_min_available ({self.pdb_min_available}) must be below autoscaling.min_replicas "
+                f"({self.autoscaling.min_replicas}) or no node can ever be drained"
+            )
+        return self
+
+
+class BatchPipeline(Strict):
+    enabled: bool = True
+    namespace: DnsLabel
+    sizing: SizingStrategy
+    schedule: Cron
+    time_zone: str = "UTC"
+    active_deadline_s: int = Field(ge=60)
+    backoff_limit: int = Field(ge=0)
+    backfill_parallelism: int = Field(ge=1)
+    source: Literal["sample", "parquet"]
+    dry_run: bool = False
+    long_running: bool = False
+
+
+class FraudStageReplicas(Strict):
+    data_gather: int = Field(ge=0)
+    preprocessing: int = Field(ge=0)
+    inference: int = Field(ge=0)
+    model_build: int = Field(ge=0)
+
+
+class FraudPipeline(Strict):
+    enabled: bool = True
+    namespace: DnsLabel
+    sizing: SizingStrategy
+    replicas: FraudStageReplicas
+    # Run the GPU variants where the environment has a gpu node group; CPU variants otherwise.
+    use_gpu: bool
+    lease_s: int = Field(ge=1)
+    max_attempts: int = Field(ge=1)
+
+
+class Cleanup(Strict):
+    enabled: bool = True
+    schedule: Cron
+    success_retention_hours: int = Field(ge=1)
+    failed_retention_hours: int = Field(ge=1)
+    dry_run: bool = False
+
+
+class Apps(Strict):
+    inference_api: InferenceApi
+    batch_pipeline: BatchPipeline
+    fraud_pipeline: FraudPipeline
+    cleanup: Cleanup
+
+
+# ---------------------------------------------------------------- storage, images, gitops
+
+
+class SharedVolume(Strict):
+    size: Quantity
+    storage_class: str | None = None
+    # RWX when the storage class supports it; RWO forces every stage onto one node (fraud seed).
+    read_write_many: bool
+
+
+class Storage(Strict):
+    data_uri: Annotated[str, Field(pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file://.+)$")]
+    models_uri: Annotated[str, Field(pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file://.+)$")]
+    # S3-compatible endpoint (MinIO) for local stores; None means AWS S3 itself.
+    endpoint_url: str | None = None
+    retention_days: int = Field(ge=1)
+    versioning: bool
+    shared_volume: SharedVolume
+
+
+class Images(Strict):
+    # Registry prefix ("123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"); empty: images on the node.
+    registry: str = ""
+    tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+    pull_policy: Literal["IfNotPresent", "Never", "Always"]
+
+    @field_validator("tag")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if value == "latest":
+            raise ValueError("images are pinned: 'latest' is not a tag we deploy")
+        return value
+
+
+class GitOps(Strict):
+    # A remote URL, or a local path ('~' expanded) to a bare repository created on first publish.
+    repo_url: str
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
+    path: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")]
+    argocd_namespace: DnsLabel
+
+
+# ---------------------------------------------------------------- performance gates
+
+
+class EndpointThreshold(Strict):
+    p95_ms: float = Field(gt=0)
+    p99_ms: float = Field(gt=0)
+
+
+class LoadProfile(Strict):
+    users: int = Field(ge=1)
+    spawn_rate: float = Field(gt=0)
+    duration_s: int = Field(ge=5)
+    max_requests: int = Field(ge=1)
+    min_rps: float = Field(ge=0)
+    failure_ratio: float = Field(ge=0, le=1)
+    endpoints: dict[str, EndpointThreshold] = Field(min_length=1)
+
+
+class Perf(Strict):
+    profiles: dict[LoadProfileName, LoadProfile]
+    # Flag a slowdown when throughput drops or p95 grows beyond this ratio of the baseline.
+    regression_ratio: float = Field(gt=1)
+
+
+# ---------------------------------------------------------------- the environment
+
+
+class Environment(Strict):
+    name: EnvName
+    production: bool
+    tags: Tags
+    aws: Aws | None = None
+    node_groups: dict[DnsLabel, NodeGroup] = Field(min_length=1)
+    sizing: dict[SizingStrategy, dict[WorkloadClass, Resources]]
+    apps: Apps
+    storage: Storage
+    images: Images
+    gitops: GitOps
+    perf: Perf
+
+    @field_validator("sizing")
+    @classmethod
+    def _complete_sizing(cls, value: dict[str, dict[str, Resources]]) -> dict[str, dict[str, Resources]]:
+        for strategy in SizingStrategy.__args__:  # type: ignore[attr-defined]
+            missing = [c for c in WorkloadClass.__args__ if c not in value.get(strategy, {})]  # type: ignore[attr-defined]
+            if missing:
+                raise ValueError(f"strategy {strategy!r} lacks workload classes {missing}")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Environment:
+        if self.name == "local" and self.aws is not None:
+            raise ValueError("the local environment has no cloud: remove the aws block")
+        if self.name != "local" and self.aws is None:
+            raise ValueError(f"environment {self.name!r} needs an aws block")
+        if self.production and self.apps.inference_api.fault_injection_allowed:
+            raise ValueError("apps.inference_api.fault_injection_allowed is refused in production")
+        if not any(g.kind == "cpu" for g in self.node_groups.values()):
+            raise ValueError("node_groups needs at least one cpu group")
+        return self
+
+    # Derived views, so no room recomputes them differently.
+
+    @property
+    def gpu_node_groups(self) -> dict[str, NodeGroup]:
+        return {n: g for n, g in self.node_groups.items() if g.kind == "gpu"}
+
+    @property
+    def has_gpu(self) -> bool:
+        return bool(self.gpu_node_groups)
+
+    def resources(self, strategy: SizingStrategy, workload: WorkloadClass) -> Resources:
+        return self.sizing[strategy][workload]
+
+    def image(self, name: str) -> str:
+        """The pinned reference of one of the project's images."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+            raise ValueError(f"bad image name {name!r}")
+        prefix = f"{self.images.registry}/" if self.images.registry else ""
+        return f"{prefix}{name}:{self.images.tag}"

@@ -1,0 +1,58 @@
+"""The one command line: `mlops <room> <command>`. Each room owns its group; this only assembles."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from environments import EnvironmentFileError, environment_names, load_environment
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="GitOps toolkit for ML pipelines on EKS.")
+env_app = typer.Typer(no_args_is_help=True, help="Environments: list, check and show them.")
+app.add_typer(env_app, name="env")
+
+console = Console()
+
+
+def fail(message: str) -> None:
+    """One clear line on stderr and a non-zero exit: the convention of every command."""
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@env_app.command("list")
+def env_list() -> None:
+    """The shipped environments and their shape."""
+    table = Table("env", "cloud", "node groups", "gitops")
+    for name in environment_names():
+        env = load_environment(name)
+        where = f"{env.aws.region} / {env.aws.cluster.name}" if env.aws else "local"
+        groups = ", ".join(f"{n} ({g.kind} {g.min_size}-{g.max_size})" for n, g in env.node_groups.items())
+        table.add_row(name, where, groups, f"{env.gitops.repo_url} [{env.gitops.branch}] {env.gitops.path}")
+    console.print(table)
+
+
+@env_app.command("check")
+def env_check(names: list[str] = typer.Argument(None, help="Names or paths; all shipped when omitted.")) -> None:
+    """Load environments strictly; the first bad field is named and the exit is non-zero."""
+    for name in names or environment_names():
+        try:
+            load_environment(name)
+        except EnvironmentFileError as e:
+            fail(str(e))
+        console.print(f"[green]ok[/] {name}")
+
+
+@env_app.command("show")
+def env_show(name: str = typer.Argument("local")) -> None:
+    """The fully merged environment, as the other rooms see it."""
+    try:
+        env = load_environment(name)
+    except EnvironmentFileError as e:
+        fail(str(e))
+    console.print_json(env.model_dump_json())
+
+
+if __name__ == "__main__":
+    app()

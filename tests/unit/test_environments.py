@@ -1,0 +1,102 @@
+"""Every shipped environment loads; a broken file fails with one line naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from environments import EnvironmentFileError, environment_names, load_environment
+from harness.cli import app
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_shipped_environment_loads() -> None:
+    assert environment_names() == ["local", "dev", "staging", "prod"]
+    for name in environment_names():
+        env = load_environment(name)
+        assert env.name == name
+        assert env.gitops.path == f"envs/{name}"
+
+
+def test_seed_requirements_survive_the_merge() -> None:
+    prod = load_environment("prod")
+    api = prod.apps.inference_api
+    assert (api.autoscaling.min_replicas, api.autoscaling.max_replicas) == (2, 10)
+    assert (api.autoscaling.cpu_utilization, api.autoscaling.memory_utilization) == (70, 80)
+    assert api.port == 5000
+    assert prod.apps.batch_pipeline.schedule == "0 2 * * *"
+    assert prod.apps.cleanup.success_retention_hours == 7 * 24
+    assert prod.apps.cleanup.failed_retention_hours == 12
+    assert prod.aws and prod.aws.network.nat == "per_az" and prod.aws.network.az_count == 3
+    gpu = prod.gpu_node_groups["gpu"]
+    assert gpu.shape.gpus == 1 and any(t.key == "nvidia.com/gpu" for t in gpu.taints)
+    # lists replace, mappings merge: prod's cpu group keeps the base labels
+    assert prod.node_groups["cpu"].instance_types == ["m5.xlarge", "m6i.xlarge"]
+    assert prod.node_groups["cpu"].labels == {"workload": "cpu"}
+
+
+def test_local_has_no_cloud_and_images_on_the_node() -> None:
+    local = load_environment()
+    assert local.name == "local" and local.aws is None
+    assert local.images.pull_policy == "Never"
+    assert local.image("ml-inference-api") == "ml-inference-api:dev"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: local\nnode_groups: {cpu: {min_sise: 1}}\n",
+         "node_groups.cpu.min_sise: unknown key; allowed: capacity, desired_size"),
+        ("name: local\napps: {inference_api: {expose: nodeport}}\n",
+         "apps.inference_api.expose: Input should be 'cluster_ip', 'load_balancer' or 'ingress' (got 'nodeport')"),
+        ("name: local\napps: {inference_api: {autoscaling: {min_replicas: '2'}}}\n",
+         "apps.inference_api.autoscaling.min_replicas: Input should be a valid integer (got '2')"),
+        ("name: local\nname: dev\n", "line 2: invalid YAML: duplicate key 'name'"),
+        ("name: qa\n", "name: Input should be 'local', 'dev', 'staging' or 'prod' (got 'qa')"),
+        ("name: local\nimages: {tag: latest}\n", "images.tag: Value error, images are pinned"),
+        ("name: local\nnode_groups: {cpu: {instance_types: [x9.huge]}}\n",
+         "node_groups.cpu.instance_types: Value error, unknown instance type 'x9.huge'; known:"),
+        ("name: local\nnode_groups: {gpu: {taints: []}}\n",
+         "node_groups.gpu: Value error, a gpu node group must carry the taint nvidia.com/gpu=true:NoSchedule"),
+        ("name: local\nnode_groups: {cpu: {min_size: 3, desired_size: 2}}\n",
+         "node_groups.cpu: Value error, sizes must satisfy min_size <= desired_size <= max_size"),
+        ("name: prod\nproduction: true\naws: {region: eu-west-1}\n", "aws.network: required field is missing"),
+        ("name: local\naws: {}\n", "aws.region: required field is missing"),
+    ],
+)
+def test_broken_file_names_file_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environment(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+
+
+def test_fault_injection_is_refused_in_production() -> None:
+    with pytest.raises(EnvironmentFileError, match="fault_injection_allowed is refused in production"):
+        load_environment("prod", overrides={"apps": {"inference_api": {"fault_injection_allowed": True}}})
+
+
+def test_unknown_environment_lists_the_shipped_ones() -> None:
+    with pytest.raises(EnvironmentFileError, match="no such environment 'qa'; shipped: local, dev, staging, prod"):
+        load_environment("qa")
+
+
+def test_cli_check_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["env", "check"])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["env", "check", str(_write(tmp_path, "name: local\nperf: {regression_ratio: 0.5}\n"))])
+    assert bad.exit_code == 1
+    assert "perf.regression_ratio: Input should be greater than 1" in bad.output
