@@ -1,1 +1,7 @@
-"""pytest plugin: fixtures for real containers and clusters (filled in by the harness issues)."""
+"""pytest plugin (entry point `mlops`): real containers and real clusters as fixtures.
+
+Other repositories get the same fixtures by installing this package; options live in one
+group, `mlops`, with one prefix.
+"""
+
+pytest_plugins = ["harness.containers.plugin", "harness.clusters.plugin"]

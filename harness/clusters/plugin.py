@@ -1,0 +1,1 @@
+"""Cluster fixtures (kwok, kind, existing) and deploy helpers."""

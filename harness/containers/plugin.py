@@ -1,0 +1,1 @@
+"""Container fixtures (Docker engine, images, MinIO, app containers)."""
