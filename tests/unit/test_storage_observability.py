@@ -1,0 +1,48 @@
+"""Structured logs and the background metrics server every worker runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from apps.observability import configure_logging, serve_metrics
+
+pytestmark = pytest.mark.unit
+
+
+def test_logs_are_one_json_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("unit-test", "INFO")
+    structlog.get_logger().info("model_loaded", version="v1")
+    structlog.get_logger().debug("hidden")
+    logging.getLogger("uvicorn.error").warning("from the stdlib")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["event"], e["level"], e["service"]) for e in lines] == [
+        ("model_loaded", "info", "unit-test"),
+        ("from the stdlib", "warning", "unit-test"),
+    ]
+    assert lines[0]["version"] == "v1" and lines[0]["timestamp"].endswith("Z")
+
+
+def test_bad_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="LOG_LEVEL"):
+        configure_logging("unit-test", "LOUD")
+
+
+def test_metrics_server_serves_metrics_and_health() -> None:
+    registry = CollectorRegistry()
+    Counter("records_processed", "records", registry=registry).inc(3)
+    healthy = {"ok": True}
+    with serve_metrics(0, host="127.0.0.1", registry=registry, healthy=lambda: healthy["ok"]) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        assert "records_processed_total 3.0" in httpx.get(f"{base}/metrics").text
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        healthy["ok"] = False
+        assert httpx.get(f"{base}/healthz").status_code == 503
+        assert httpx.get(f"{base}/other").status_code == 404
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/healthz", timeout=1)
