@@ -236,6 +236,8 @@ class FraudPipeline(Strict):
 
 class Cleanup(Strict):
     enabled: bool = True
+    # Runs in the batch pipeline's namespace (it prunes that pipeline's data); sized as a job.
+    sizing: SizingStrategy = "minimal"
     schedule: Cron
     success_retention_hours: int = Field(ge=1)
     failed_retention_hours: int = Field(ge=1)

@@ -1,0 +1,277 @@
+"""How the inference API runs on Kubernetes (seed 001), as a pure function of the environment.
+
+    >>> from environments import load_environment
+    >>> [o["kind"] for o in objects(load_environment("local"))][:3]
+    ['Namespace', 'ResourceQuota', 'LimitRange']
+"""
+
+from __future__ import annotations
+
+from apps import k8s
+from apps.k8s import AppMeta, Obj
+from environments.model import Environment
+
+APP = "inference-api"
+DEPLOYMENT = "ml-inference-api"
+SERVICE = "ml-inference-service"
+LOAD_BALANCER = "ml-inference-lb"
+INGRESS = "ml-inference-ingress"
+SERVICE_ACCOUNT = "ml-inference-api"
+CONFIG_MAP = "ml-inference-config"
+IMAGE = "ml-inference-api"
+PORT_NAME = "http"
+# Only the ClusterIP Service carries it, so the ServiceMonitor scrapes each pod once.
+SCRAPE_LABEL = "ml-platform/scrape"
+LOG_LEVEL = "INFO"
+
+
+def namespace(env: Environment) -> str:
+    return env.apps.inference_api.namespace
+
+
+def config(env: Environment) -> dict[str, str]:
+    """The API's environment (contract in apps/api): everything but secrets."""
+    api = env.apps.inference_api
+    data = {
+        "PORT": str(api.port),
+        "MODEL_REGISTRY_URI": env.storage.models_uri,
+        "BATCH_LIMIT": str(api.batch_limit),
+        "RELOAD_INTERVAL_S": str(api.reload_interval_s),
+        "LOG_LEVEL": LOG_LEVEL,
+        "FAULT_INJECTION_ALLOWED": "true" if api.fault_injection_allowed else "false",
+    }
+    if env.storage.endpoint_url:
+        data["S3_ENDPOINT_URL"] = env.storage.endpoint_url
+    return data
+
+
+def resources(env: Environment) -> Obj:
+    return k8s.resources(env=env, strategy=env.apps.inference_api.sizing, workload="api")
+
+
+def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
+    api = env.apps.inference_api
+    if not api.enabled:
+        return []
+    ns = namespace(env)
+    meta = AppMeta(env=env, name=APP, component="api")
+    res = resources(env)
+    data = config(env)
+    out: list[Obj] = [
+        k8s.namespace(meta=meta, name=ns),
+        k8s.resource_quota(
+            meta=meta,
+            name=f"{APP}-quota",
+            namespace=ns,
+            budgets=[k8s.PodBudget(resources=res, count=api.autoscaling.max_replicas + 1)],
+        ),
+        k8s.limit_range(meta=meta, name=f"{APP}-limits", namespace=ns, default=res, largest=res),
+        k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
+        _role(meta, ns),
+        _role_binding(meta, ns),
+        k8s.config_map(meta=meta, name=CONFIG_MAP, namespace=ns, data=data),
+        k8s.default_deny(meta=meta, namespace=ns),
+        _network_policy(env, meta, ns),
+        _deployment(env, meta, ns, res, data),
+        k8s.service(
+            meta=meta.with_component("api", **{SCRAPE_LABEL: "true"}),
+            name=SERVICE,
+            namespace=ns,
+            ports={PORT_NAME: (api.port, PORT_NAME)},
+        ),
+    ]
+    if api.expose == "load_balancer":
+        out.append(
+            k8s.service(
+                meta=meta,
+                name=LOAD_BALANCER,
+                namespace=ns,
+                type_="LoadBalancer",
+                ports={PORT_NAME: (80, PORT_NAME)},
+                annotations={
+                    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+                    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+                },
+            )
+        )
+    if api.expose == "ingress":
+        out.append(_ingress(env, meta, ns))
+    out += [_hpa(env, meta, ns), _pdb(env, meta, ns), _service_monitor(meta, ns)]
+    return out
+
+
+def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[str, str]) -> Obj:
+    api = env.apps.inference_api
+    main = k8s.container(
+        name="api",
+        image=env.image(IMAGE),
+        pull_policy=env.images.pull_policy,
+        args=["apps.api"],
+        resources=res,
+        config_map=CONFIG_MAP,
+        ports={PORT_NAME: api.port},
+        probes=k8s.probes(port=PORT_NAME),
+    )
+    spec = k8s.pod_spec(
+        service_account=SERVICE_ACCOUNT,
+        containers=[main],
+        node_selector=k8s.cpu_node_selector(env),
+        affinity=_spread(meta),
+    )
+    template = k8s.pod_template(
+        meta=meta,
+        spec=spec,
+        annotations={
+            "checksum/config": k8s.config_checksum(data),
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(api.port),
+            "prometheus.io/path": "/metrics",
+        },
+    )
+    # Replicas start at the HPA's floor; Argo CD ignores the field afterwards (the HPA owns it).
+    return k8s.deployment(
+        meta=meta, name=DEPLOYMENT, namespace=ns, replicas=api.autoscaling.min_replicas, template=template
+    )
+
+
+def _spread(meta: AppMeta) -> Obj:
+    """Prefer one replica per node and per zone: a lost node or zone never takes every replica."""
+    selector = {"matchLabels": meta.selector()}
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"},
+                },
+                {
+                    "weight": 50,
+                    "podAffinityTerm": {"labelSelector": selector, "topologyKey": "topology.kubernetes.io/zone"},
+                },
+            ]
+        }
+    }
+
+
+def _network_policy(env: Environment, meta: AppMeta, ns: str) -> Obj:
+    api = env.apps.inference_api
+    if api.expose == "cluster_ip":
+        sources: list[Obj] = [{"namespaceSelector": {}}]
+    else:
+        # Traffic from the NLB / ALB keeps client or node addresses: any source, API port only.
+        sources = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    return k8s.network_policy(
+        meta=meta,
+        name=f"{APP}-allow",
+        namespace=ns,
+        pod_selector=meta.selector(),
+        ingress=[{"from": sources, "ports": [{"protocol": "TCP", "port": api.port}]}],
+        egress=k8s.egress_rules(env),
+    )
+
+
+def _ingress(env: Environment, meta: AppMeta, ns: str) -> Obj:
+    api = env.apps.inference_api
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": k8s.metadata(
+            meta=meta,
+            name=INGRESS,
+            namespace=ns,
+            annotations={
+                "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                "alb.ingress.kubernetes.io/target-type": "ip",
+                "alb.ingress.kubernetes.io/healthcheck-path": "/readyz",
+            },
+        ),
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [
+                {
+                    "host": api.ingress_host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": SERVICE, "port": {"name": PORT_NAME}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _hpa(env: Environment, meta: AppMeta, ns: str) -> Obj:
+    scaling = env.apps.inference_api.autoscaling
+
+    def utilization(resource: str, target: int) -> Obj:
+        return {"type": "Resource", "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}}}
+
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": k8s.metadata(meta=meta, name=DEPLOYMENT, namespace=ns),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": DEPLOYMENT},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                utilization("cpu", scaling.cpu_utilization),
+                utilization("memory", scaling.memory_utilization),
+            ],
+            "behavior": {
+                "scaleUp": {"stabilizationWindowSeconds": scaling.scale_up_stabilization_s},
+                "scaleDown": {"stabilizationWindowSeconds": scaling.scale_down_stabilization_s},
+            },
+        },
+    }
+
+
+def _pdb(env: Environment, meta: AppMeta, ns: str) -> Obj:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": k8s.metadata(meta=meta, name=DEPLOYMENT, namespace=ns),
+        "spec": {
+            "minAvailable": env.apps.inference_api.pdb_min_available,
+            "selector": {"matchLabels": meta.selector()},
+        },
+    }
+
+
+def _role(meta: AppMeta, ns: str) -> Obj:
+    # Least privilege: read its own ConfigMap, nothing else in the API.
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": k8s.metadata(meta=meta, name=SERVICE_ACCOUNT, namespace=ns),
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [CONFIG_MAP], "verbs": ["get"]}],
+    }
+
+
+def _role_binding(meta: AppMeta, ns: str) -> Obj:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": k8s.metadata(meta=meta, name=SERVICE_ACCOUNT, namespace=ns),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SERVICE_ACCOUNT},
+        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": ns}],
+    }
+
+
+def _service_monitor(meta: AppMeta, ns: str) -> Obj:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": k8s.metadata(meta=meta, name=DEPLOYMENT, namespace=ns),
+        "spec": {
+            "selector": {"matchLabels": {**meta.selector(), SCRAPE_LABEL: "true"}},
+            "namespaceSelector": {"matchNames": [ns]},
+            "endpoints": [{"port": PORT_NAME, "path": "/metrics", "interval": "30s"}],
+        },
+    }

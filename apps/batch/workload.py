@@ -1,0 +1,225 @@
+"""How the batch pipeline runs on Kubernetes (seed 000), as pure functions of the environment.
+
+The daily CronJob ``pcc-daily-pipeline`` is the synced workload; ``manual_job`` (one partition,
+``kubectl create -f``) and ``backfill_job`` (an Indexed Job, one completion per day) are
+templates the CLI and the harness create on demand.
+
+    >>> from datetime import date
+    >>> from environments import load_environment
+    >>> backfill_job(load_environment("local"), start=date(2025, 1, 1), end=date(2025, 1, 3))["spec"]["completions"]
+    3
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+from apps import k8s
+from apps.cleanup import workload as cleanup
+from apps.k8s import AppMeta, Obj
+from environments.model import Environment
+
+APP = "batch-pipeline"
+CRON_JOB = "pcc-daily-pipeline"
+MANUAL_JOB = "pcc-manual-run"
+SERVE_DEPLOYMENT = "pcc-pipeline-serve"
+SERVICE_ACCOUNT = "pcc-pipeline"
+CONFIG_MAP = "pcc-config"
+IMAGE = "ml-pipeline"
+METRICS_PORT = 8080
+LOG_LEVEL = "INFO"
+# The seed's operators select pods with these (kubectl logs -l app=pcc-pipeline,type=cronjob).
+SEED_APP_LABEL = {"app": "pcc-pipeline"}
+_VOLUMES = (("logs", "/app/logs"), ("models", "/app/models"))
+
+
+def namespace(env: Environment) -> str:
+    return env.apps.batch_pipeline.namespace
+
+
+def config(env: Environment) -> dict[str, str]:
+    batch = env.apps.batch_pipeline
+    data = {
+        "DATA_URI": env.storage.data_uri,
+        "MODEL_REGISTRY_URI": env.storage.models_uri,
+        "SOURCE": batch.source,
+        "DRY_RUN": "true" if batch.dry_run else "false",
+        "TZ": batch.time_zone,
+        "LOG_LEVEL": LOG_LEVEL,
+        "METRICS_PORT": str(METRICS_PORT),
+    }
+    if env.storage.endpoint_url:
+        data["S3_ENDPOINT_URL"] = env.storage.endpoint_url
+    return data
+
+
+def resources(env: Environment) -> Obj:
+    return k8s.resources(env=env, strategy=env.apps.batch_pipeline.sizing, workload="job")
+
+
+def serve_resources(env: Environment) -> Obj:
+    return k8s.resources(env=env, strategy=env.apps.batch_pipeline.sizing, workload="worker")
+
+
+def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
+    batch = env.apps.batch_pipeline
+    if not batch.enabled:
+        return []
+    ns = namespace(env)
+    meta = AppMeta(env=env, name=APP, component="pipeline", extra=SEED_APP_LABEL)
+    res = resources(env)
+    data = config(env)
+    # What may run at once: the daily run, one manual run, a backfill, the serve mode, cleanup.
+    budgets = [k8s.PodBudget(resources=res, count=2 + batch.backfill_parallelism)]
+    sizes = [res]
+    if batch.long_running:
+        budgets.append(k8s.PodBudget(resources=serve_resources(env), count=2))
+        sizes.append(serve_resources(env))
+    if env.apps.cleanup.enabled:
+        budgets.append(k8s.PodBudget(resources=cleanup.resources(env), count=1))
+        sizes.append(cleanup.resources(env))
+    out: list[Obj] = [
+        k8s.namespace(meta=meta, name=ns),
+        k8s.resource_quota(meta=meta, name=f"{APP}-quota", namespace=ns, budgets=budgets),
+        k8s.limit_range(meta=meta, name=f"{APP}-limits", namespace=ns, default=res, largest=k8s.largest(sizes)),
+        k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
+        k8s.config_map(meta=meta, name=CONFIG_MAP, namespace=ns, data=data),
+        k8s.default_deny(meta=meta, namespace=ns),
+        k8s.network_policy(
+            meta=meta,
+            name=f"{APP}-allow",
+            namespace=ns,
+            pod_selector=meta.app_selector(),
+            ingress=[k8s.metrics_ingress(METRICS_PORT)],
+            egress=k8s.egress_rules(env),
+        ),
+        _cron_job(env, meta.with_component("daily", type="cronjob"), ns, data),
+    ]
+    if batch.long_running:
+        out.append(_serve(env, meta.with_component("serve", type="deployment"), ns, data))
+    return out
+
+
+def _container(env: Environment, *, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> Obj:
+    return k8s.container(
+        name=name,
+        image=env.image(IMAGE),
+        pull_policy=env.images.pull_policy,
+        args=["apps.batch", *args],
+        resources=resources(env),
+        config_map=CONFIG_MAP,
+        env=extra_env,
+        ports={"metrics": METRICS_PORT},
+        volume_mounts=_VOLUMES,
+    )
+
+
+def _volumes() -> list[Obj]:
+    return [{"name": v, "emptyDir": {"sizeLimit": "1Gi"}} for v, _ in _VOLUMES]
+
+
+def _job_template(env: Environment, meta: AppMeta, container: Obj, data: dict[str, str]) -> Obj:
+    spec = k8s.pod_spec(
+        service_account=SERVICE_ACCOUNT,
+        containers=[container],
+        volumes=_volumes(),
+        restart_policy="Never",
+        node_selector=k8s.cpu_node_selector(env),
+    )
+    return k8s.pod_template(meta=meta, spec=spec, annotations={"checksum/config": k8s.config_checksum(data)})
+
+
+_JOB_SKIPS = k8s.checkov_skips(
+    ("CKV_K8S_8", "run-to-completion job: a liveness probe would only kill a long partition, activeDeadlineSeconds bounds it"),
+    ("CKV_K8S_9", "run-to-completion job: nothing routes traffic to it, so there is nothing to be ready for"),
+)
+
+
+def _cron_job(env: Environment, meta: AppMeta, ns: str, data: dict[str, str]) -> Obj:
+    batch = env.apps.batch_pipeline
+    template = _job_template(env, meta, _container(env, name=CRON_JOB, args=["run"]), data)
+    job = k8s.job_spec(template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit)
+    return k8s.cron_job(
+        meta=meta,
+        name=CRON_JOB,
+        namespace=ns,
+        schedule=batch.schedule,
+        time_zone=batch.time_zone,
+        job=job,
+        annotations=_JOB_SKIPS,
+    )
+
+
+def _serve(env: Environment, meta: AppMeta, ns: str, data: dict[str, str]) -> Obj:
+    main = k8s.container(
+        name="serve",
+        image=env.image(IMAGE),
+        pull_policy=env.images.pull_policy,
+        args=["apps.batch", "serve"],
+        resources=serve_resources(env),
+        config_map=CONFIG_MAP,
+        ports={"metrics": METRICS_PORT},
+        probes=k8s.probes(port="metrics", ready="/healthz"),
+        volume_mounts=_VOLUMES,
+    )
+    spec = k8s.pod_spec(
+        service_account=SERVICE_ACCOUNT, containers=[main], volumes=_volumes(), node_selector=k8s.cpu_node_selector(env)
+    )
+    template = k8s.pod_template(meta=meta, spec=spec, annotations={"checksum/config": k8s.config_checksum(data)})
+    return k8s.deployment(meta=meta, name=SERVE_DEPLOYMENT, namespace=ns, replicas=1, template=template)
+
+
+def manual_job(env: Environment, *, partition: date | None = None, name: str = MANUAL_JOB) -> Obj:
+    """One run for one partition (yesterday UTC when ``partition`` is None), as seed 000's job.yaml."""
+    batch = env.apps.batch_pipeline
+    meta = AppMeta(env=env, name=APP, component="manual", extra={**SEED_APP_LABEL, "type": "manual-run"})
+    extra = {"PARTITION_DATE": partition.strftime("%Y%m%d")} if partition else None
+    container = _container(env, name="pcc-manual-pipeline", args=["run"], extra_env=extra)
+    template = _job_template(env, meta, container, config(env))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": k8s.metadata(meta=meta, name=name, namespace=namespace(env), annotations=_JOB_SKIPS),
+        "spec": k8s.job_spec(template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit),
+    }
+
+
+def backfill_job(env: Environment, *, start: date, end: date, name: str | None = None) -> Obj:
+    """An Indexed Job: completion ``i`` runs partition ``start + i`` days, spread over the cluster."""
+    if end < start:
+        raise k8s.BuildError(f"backfill: end {end:%Y%m%d} is before start {start:%Y%m%d}; expected start <= end")
+    batch = env.apps.batch_pipeline
+    days = (end - start).days + 1
+    parallelism = min(batch.backfill_parallelism, days)
+    meta = AppMeta(env=env, name=APP, component="backfill", extra={**SEED_APP_LABEL, "type": "backfill"})
+    container = _container(
+        env, name="backfill", args=["backfill", "--start", f"{start:%Y%m%d}", "--end", f"{end:%Y%m%d}"]
+    )
+    template = _job_template(env, meta, container, config(env))
+    spec = k8s.job_spec(
+        template=template,
+        # Each wave of `parallelism` partitions gets the one-run budget.
+        active_deadline_s=batch.active_deadline_s * math.ceil(days / parallelism),
+        backoff_limit=batch.backoff_limit * days,
+    )
+    spec.update(
+        {
+            "completionMode": "Indexed",
+            "completions": days,
+            "parallelism": parallelism,
+            "backoffLimitPerIndex": batch.backoff_limit,
+        }
+    )
+    job_name = name or f"pcc-backfill-{start:%Y%m%d}-{end:%Y%m%d}"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": k8s.metadata(meta=meta, name=job_name, namespace=namespace(env), annotations=_JOB_SKIPS),
+        "spec": spec,
+    }
+
+
+def partitions(*, start: date, end: date) -> list[str]:
+    """The partition each completion index runs, in index order (what the app computes too)."""
+    return [(start + timedelta(days=i)).strftime("%Y%m%d") for i in range((end - start).days + 1)]

@@ -1,0 +1,132 @@
+"""Argo CD objects: the AppProject, the root app-of-apps and one Application per app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from apps.k8s import MANAGED_BY, PART_OF, SYNC_WAVE, Obj
+from environments.model import Environment
+
+API_VERSION = "argoproj.io/v1alpha1"
+IN_CLUSTER = "https://kubernetes.default.svc"
+# Transient failures (a webhook not ready, a CRD just created) get retried, not reported.
+RETRY = {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}}
+FINALIZER = "resources-finalizer.argocd.argoproj.io"
+
+
+def project_name(env: Environment) -> str:
+    return f"ml-platform-{env.name}"
+
+
+def root_name(env: Environment) -> str:
+    return f"ml-platform-{env.name}-root"
+
+
+def application_name(env: Environment, app: str) -> str:
+    return f"{env.name}-{app}"
+
+
+def _labels(env: Environment, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "argocd-apps",
+        "app.kubernetes.io/instance": f"argocd-apps-{env.name}",
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def app_project(
+    *, env: Environment, repo_url: str, namespaces: Iterable[str], namespaced_kinds: Iterable[tuple[str, str]]
+) -> Obj:
+    """Only our repo, only our namespaces, only the kinds we render (Namespace the one cluster kind)."""
+    destinations = [{"server": IN_CLUSTER, "namespace": ns} for ns in sorted({*namespaces, env.gitops.argocd_namespace})]
+    kinds = sorted({*namespaced_kinds, ("argoproj.io", "Application")})
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AppProject",
+        "metadata": {
+            "name": project_name(env),
+            "namespace": env.gitops.argocd_namespace,
+            "labels": _labels(env, "project"),
+            "annotations": {SYNC_WAVE: "-1"},
+        },
+        "spec": {
+            "description": f"ML platform workloads of the {env.name} environment",
+            "sourceRepos": [repo_url],
+            "destinations": destinations,
+            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in kinds],
+            "orphanedResources": {"warn": True},
+        },
+    }
+
+
+def _sync_policy(*, create_namespace: bool) -> Obj:
+    options = ["PruneLast=true", "ApplyOutOfSyncOnly=true"]
+    if create_namespace:
+        options.insert(0, "CreateNamespace=true")
+    return {"automated": {"prune": True, "selfHeal": True}, "syncOptions": options, "retry": RETRY}
+
+
+def application(
+    *,
+    env: Environment,
+    app: str,
+    repo_url: str,
+    path: str,
+    namespace: str,
+    wave: int,
+    create_namespace: bool,
+    ignore_replicas_of: Sequence[str] = (),
+) -> Obj:
+    spec: Obj = {
+        "project": project_name(env),
+        "source": {
+            "repoURL": repo_url,
+            "targetRevision": env.gitops.branch,
+            "path": path,
+            "directory": {"recurse": False},
+        },
+        "destination": {"server": IN_CLUSTER, "namespace": namespace},
+        "syncPolicy": _sync_policy(create_namespace=create_namespace),
+    }
+    if ignore_replicas_of:
+        # The HPA owns replicas: a scaled Deployment is not drift.
+        spec["ignoreDifferences"] = [
+            {"group": "apps", "kind": "Deployment", "name": name, "namespace": namespace, "jsonPointers": ["/spec/replicas"]}
+            for name in ignore_replicas_of
+        ]
+        spec["syncPolicy"]["syncOptions"].append("RespectIgnoreDifferences=true")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Application",
+        "metadata": {
+            "name": application_name(env, app),
+            "namespace": env.gitops.argocd_namespace,
+            "labels": _labels(env, app),
+            "annotations": {SYNC_WAVE: str(wave)},
+            "finalizers": [FINALIZER],
+        },
+        "spec": spec,
+    }
+
+
+def root_application(*, env: Environment, repo_url: str, path: str) -> Obj:
+    """The app of apps: syncs the Application objects, which sync the apps."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Application",
+        "metadata": {
+            "name": root_name(env),
+            "namespace": env.gitops.argocd_namespace,
+            "labels": _labels(env, "root"),
+            "annotations": {SYNC_WAVE: "0"},
+        },
+        "spec": {
+            "project": project_name(env),
+            "source": {"repoURL": repo_url, "targetRevision": env.gitops.branch, "path": path, "directory": {"recurse": False}},
+            "destination": {"server": IN_CLUSTER, "namespace": env.gitops.argocd_namespace},
+            "syncPolicy": _sync_policy(create_namespace=False),
+        },
+    }

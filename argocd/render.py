@@ -1,0 +1,261 @@
+"""Render one environment into the file tree Argo CD syncs.
+
+    >>> from environments import load_environment
+    >>> tree = render_environment(load_environment("local"), image_tag="abc123")
+    >>> "apps/inference-api/deployment-ml-inference-api.yaml" in tree
+    True
+
+Layout (relative to ``env.gitops.path`` in the GitOps repo)::
+
+    bootstrap/appproject.yaml         the AppProject (applied once with the root app)
+    bootstrap/root-application.yaml   the app of apps: syncs applications/
+    applications/<app>.yaml           one Application per app: syncs apps/<app>/
+    apps/<app>/<kind>-<name>.yaml     one Kubernetes object per file
+    templates/<app>/<kind>-<name>.yaml  on-demand objects (the manual batch Job), never synced
+
+Re-rendering an unchanged environment is byte-identical: keys keep the builders' order,
+files are sorted, YAML is emitted with fixed options.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from apps.batch import workload as batch
+from apps.k8s import SYNC_WAVE, BuildError, Obj
+from argocd import catalog, objects
+from argocd.errors import RenderError
+from environments.model import Environment, Images
+
+# Within an app: namespaces, then guard rails and identities, then workloads, then what
+# refers to workloads (HPA, PDB) and CRD-backed objects.
+KIND_WAVES: dict[str, int] = {
+    "Namespace": -3,
+    "ResourceQuota": -2,
+    "LimitRange": -2,
+    "ServiceAccount": -1,
+    "Role": -1,
+    "RoleBinding": -1,
+    "ConfigMap": -1,
+    "Secret": -1,
+    "PersistentVolumeClaim": -1,
+    "NetworkPolicy": -1,
+    "Deployment": 0,
+    "Service": 0,
+    "CronJob": 0,
+    "Job": 0,
+    "Ingress": 0,
+    "HorizontalPodAutoscaler": 1,
+    "PodDisruptionBudget": 1,
+    "ServiceMonitor": 1,
+}
+# Kinds whose CRDs a cluster may lack (the Prometheus operator): Argo CD skips their dry run.
+OPTIONAL_CRD_KINDS = {"ServiceMonitor": "monitoring.coreos.com"}
+
+
+@dataclass(frozen=True)
+class RenderedObject:
+    path: str
+    app: str  # an app name, or "argocd" for the Argo CD objects
+    wave: int
+    manifest: Obj
+    synced: bool = True  # False for templates/
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest["kind"])
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str | None:
+        return self.manifest["metadata"].get("namespace")
+
+    @property
+    def ref(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {ns}{self.name}"
+
+    @property
+    def requires_crd(self) -> str | None:
+        """The API group of a CRD the cluster must have, for objects outside core Kubernetes."""
+        if self.manifest["apiVersion"].startswith("argoproj.io/"):
+            return "argoproj.io"
+        return OPTIONAL_CRD_KINDS.get(self.kind)
+
+
+class RenderedTree(Mapping[str, bytes]):
+    """relative path -> YAML bytes, plus every object with its app and sync wave."""
+
+    def __init__(self, env: str, objects: list[RenderedObject]) -> None:
+        self.env = env
+        self.objects: tuple[RenderedObject, ...] = tuple(sorted(objects, key=lambda o: o.path))
+        self._files = {o.path: dump(o.manifest) for o in self.objects}
+        if len(self._files) != len(self.objects):
+            seen: set[str] = set()
+            dup = next(o.path for o in self.objects if o.path in seen or seen.add(o.path))  # type: ignore[func-returns-value]
+            raise RenderError(f"env {env}: two objects render to {dup}; names must be unique per kind and app")
+
+    def __getitem__(self, path: str) -> bytes:
+        return self._files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def app_objects(self, app: str | None = None) -> list[RenderedObject]:
+        """Synced workload objects (not Argo CD's, not templates) in apply order: wave, then path."""
+        chosen = [o for o in self.objects if o.synced and o.app != "argocd" and (app is None or o.app == app)]
+        return sorted(chosen, key=lambda o: (o.wave, o.path))
+
+    def write(self, directory: Path) -> None:
+        """Write the tree under ``directory``, removing files of an earlier render that are gone."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in sorted(directory.rglob("*.yaml")):
+            if old.relative_to(directory).as_posix() not in self._files:
+                old.unlink()
+        for path, data in self._files.items():
+            target = directory / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists() or target.read_bytes() != data:
+                target.write_bytes(data)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, lists indented under their key, no aliases: what a person expects to read."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+        return super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(manifest: Obj) -> bytes:
+    text = yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096, allow_unicode=True)
+    return text.encode("utf-8")
+
+
+def _with_tag(env: Environment, image_tag: str | None) -> Environment:
+    if image_tag is None:
+        return env
+    try:
+        images = Images.model_validate({**env.images.model_dump(), "tag": image_tag})
+    except ValidationError as e:
+        raise RenderError(f"env {env.name}: image tag {image_tag!r} refused: {e.errors()[0]['msg']}") from None
+    return env.model_copy(update={"images": images})
+
+
+def _annotate(manifest: Obj, wave: int) -> Obj:
+    out = copy.deepcopy(manifest)
+    annotations = out["metadata"].setdefault("annotations", {})
+    annotations[SYNC_WAVE] = str(wave)
+    if manifest["kind"] in OPTIONAL_CRD_KINDS:
+        annotations["argocd.argoproj.io/sync-options"] = "SkipDryRunOnMissingResource=true"
+    return out
+
+
+def _file(manifest: Obj) -> str:
+    return f"{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
+
+
+def render_environment(
+    env: Environment,
+    *,
+    image_tag: str | None = None,
+    role_arns: Mapping[str, str] | None = None,
+    repo_url: str | None = None,
+) -> RenderedTree:
+    """Every enabled app of ``env`` plus its Argo CD objects.
+
+    image_tag: overrides ``env.images.tag`` (the harness passes content-hash tags).
+    role_arns: app name -> IAM role ARN, required for IRSA environments (from infra outputs).
+    repo_url: the URL Argo CD clones (defaults to ``env.gitops.repo_url``).
+    """
+    env = _with_tag(env, image_tag)
+    role_arns = dict(role_arns or {})
+    unknown = sorted(set(role_arns) - {a.name for a in catalog.APPS})
+    if unknown:
+        raise RenderError(f"role_arns names unknown app(s) {unknown}; expected some of {[a.name for a in catalog.APPS]}")
+    source = repo_url or env.gitops.repo_url
+    rendered: list[RenderedObject] = []
+    apps = catalog.enabled_apps(env)
+    for app in apps:
+        try:
+            manifests = app.objects(env, role_arn=role_arns.get(app.name))
+        except BuildError as e:
+            raise RenderError(f"app {app.name}: {e}") from None
+        for manifest in manifests:
+            wave = KIND_WAVES.get(manifest["kind"])
+            if wave is None:
+                raise RenderError(
+                    f"env {env.name}, app {app.name}: kind {manifest['kind']} has no sync wave; add it to KIND_WAVES"
+                )
+            rendered.append(
+                RenderedObject(path=f"apps/{app.name}/{_file(manifest)}", app=app.name, wave=wave, manifest=_annotate(manifest, wave))
+            )
+        rendered.append(
+            _argocd(
+                objects.application(
+                    env=env,
+                    app=app.name,
+                    repo_url=source,
+                    path=f"{env.gitops.path}/apps/{app.name}",
+                    namespace=app.namespace(env),
+                    wave=app.wave,
+                    create_namespace=not app.owns_namespace,
+                    ignore_replicas_of=[m["metadata"]["name"] for m in manifests if _scaled_by_hpa(m, manifests)],
+                ),
+                f"applications/{app.name}.yaml",
+            )
+        )
+    if env.apps.batch_pipeline.enabled:
+        job = batch.manual_job(env)
+        rendered.append(
+            RenderedObject(path=f"templates/{batch.APP}/{_file(job)}", app=batch.APP, wave=0, manifest=job, synced=False)
+        )
+    kinds = {(_group(o.manifest), o.kind) for o in rendered if o.app != "argocd" and o.kind != "Namespace"}
+    rendered.append(
+        _argocd(
+            objects.app_project(
+                env=env, repo_url=source, namespaces=[a.namespace(env) for a in apps], namespaced_kinds=kinds
+            ),
+            "bootstrap/appproject.yaml",
+        )
+    )
+    rendered.append(
+        _argocd(objects.root_application(env=env, repo_url=source, path=f"{env.gitops.path}/applications"), "bootstrap/root-application.yaml")
+    )
+    return RenderedTree(env.name, rendered)
+
+
+def _argocd(manifest: Obj, path: str) -> RenderedObject:
+    return RenderedObject(path=path, app="argocd", wave=int(manifest["metadata"]["annotations"][SYNC_WAVE]), manifest=manifest)
+
+
+def _group(manifest: Obj) -> str:
+    api_version = str(manifest["apiVersion"])
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def _scaled_by_hpa(manifest: Obj, manifests: list[Obj]) -> bool:
+    return manifest["kind"] == "Deployment" and any(
+        m["kind"] == "HorizontalPodAutoscaler" and m["spec"]["scaleTargetRef"]["name"] == manifest["metadata"]["name"]
+        for m in manifests
+    )
+
+
+def service_accounts(env: Environment) -> list[tuple[str, str, str]]:
+    """(app, namespace, service account) of every enabled app: what infra associates with IAM roles."""
+    return [(a.name, a.namespace(env), a.service_account()) for a in catalog.enabled_apps(env)]
