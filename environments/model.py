@@ -308,6 +308,8 @@ class LoadProfile(Strict):
     max_requests: int = Field(ge=1)
     min_rps: float = Field(ge=0)
     failure_ratio: float = Field(ge=0, le=1)
+    # Records per request to /v1/predict/batch (at most apps.inference_api.batch_limit).
+    batch_size: int = Field(default=32, ge=1)
     endpoints: dict[str, EndpointThreshold] = Field(min_length=1)
 
 
@@ -315,6 +317,8 @@ class Perf(Strict):
     profiles: dict[LoadProfileName, LoadProfile]
     # Flag a slowdown when throughput drops or p95 grows beyond this ratio of the baseline.
     regression_ratio: float = Field(gt=1)
+    # Latency differences below this are noise, not a slowdown, whatever their ratio.
+    regression_floor_ms: float = Field(default=5.0, ge=0)
 
 
 # ---------------------------------------------------------------- the environment
@@ -352,6 +356,12 @@ class Environment(Strict):
             raise ValueError("apps.inference_api.fault_injection_allowed is refused in production")
         if not any(g.kind == "cpu" for g in self.node_groups.values()):
             raise ValueError("node_groups needs at least one cpu group")
+        for profile_name, profile in self.perf.profiles.items():
+            if profile.batch_size > self.apps.inference_api.batch_limit:
+                raise ValueError(
+                    f"perf.profiles.{profile_name}.batch_size ({profile.batch_size}) exceeds "
+                    f"apps.inference_api.batch_limit ({self.apps.inference_api.batch_limit})"
+                )
         return self
 
     # Derived views, so no room recomputes them differently.

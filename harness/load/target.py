@@ -1,0 +1,133 @@
+"""Targets for a gate run on this machine: the inference API as a local process.
+
+The container target (the CI path) comes from the containers harness; this one runs the same
+entry point, `python -m apps.api`, as a subprocess on 127.0.0.1 for a quick loop without Docker.
+
+    >>> with seeded_registry(Path("/tmp/models"), env=env) as uri, api_process(env=env, registry_uri=uri) as url:
+    ...     run_gate(env=env, profile="single", target_url=url, out_dir=Path(".artifacts/load"), target="process")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from environments.model import Environment
+from harness.containers.waiting import wait_for
+from harness.load.errors import TargetError
+
+READY_TIMEOUT_S = 60.0
+
+
+class Faults(BaseModel):
+    """The API's test-only fault injection; refused where the environment does not allow it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency_ms: float = Field(default=0, ge=0)
+    error_ratio: float = Field(default=0, ge=0, le=1)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.latency_ms or self.error_ratio)
+
+    def api_env(self, env: Environment) -> dict[str, str]:
+        """The API's env variables for these faults (empty when there are none)."""
+        if not self.any:
+            return {}
+        api = env.apps.inference_api
+        if env.production or not api.fault_injection_allowed:
+            raise TargetError(
+                f"environment {env.name!r} does not allow fault injection "
+                "(apps.inference_api.fault_injection_allowed is false, and always so in production)"
+            )
+        return {
+            "FAULT_INJECTION_ALLOWED": "true",
+            "FAULT_LATENCY_MS": f"{self.latency_ms:g}",
+            "FAULT_ERROR_RATIO": f"{self.error_ratio:g}",
+        }
+
+
+def api_settings_env(env: Environment, *, registry_uri: str, port: int, faults: Faults | None = None) -> dict[str, str]:
+    """The API's configuration from the environment (the same variables its container gets)."""
+    api = env.apps.inference_api
+    return {
+        "PORT": str(port),
+        "MODEL_REGISTRY_URI": registry_uri,
+        "BATCH_LIMIT": str(api.batch_limit),
+        "RELOAD_INTERVAL_S": f"{api.reload_interval_s:g}",
+        "LOG_LEVEL": "WARNING",
+        **(faults or Faults()).api_env(env),
+    }
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def seeded_registry(root: Path, *, env: Environment, seed: int = 0) -> Iterator[str]:
+    """A file:// registry under `root` holding one trained, promoted model of the env's classifier."""
+    from apps.inference import ModelRegistry, synthetic_dataset, train
+
+    root.mkdir(parents=True, exist_ok=True)
+    uri = f"file://{root.resolve()}"
+    registry = ModelRegistry(uri)
+    if registry.active_version() is None:
+        trained = train(synthetic_dataset(seed=seed), classifier=env.apps.inference_api.classifier, seed=seed)
+        registry.promote(registry.publish(trained))
+    yield uri
+
+
+@contextlib.contextmanager
+def api_process(
+    *, env: Environment, registry_uri: str, faults: Faults | None = None, log_path: Path | None = None
+) -> Iterator[str]:
+    """`python -m apps.api` on 127.0.0.1:<free port>, ready (GET /readyz 200); yields its base URL."""
+    port = free_port()
+    child_env = {**os.environ, **api_settings_env(env, registry_uri=registry_uri, port=port, faults=faults)}
+    log = log_path.open("wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "apps.api"], env=child_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: _ready(url, proc),
+            what=f"the inference API at {url}/readyz",
+            timeout=READY_TIMEOUT_S,
+            transient=(httpx.TransportError,),
+            describe=lambda: _describe(proc, log_path),
+        )
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log_path and hasattr(log, "close"):
+            log.close()
+
+
+def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        raise TargetError(f"the inference API process exited with {proc.returncode} before it was ready")
+    return httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200
+
+
+def _describe(proc: subprocess.Popen[bytes], log_path: Path | None) -> str:
+    state = "running" if proc.poll() is None else f"exited {proc.returncode}"
+    tail = ""
+    if log_path and log_path.is_file():
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+    return f"process {proc.pid} {state}; log tail:\n{tail}"
