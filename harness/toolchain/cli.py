@@ -3,5 +3,51 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.toolchain.build import cache_root, ensure_tools, tool_status
+from harness.toolchain.errors import ToolchainError
+from harness.toolchain.manifest import load_manifest
 
 app = typer.Typer(no_args_is_help=True, help="Toolchain: upstream binaries built from their Go modules.")
+console = Console()
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command("list")
+def list_tools() -> None:
+    """Every pinned tool, its version and where it is (cache, PATH, or not built)."""
+    try:
+        rows = tool_status()
+    except ToolchainError as e:
+        _fail(str(e))
+    table = Table("tool", "version", "path", title=f"cache: {cache_root()}")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command("build")
+def build(names: list[str] = typer.Argument(None, help="Tools to build; all pinned tools when omitted.")) -> None:
+    """Build (once) and cache the named tools; prints each path."""
+    try:
+        paths = ensure_tools(names or load_manifest().tool_names(), console=console)
+    except ToolchainError as e:
+        _fail(str(e))
+    for name, path in paths.items():
+        console.print(f"{name}\t{path}", highlight=False)
+
+
+@app.command("path")
+def path(name: str) -> None:
+    """The path of one tool (built if needed), alone on stdout for scripts: `$(mlops harness toolchain path kubectl)`."""
+    try:
+        found = ensure_tools([name], console=Console(stderr=True))[name]
+    except ToolchainError as e:
+        _fail(str(e))
+    print(found)
