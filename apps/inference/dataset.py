@@ -73,7 +73,9 @@ class Dataset:
     def from_arrays(cls, X: object, y: object, *, features: list[str] | None = None) -> Dataset:
         X_ = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
         y_ = np.asarray(y).astype(np.int64)
-        n_features = X_.shape[1] if X_.ndim == 2 else 0
+        if X_.ndim != 2 or X_.shape[1] == 0:
+            raise DatasetError(f"X: expected a 2-D array (samples x features), got shape {X_.shape}")
+        n_features = X_.shape[1]
         classes = sorted(np.unique(y_).tolist())
         if len(classes) < 2:
             raise DatasetError(f"y: expected at least two classes to learn from, got {classes}")

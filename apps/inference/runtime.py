@@ -59,9 +59,10 @@ class OnnxPredictor:
         # Spinning threads burn the core the event loop needs between requests.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        requested = list(providers) if providers is not None else select_providers(ort.get_available_providers())
+        available = ort.get_available_providers()
+        requested = [p for p in providers if p in available] if providers is not None else select_providers(available)
         try:
-            self._session = ort.InferenceSession(artifact.onnx_bytes, sess_options=options, providers=requested)
+            self._session = ort.InferenceSession(artifact.onnx_bytes, sess_options=options, providers=requested or [CPU])
         except Exception as e:
             raise RuntimeUnavailable(f"ONNX Runtime cannot load model version {artifact.version!r}: {e}") from e
         # ORT silently drops CUDA when the driver or GPU is missing: report what it actually uses.
