@@ -95,7 +95,9 @@ def api_process(
 ) -> Iterator[str]:
     """`python -m apps.api` on 127.0.0.1:<free port>, ready (GET /readyz 200); yields its base URL."""
     port = free_port()
-    child_env = {**os.environ, **api_settings_env(env, registry_uri=registry_uri, port=port, faults=faults)}
+    settings = api_settings_env(env, registry_uri=registry_uri, port=port, faults=faults)
+    # Loopback only: nothing but this machine's load generator should reach a test API.
+    child_env = {**os.environ, **settings, "HOST": "127.0.0.1"}
     log = log_path.open("wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "apps.api"], env=child_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

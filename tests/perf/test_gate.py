@@ -133,3 +133,12 @@ def test_feature_schema_is_read_from_the_model_answer() -> None:
     assert (schema.model_version, [f.name for f in schema.features]) == ("v7", ["a", "b"])
     with pytest.raises(Exception, match="no feature list"):
         parse_model_info({"status": "ok"}, source="GET /v1/model")
+
+
+def test_fault_injection_is_refused_where_the_environment_forbids_it() -> None:
+    from harness.load.target import Faults
+
+    assert Faults(latency_ms=100).api_env(ENV)["FAULT_LATENCY_MS"] == "100"
+    assert Faults().api_env(load_environment("prod")) == {}
+    with pytest.raises(TargetError, match="'prod' does not allow fault injection"):
+        Faults(error_ratio=0.5).api_env(load_environment("prod"))
