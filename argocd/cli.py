@@ -1,7 +1,123 @@
-"""GitOps: render, validate, diff and publish an environment's tree."""
+"""GitOps: render, validate, diff and publish an environment's tree.
+
+    mlops argocd render local --out build/gitops/local
+    mlops argocd validate prod
+    mlops argocd diff prod --repo-url /tmp/gitops.git
+    mlops argocd publish prod --repo-url /tmp/gitops.git
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from argocd.errors import GitOpsError, ValidationFailed
+from environments import EnvironmentFileError, load_environment
+from environments.model import Environment
 
 app = typer.Typer(no_args_is_help=True, help="GitOps: render, validate, diff and publish an environment's tree.")
+console = Console()
+
+ENV_ARG = typer.Argument(..., help="Environment name (local, dev, staging, prod) or path to an env file.")
+TAG_OPT = typer.Option(None, "--image-tag", help="Override env.images.tag (e.g. a content-hash tag).")
+REPO_OPT = typer.Option(None, "--repo-url", help="Override env.gitops.repo_url (a local path is a bare repo).")
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Every failure ends as one clear line on stderr and exit code 1."""
+    try:
+        yield
+    except (GitOpsError, EnvironmentFileError) as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _env(name: str, repo_url: str | None) -> Environment:
+    env = load_environment(name)
+    if repo_url:
+        env = env.model_copy(update={"gitops": env.gitops.model_copy(update={"repo_url": repo_url})})
+    return env
+
+
+@app.command()
+def render(
+    env_name: str = ENV_ARG,
+    out: Path = typer.Option(None, "--out", help="Directory to write (default: build/gitops/<env>)."),
+    image_tag: str = TAG_OPT,
+) -> None:
+    """Render the tree into a directory (files of an earlier render that are gone are removed)."""
+    from argocd.render import render_environment
+
+    with _one_line_errors():
+        env = _env(env_name, None)
+        tree = render_environment(env, image_tag=image_tag)
+        target = out or Path("build/gitops") / env.name
+        tree.write(target)
+        console.print(f"[green]rendered[/] {env.name}: {len(tree)} files in {target}")
+
+
+@app.command()
+def validate(env_name: str = ENV_ARG, image_tag: str = TAG_OPT) -> None:
+    """Schemas (Kubernetes of the env's version, Argo CD CRDs) and policy; every finding listed."""
+    from argocd.render import render_environment
+    from argocd.validate import validate_tree
+
+    with _one_line_errors():
+        env = _env(env_name, None)
+        report = validate_tree(env, render_environment(env, image_tag=image_tag))
+        for skipped in report.skipped:
+            console.print(f"[yellow]skipped[/] {skipped}", highlight=False, soft_wrap=True)
+        for finding in report.findings:
+            console.print(f"[red]finding[/] {finding}", highlight=False, soft_wrap=True)
+        if report.findings:
+            raise ValidationFailed(env.name, report.findings)
+        console.print(
+            f"[green]valid[/] {env.name}: {report.checked} objects against Kubernetes {report.kubernetes_version} "
+            "and Argo CD schemas, policy clean"
+        )
+
+
+@app.command()
+def diff(env_name: str = ENV_ARG, image_tag: str = TAG_OPT, repo_url: str = REPO_OPT) -> None:
+    """The unified diff a publish would commit; writes nothing."""
+    from argocd.publish import diff as git_diff
+    from argocd.render import render_environment
+
+    with _one_line_errors():
+        env = _env(env_name, repo_url)
+        text = git_diff(env, render_environment(env, image_tag=image_tag))
+        if text:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.print(f"no changes for {env.name}")
+
+
+@app.command()
+def publish(
+    env_name: str = ENV_ARG,
+    image_tag: str = TAG_OPT,
+    repo_url: str = REPO_OPT,
+    source: str = typer.Option(None, "--source-commit", help="Source commit named in the message (default: HEAD)."),
+    show_diff: bool = typer.Option(True, "--show-diff/--no-show-diff", help="Print the diff being committed."),
+) -> None:
+    """Validate, then commit the tree to the env's GitOps repo (no commit when nothing changed)."""
+    from argocd.publish import mask
+    from argocd.publish import publish as git_publish
+    from argocd.render import render_environment
+
+    with _one_line_errors():
+        env = _env(env_name, repo_url)
+        result = git_publish(env, render_environment(env, image_tag=image_tag), source=source)
+        where = escape(f"{mask(env.gitops.repo_url)} [{result.branch}] {result.path}")
+        if not result.changed:
+            console.print(f"[green]up to date[/] {env.name}: {where}, no commit", highlight=False)
+            return
+        if show_diff:
+            console.print(result.diff, markup=False, highlight=False, soft_wrap=True)
+        console.print(f"[green]published[/] {env.name}: {result.commit} to {where}", highlight=False)

@@ -1,0 +1,228 @@
+"""Schema validation of a rendered tree, before anything leaves the machine.
+
+Kubernetes objects are checked against the (strict) JSON schemas of the environment's
+Kubernetes version shipped by kubernetes-validate; Argo CD objects against the CRD schemas
+inside the pinned ``github.com/argoproj/argo-cd/v3`` Go module, fetched into the Go module
+cache with ``go mod download`` (never copied into this repository).
+
+    >>> from environments import load_environment
+    >>> from argocd.render import render_environment
+    >>> env = load_environment("local")
+    >>> validate_tree(env, render_environment(env)).findings
+    []
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from kubernetes_validate import utils as kv
+from referencing import Registry, Resource
+
+from argocd.errors import GitOpsError, ValidationFailed
+from argocd.findings import Finding, dotted
+from argocd.policy import check_policy
+from argocd.render import RenderedObject, RenderedTree
+from environments.model import Environment
+
+# The version the local clusters run (the harness builds this minor); cloud envs name theirs.
+LOCAL_KUBERNETES_VERSION = "1.33"
+# Argo CD 3.0.x is what chart 8.1.x (aws.argocd_chart_version) installs.
+ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
+ARGOCD_VERSION = "v3.0.23"
+# CRD-backed kinds of other projects: no schema is shipped here, so they are listed as skipped.
+UNCHECKED_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+
+
+@dataclass
+class Report:
+    env: str
+    kubernetes_version: str
+    checked: int = 0
+    skipped: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def raise_for_findings(self) -> None:
+        if self.findings:
+            raise ValidationFailed(self.env, self.findings)
+
+
+def kubernetes_version(env: Environment) -> str:
+    return env.aws.cluster.kubernetes_version if env.aws else LOCAL_KUBERNETES_VERSION
+
+
+def validate_tree(env: Environment, tree: RenderedTree, *, policy: bool = True) -> Report:
+    version = kubernetes_version(env)
+    report = Report(env=env.name, kubernetes_version=version)
+    for obj in tree.objects:
+        if (obj.manifest.get("apiVersion"), obj.manifest.get("kind")) in UNCHECKED_KINDS:
+            report.skipped.append(f"{obj.ref} ({obj.path}): no schema for {obj.manifest['apiVersion']}")
+            continue
+        report.checked += 1
+        report.findings += _schema_findings(env.name, obj, version)
+    if policy:
+        report.findings += check_policy(env, tree)
+    return report
+
+
+def validate_or_raise(env: Environment, tree: RenderedTree) -> Report:
+    report = validate_tree(env, tree)
+    report.raise_for_findings()
+    return report
+
+
+def _finding(env: str, obj: RenderedObject, field_: str, message: str) -> Finding:
+    return Finding(env=env, app=obj.app, object=obj.ref, path=obj.path, field=field_, check="schema", message=message)
+
+
+def _schema_findings(env: str, obj: RenderedObject, version: str) -> list[Finding]:
+    try:
+        validator = _argocd_validator(obj) if obj.requires_crd == "argoproj.io" else _kubernetes_validator(obj, version)
+    except LookupError as e:
+        return [_finding(env, obj, "apiVersion", str(e))]
+    return [_finding(env, obj, dotted(err.absolute_path), _message(err)) for err in _errors(validator, obj.manifest)]
+
+
+def _errors(validator: Any, manifest: dict[str, Any]) -> list[jsonschema.ValidationError]:
+    return sorted(validator.iter_errors(manifest), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    if err.validator == "additionalProperties":
+        return f"unknown field: {err.message}"
+    return err.message
+
+
+# ---------------------------------------------------------------- Kubernetes schemas
+
+
+def _kubernetes_validator(obj: RenderedObject, version: str) -> Any:
+    api_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", obj.manifest["apiVersion"])
+    return _k8s_schema(obj.kind.lower(), api_version, _schema_version(version), obj.manifest["apiVersion"], obj.kind)
+
+
+def _schema_version(version: str) -> str:
+    available = [v for v in kv.all_versions() if kv.major_minor(v) == version]
+    if not available:
+        raise GitOpsError(
+            f"Kubernetes {version}: kubernetes-validate {', '.join(kv.major_minor(v) for v in kv.all_versions())} "
+            "has no schemas for it; pick a supported aws.cluster.kubernetes_version or update the pin"
+        )
+    return available[-1]
+
+
+@functools.cache
+def _k8s_schema(kind: str, api_version: str, version: str, full_api_version: str, kind_name: str) -> Any:
+    schema_dir = f"kubernetes-json-schema/v{version}-local-strict"
+    try:
+        schema = kv.schema_contents(f"{schema_dir}/{kind}-{api_version}.json", version)
+    except FileNotFoundError:
+        raise LookupError(f"Kubernetes {kv.major_minor(version)} has no {kind_name} in {full_api_version}") from None
+    registry: Registry = _definitions(schema_dir, version) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@functools.cache
+def _definitions(schema_dir: str, version: str) -> Any:
+    # Large (every type of the API): read once per version, shared by every kind.
+    return Resource.from_contents(kv.schema_contents(f"{schema_dir}/_definitions.json", version))
+
+
+# ---------------------------------------------------------------- Argo CD schemas
+
+
+def argocd_crd_dir() -> Path:
+    """The pinned Argo CD module's manifests/crds, downloaded into the Go module cache once."""
+    return _argocd_crd_dir(ARGOCD_VERSION)
+
+
+@functools.cache
+def _argocd_crd_dir(version: str) -> Path:
+    go = shutil.which("go")
+    if go is None:
+        raise GitOpsError(
+            "Argo CD CRD schemas: `go` is not on PATH; it fetches "
+            f"{ARGOCD_MODULE}@{version} from the Go module proxy. Install Go (or put it on PATH) and retry"
+        )
+    result = subprocess.run(
+        [go, "mod", "download", "-json", f"{ARGOCD_MODULE}@{version}"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=Path.home(),
+    )
+    try:
+        info = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        info = {}
+    if result.returncode != 0 or "Dir" not in info:
+        detail = info.get("Error") or result.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise GitOpsError(f"Argo CD CRD schemas: go mod download {ARGOCD_MODULE}@{version} failed: {detail}")
+    crds = Path(info["Dir"]) / "manifests" / "crds"
+    if not crds.is_dir():
+        raise GitOpsError(f"Argo CD CRD schemas: {crds} is missing from the downloaded module")
+    return crds
+
+
+@functools.cache
+def _argocd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(argocd_crd_dir().glob("*-crd.yaml")):
+        for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                schema = version.get("schema", {}).get("openAPIV3Schema")
+                if schema:
+                    schemas[(f"{group}/{version['name']}", kind)] = _closed(schema)
+    return schemas
+
+
+def _closed(schema: Any) -> Any:
+    """The API server prunes unknown fields silently; we refuse them, so a typo is a finding."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _closed(v) for k, v in schema.items() if k != "properties"}
+    if "properties" in schema:
+        out["properties"] = {k: _closed(v) for k, v in schema["properties"].items()}
+        if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    if out.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def _argocd_validator(obj: RenderedObject) -> Any:
+    key = (obj.manifest["apiVersion"], obj.kind)
+    schema = _argocd_schemas().get(key)
+    if schema is None:
+        raise LookupError(f"Argo CD {ARGOCD_VERSION} has no {obj.kind} in {obj.manifest['apiVersion']}")
+    return _validator_for(json.dumps(schema, sort_keys=True))
+
+
+@functools.cache
+def _validator_for(schema_json: str) -> Any:
+    schema = json.loads(schema_json)
+    return jsonschema.validators.Draft7Validator(schema)
+
+
+def findings_text(findings: Iterable[Finding]) -> list[str]:
+    return [str(f) for f in findings]
