@@ -73,6 +73,8 @@ class Cluster(Strict):
     deletion_protection: bool
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]]
     identity: Literal["pod_identity", "irsa"]
+    # IAM principals given cluster-admin through EKS access entries (the creator always is).
+    admin_principal_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$")]] = []
 
     @field_validator("public_access_cidrs")
     @classmethod
@@ -91,6 +93,9 @@ class Aws(Strict):
     network: Network
     cluster: Cluster
     argocd_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")]
+    nvidia_device_plugin_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "0.17.1"
+    # CloudWatch retention of control-plane and VPC flow logs (values CloudWatch accepts).
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653] = 30
 
 
 # ---------------------------------------------------------------- compute

@@ -3,5 +3,41 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
 
 app = typer.Typer(no_args_is_help=True, help="Infra: the Pulumi program, offline plan under Pulumi's mocks.")
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command("plan")
+def plan(
+    env: str = typer.Argument(..., help="Environment name (dev, staging, prod) or a path to an environment file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a tree."),
+) -> None:
+    """Run the Pulumi program for ENV under Pulumi's mocks (no cloud, no credentials, no CLI) and print
+    the resource tree, counts per type and the key inputs."""
+    from environments import EnvironmentFileError, load_environment
+
+    try:
+        environment = load_environment(env)
+    except EnvironmentFileError as e:
+        _fail(str(e))
+    try:
+        # Imported here: pulumi is the infra extra, and its import costs seconds other commands should not pay.
+        from infra.errors import InfraError
+        from infra.plan import build_report, render_report
+    except ImportError as e:
+        _fail(f"the offline plan needs the infra extra ({e.name} is missing): pip install -e '.[infra]'")
+    try:
+        report = build_report(environment)
+    except InfraError as e:
+        _fail(str(e))
+    console = Console()
+    if as_json:
+        console.print_json(report.model_dump_json())
+    else:
+        console.print(render_report(report))

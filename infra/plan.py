@@ -1,0 +1,168 @@
+"""The offline plan: the program for one environment run under Pulumi's mocks, summarised
+as a resource tree with counts per type and the inputs a reviewer checks (CIDRs, instance
+types, scaling, taints, chart versions, policies' reach).
+
+    >>> from environments import load_environment
+    >>> report = build_report(load_environment("prod"))
+    >>> report.counts["aws:ec2/natGateway:NatGateway"]
+    3
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from environments import Environment
+from infra import guardrails
+from infra.mocks import Recorded, run_program
+
+HIDDEN_OUTPUTS = {"kubeconfig"}
+
+
+class PlannedResource(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    name: str
+    parent: str | None
+    summary: str
+
+
+class PlanReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    env: str
+    region: str | None
+    cluster: str | None
+    seconds: float
+    resources: list[PlannedResource]
+    counts: dict[str, int]
+    outputs: dict[str, Any]
+    relaxed: list[str]
+
+
+def _short(typ: str) -> str:
+    """'aws:ec2/subnet:Subnet' -> 'aws:Subnet'; components keep their token."""
+    if typ.startswith("mlops:"):
+        return typ
+    pkg, _, rest = typ.partition(":")
+    return f"{pkg}:{rest.rsplit(':', 1)[-1]}"
+
+
+def _scaling(i: dict[str, Any]) -> str:
+    s = i.get("scalingConfig", {})
+    return f"min {int(s.get('minSize', 0))} / desired {int(s.get('desiredSize', 0))} / max {int(s.get('maxSize', 0))}"
+
+
+def summarise(r: Recorded) -> str:
+    """The inputs a reviewer reads for this resource type ('' when nothing stands out)."""
+    i, t = r.inputs, r.type
+    tags = i.get("tags") or {}
+    if t == "aws:ec2/vpc:Vpc":
+        return f"cidr {i.get('cidrBlock')}"
+    if t == "aws:ec2/subnet:Subnet":
+        return f"{tags.get('tier', '?'):7} {i.get('cidrBlock')}  {i.get('availabilityZone')}"
+    if t == "aws:ec2/natGateway:NatGateway":
+        return "egress for private subnets"
+    if t == "aws:ec2/route:Route":
+        via = "igw" if i.get("gatewayId") else "nat" if i.get("natGatewayId") else "?"
+        return f"{i.get('destinationCidrBlock')} -> {via}"
+    if t == "aws:ec2/flowLog:FlowLog":
+        return f"traffic {i.get('trafficType')} -> {i.get('logDestinationType')}"
+    if t == "aws:cloudwatch/logGroup:LogGroup":
+        return f"{i.get('name')}  retention {int(i.get('retentionInDays', 0))}d"
+    if t == "eks:index:Cluster":
+        endpoint = "public " + ",".join(i.get("publicAccessCidrs") or []) if i.get("endpointPublicAccess") else "private"
+        return (f"k8s {i.get('version')}  endpoint {endpoint}  auth {i.get('authenticationMode')}  "
+                f"logs {','.join(i.get('enabledClusterLogTypes') or [])}  secrets KMS "
+                f"{'on' if i.get('encryptionConfigKeyArn') else 'OFF'}  deletion protection "
+                f"{'on' if i.get('deletionProtection') else 'off'}")
+    if t == "aws:eks/nodeGroup:NodeGroup":
+        taints = ", ".join(f"{x['key']}={x.get('value', '')}:{x['effect']}" for x in i.get("taints") or []) or "none"
+        labels = ", ".join(f"{k}={v}" for k, v in sorted((i.get("labels") or {}).items())) or "none"
+        return (f"{','.join(i.get('instanceTypes') or [])} {i.get('capacityType')} {i.get('amiType')}  {_scaling(i)}  "
+                f"taints {taints}  labels {labels}"
+                + ("  (desired size left to the autoscaler)" if "scalingConfig.desiredSize" in r.ignore_changes else ""))
+    if t == "aws:eks/addon:Addon":
+        return str(i.get("addonName"))
+    if t == "kubernetes:helm.sh/v3:Release":
+        return f"{i.get('chart')} {i.get('version')} in {i.get('namespace')}"
+    if t == "aws:iam/role:Role":
+        return str(i.get("name") or i.get("description") or "")
+    if t == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+        return f"{i.get('namespace')}/{i.get('serviceAccount')}"
+    if t == "aws:ecr/repository:Repository":
+        scan = (i.get("imageScanningConfiguration") or {}).get("scanOnPush")
+        return f"{i.get('name')}  tags {i.get('imageTagMutability')}  scan on push {'on' if scan else 'off'}"
+    if t == "aws:s3/bucket:Bucket":
+        return str(i.get("bucket"))
+    if t == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
+        rule = (i.get("rules") or [{}])[0]
+        current = rule.get("expiration", {}).get("days")
+        older = rule.get("noncurrentVersionExpiration", {}).get("noncurrentDays")
+        return (f"objects {int(current)}d, " if current else "objects kept, ") + f"old versions {int(older or 0)}d"
+    if t == "aws:kms/key:Key":
+        return f"rotation {'on' if i.get('enableKeyRotation') else 'OFF'}"
+    if t == "pulumi:providers:aws":
+        # Provider inputs arrive JSON-encoded, as the engine passes provider configuration.
+        raw = i.get("defaultTags") or {}
+        default = (json.loads(raw) if isinstance(raw, str) else raw).get("tags") or {}
+        return f"region {i.get('region')}  default tags " + ", ".join(f"{k}={v}" for k, v in sorted(default.items()))
+    if t == "pulumi-python:dynamic:Resource":
+        return f"publish {len(i.get('files') or {})} files to {i.get('repo_url')} [{i.get('branch')}] {i.get('path')}"
+    if t.startswith("kubernetes:argoproj.io"):
+        return str((i.get("metadata") or {}).get("name", ""))
+    return ""
+
+
+def build_report(env: Environment) -> PlanReport:
+    started = time.perf_counter()
+    run = run_program(env)
+    seconds = time.perf_counter() - started
+    resources = [PlannedResource(type=r.type, name=r.name, parent=r.parent, summary=summarise(r))
+                 for r in run.resources]
+    counts = dict(sorted(run.counts().items()))
+    outputs = {k: v for k, v in run.outputs.items() if k not in HIDDEN_OUTPUTS}
+    return PlanReport(env=env.name, region=env.aws.region if env.aws else None,
+                      cluster=env.aws.cluster.name if env.aws else None, seconds=round(seconds, 2),
+                      resources=resources, counts=counts, outputs=outputs,
+                      relaxed=[str(v) for v in guardrails.relaxed(env)])
+
+
+def render_report(report: PlanReport) -> RenderableType:
+    if not report.resources:
+        return Text(f"{report.env}: no cloud resources (the environment has no aws block)", style="yellow")
+    custom = sum(n for t, n in report.counts.items() if not t.startswith("mlops:"))
+    head = Text.assemble((f"{report.env}", "bold"), f"  {report.region}  cluster {report.cluster}  ",
+                         (f"{custom} resources", "bold"), f" in {len(report.resources) - custom} components  ",
+                         (f"(offline, Pulumi mocks, {report.seconds:.1f}s)", "dim"))
+    children: dict[str | None, list[PlannedResource]] = {}
+    for r in report.resources:
+        children.setdefault(r.parent, []).append(r)
+    tree = Tree(head)
+
+    def add(node: Tree, parent: str | None) -> None:
+        for r in children.get(parent, []):
+            label = Text.assemble((_short(r.type), "cyan" if r.type.startswith("mlops:") else "green"), f" {r.name}")
+            if r.summary:
+                label.append(f"  {r.summary}", style="dim")
+            add(node.add(label), r.name)
+
+    add(tree, None)
+    counts = Table("type", "count", title="resources per type", title_justify="left")
+    for typ, n in report.counts.items():
+        if not typ.startswith("mlops:"):
+            counts.add_row(typ, str(n))
+    parts: list[RenderableType] = [tree, counts]
+    if report.relaxed:
+        parts.append(Text("relaxed here, refused in production:\n" + "\n".join(f"  - {v}" for v in report.relaxed),
+                          style="yellow"))
+    return Group(*parts)

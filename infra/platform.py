@@ -1,0 +1,148 @@
+"""The whole stack of one environment, as one component: guardrails first, then tagging,
+network, cluster, node groups, registries and storage, identity, and the GitOps bootstrap.
+
+    # __main__.py, the whole Pulumi program:
+    deploy(load_environment(pulumi.get_stack()))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from argocd import catalog
+from argocd.render import service_accounts
+from environments import Environment
+from infra import guardrails
+from infra.cluster import Cluster, ClusterArgs
+from infra.gitops import APPPROJECT_FILE, ROOT_APP_FILE, GitOpsBootstrap, GitOpsBootstrapArgs
+from infra.identity import Identity, IdentityArgs, Workload
+from infra.network import Network, NetworkArgs
+from infra.nodegroups import NodeGroups, NodeGroupsArgs
+from infra.publish import file_digests, render
+from infra.storage import BucketRef, RegistriesAndStorage, RegistriesAndStorageArgs
+from infra.tagging import Tagging, TaggingArgs
+
+TOKEN = "mlops:infra:MlPlatform"
+PROJECT = "ml-platform"
+
+
+def app_images() -> dict[str, str]:
+    """app name -> the image it runs, from the GitOps catalog (one repository per distinct image)."""
+    return {app.name: app.module.IMAGE for app in catalog.APPS}
+
+
+def tree_info(env: Environment, registry: str, role_arns: dict[str, str]) -> dict[str, Any]:
+    """What the stack needs of the rendered tree: every file's digest and the two bootstrap objects."""
+    tree = render(env, registry=registry, role_arns=role_arns)
+    by_path = {o.path: o.manifest for o in tree.objects}
+    return {"files": file_digests(tree), "bootstrap": {p: by_path[p] for p in (APPPROJECT_FILE, ROOT_APP_FILE)}}
+
+
+@dataclass(frozen=True)
+class MlPlatformArgs:
+    env: Environment
+
+
+class MlPlatform(pulumi.ComponentResource):
+    network: Network
+    cluster: Cluster
+    node_groups: NodeGroups
+    storage: RegistriesAndStorage
+    identity: Identity
+    gitops: GitOpsBootstrap
+
+    def __init__(self, name: str, args: MlPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        env = args.env
+        assert env.aws is not None
+        # Guardrails before the component registers: a refused environment creates nothing at all.
+        guardrails.enforce(env)
+        super().__init__(TOKEN, name, None, opts)
+        spec = env.aws
+
+        tagging = Tagging(f"{name}-tagging", TaggingArgs.from_env(env), opts=pulumi.ResourceOptions(parent=self))
+        aws_opts = pulumi.ResourceOptions(parent=self, providers=[tagging.provider])
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=tagging.provider)).account_id
+
+        self.network = Network(f"{name}-network", NetworkArgs.from_spec(
+            cluster_name=spec.cluster.name, region=spec.region, network=spec.network,
+            log_retention_days=spec.log_retention_days, account_id=account_id), opts=aws_opts)
+
+        self.cluster = Cluster(f"{name}-cluster", ClusterArgs.from_spec(
+            spec, tags=tagging.tags, vpc_id=self.network.vpc_id, public_subnet_ids=self.network.public_subnet_ids,
+            private_subnet_ids=self.network.private_subnet_ids), opts=aws_opts)
+        kubernetes = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.cluster.kubeconfig,
+                                  enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
+
+        self.node_groups = NodeGroups(f"{name}-nodes", NodeGroupsArgs(
+            cluster_name=self.cluster.name, cluster_name_literal=spec.cluster.name,
+            subnet_ids=self.network.private_subnet_ids, groups=dict(env.node_groups),
+            device_plugin_chart_version=spec.nvidia_device_plugin_chart_version,
+            kubernetes_provider=kubernetes), opts=aws_opts)
+
+        images = app_images()
+        self.storage = RegistriesAndStorage(f"{name}-storage", RegistriesAndStorageArgs.from_env(
+            env, images=tuple(sorted(set(images.values())))), opts=aws_opts)
+
+        data, models = BucketRef.parse(env.storage.data_uri), BucketRef.parse(env.storage.models_uri)
+        workloads = tuple(Workload(app=a, namespace=ns, service_account=sa, image=images[a])
+                          for a, ns, sa in service_accounts(env))
+        self.identity = Identity(f"{name}-identity", IdentityArgs(
+            cluster_name=self.cluster.name, cluster_name_literal=spec.cluster.name,
+            cluster_arn=pulumi.Output.concat("arn:aws:eks:", spec.region, ":", account_id, ":cluster/",
+                                             self.cluster.name),
+            account_id=account_id, mode=spec.cluster.identity,
+            oidc_provider_arn=self.cluster.oidc_provider_arn, oidc_issuer=self.cluster.oidc_issuer,
+            workloads=workloads, data_bucket_arn=self.storage.data_bucket_arn, data_prefix=data.prefix,
+            models_bucket_arn=self.storage.models_bucket_arn, models_prefix=models.prefix,
+            key_arn=self.storage.key_arn, repository_arns=self.storage.repository_arns), opts=aws_opts)
+
+        role_arns = pulumi.Output.all(**self.identity.role_arns)
+        info = pulumi.Output.all(self.storage.registry, role_arns).apply(
+            lambda a: tree_info(env, a[0], dict(a[1])))
+        self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs(
+            env_name=env.name, namespace=env.gitops.argocd_namespace, chart_version=spec.argocd_chart_version,
+            repo_url=env.gitops.repo_url, branch=env.gitops.branch, path=env.gitops.path,
+            registry=self.storage.registry, role_arns=role_arns, files=info.apply(lambda i: i["files"]),
+            bootstrap=info.apply(lambda i: i["bootstrap"]), kubernetes_provider=kubernetes),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups]))
+
+        self.outputs = stack_outputs(self)
+        self.register_outputs(self.outputs)
+
+
+def stack_outputs(p: MlPlatform) -> dict[str, Any]:
+    """The stack outputs a user (and the harness's `existing` cluster provider) reads."""
+    return {
+        "vpc_id": p.network.vpc_id,
+        "public_subnet_ids": p.network.public_subnet_ids,
+        "private_subnet_ids": p.network.private_subnet_ids,
+        "cluster_name": p.cluster.name,
+        "cluster_endpoint": p.cluster.endpoint,
+        "oidc_issuer": p.cluster.oidc_issuer,
+        "kubeconfig": p.cluster.kubeconfig,
+        "node_group_names": p.node_groups.names,
+        "ecr_repository_urls": p.storage.repository_urls,
+        "image_registry": p.storage.registry,
+        "data_bucket": p.storage.data_bucket,
+        "models_bucket": p.storage.models_bucket,
+        "workload_role_arns": p.identity.role_arns,
+        "gitops_repo": p.gitops.repo_url,
+        "gitops_commit": p.gitops.commit,
+    }
+
+
+def deploy(env: Environment) -> MlPlatform | None:
+    """The Pulumi program for one environment; exports the stack outputs."""
+    if env.aws is None:
+        # `local` has no cloud: its Kubernetes half (Argo CD on a local cluster) is a later step.
+        pulumi.log.info(f"environment {env.name!r} has no aws block: no AWS resources are declared")
+        return None
+    platform = MlPlatform(env.name, MlPlatformArgs(env=env))
+    for key, value in platform.outputs.items():
+        pulumi.export(key, value)
+    return platform
