@@ -1,0 +1,160 @@
+"""Make sure a Docker engine answers: use the one there, or start Debian's `dockerd` and wait for it.
+
+    >>> with docker_engine() as engine:          # doctest: +SKIP
+    ...     engine.client.ping()
+    True
+
+The engine is a context manager: a `dockerd` it started is stopped on exit (unless `keep`),
+one it found running is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from harness.containers.errors import EngineError
+from harness.containers.settings import ContainersSettings, default_settings
+from harness.containers.waiting import wait_for
+
+_SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin")
+_TRANSIENT = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+@dataclass
+class Engine:
+    """A Docker engine that answers, and the `dockerd` process if this harness started it."""
+
+    client: docker.DockerClient
+    started: subprocess.Popen[bytes] | None
+    log_path: Path | None
+
+    @property
+    def version(self) -> str:
+        return str(self.client.version().get("Version", "?"))
+
+
+def connect(settings: ContainersSettings) -> docker.DockerClient | None:
+    """A client whose engine answers a ping, or None."""
+    try:
+        client = docker.DockerClient(base_url=settings.docker_host) if settings.docker_host else docker.from_env()
+        client.ping()
+    except _TRANSIENT:
+        return None
+    return client
+
+
+def find_dockerd() -> str | None:
+    """dockerd from PATH or the sbin folders a non-login PATH lacks."""
+    found = shutil.which("dockerd")
+    if found:
+        return found
+    for folder in _SBIN:
+        candidate = Path(folder) / "dockerd"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def _start_dockerd(settings: ContainersSettings) -> tuple[subprocess.Popen[bytes], Path]:
+    if settings.docker_host and not settings.docker_host.startswith("unix://"):
+        raise EngineError(
+            f"no Docker engine answers at DOCKER_HOST={settings.docker_host}; the harness starts only a local "
+            "dockerd: start that engine, or unset DOCKER_HOST"
+        )
+    dockerd = find_dockerd()
+    if dockerd is None:
+        raise EngineError(
+            "no Docker engine answers and dockerd is not installed: install Debian's docker.io "
+            "(apt-get install docker.io, or run harness/setup.sh), or point DOCKER_HOST at an engine"
+        )
+    if os.geteuid() != 0:
+        raise EngineError(
+            f"no Docker engine answers and {dockerd} needs root to start: start it yourself "
+            "(sudo systemctl start docker, or sudo dockerd &) or point DOCKER_HOST at an engine"
+        )
+    log_dir = settings.cache_dir / "dockerd"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / "dockerd.log"
+    nice = shutil.which("nice")
+    argv = ([nice, "-n", str(settings.nice)] if nice else []) + [dockerd]
+    with log_path.open("ab") as log:
+        # Its own session: a Ctrl-C aimed at pytest must not kill the engine before cleanup runs.
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    return proc, log_path
+
+
+def _tail(path: Path | None, lines: int = 15) -> str:
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)  # dockerd stops its containers and shims on TERM
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def start_engine(settings: ContainersSettings | None = None) -> Engine:
+    """Return an answering engine, starting `dockerd` when none answers; raises EngineError."""
+    settings = settings or default_settings()
+    client = connect(settings)
+    if client is not None:
+        return Engine(client=client, started=None, log_path=None)
+    proc, log_path = _start_dockerd(settings)
+
+    def answering() -> docker.DockerClient | None:
+        found = connect(settings)
+        if found is None and proc.poll() is not None:
+            # Lost a race with another starter is fine if theirs answers; otherwise say why ours died.
+            raise EngineError(
+                f"dockerd exited with code {proc.returncode} before answering; last lines of {log_path}:\n"
+                f"{_tail(log_path)}"
+            )
+        return found
+
+    try:
+        client = wait_for(answering, what="dockerd to answer a ping", timeout=settings.engine_timeout_s,
+                          interval=0.25, describe=lambda: f"dockerd log tail ({log_path}):\n{_tail(log_path)}",
+                          hint="read the dockerd log above; storage driver and iptables errors are the usual causes")
+    except BaseException:
+        _stop(proc, timeout=20)
+        raise
+    # started=None when we lost a start race: the engine is someone else's to stop.
+    return Engine(client=client, started=proc if proc.poll() is None else None, log_path=log_path)
+
+
+def stop_engine(engine: Engine, *, timeout: float = 30.0) -> None:
+    """Stop the dockerd this harness started; an engine it found running is left alone."""
+    with contextlib.suppress(Exception):
+        engine.client.close()
+    if engine.started is not None:
+        _stop(engine.started, timeout)
+
+
+@contextlib.contextmanager
+def docker_engine(settings: ContainersSettings | None = None, *, keep: bool = False) -> Iterator[Engine]:
+    """An answering engine for the block; a dockerd started here is stopped after it unless `keep`."""
+    engine = start_engine(settings)
+    try:
+        yield engine
+    finally:
+        if not keep:
+            stop_engine(engine)

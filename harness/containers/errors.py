@@ -1,0 +1,23 @@
+"""The few errors of the containers room; each says what was expected, what was seen, and what to do."""
+
+from __future__ import annotations
+
+
+class ContainersError(RuntimeError):
+    """Base class: anything the images/containers harness cannot do."""
+
+
+class EngineError(ContainersError):
+    """No Docker engine answers and none could be started."""
+
+
+class ImageBuildError(ContainersError):
+    """A base or app image could not be built (the build log's tail is in the message)."""
+
+
+class ContainerFailedError(ContainersError):
+    """A container exited or never became ready; its logs are in the message."""
+
+
+class WaitTimeoutError(ContainersError, TimeoutError):
+    """A condition did not hold within its timeout; says what was last seen."""
