@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from harness.containers.errors import EngineError
+from harness.containers.errors import EngineError, EngineUnavailableError
 from harness.containers.settings import ContainersSettings, default_settings
 from harness.containers.waiting import wait_for
 
@@ -74,12 +74,12 @@ def _start_dockerd(settings: ContainersSettings) -> tuple[subprocess.Popen[bytes
         )
     dockerd = find_dockerd()
     if dockerd is None:
-        raise EngineError(
+        raise EngineUnavailableError(
             "no Docker engine answers and dockerd is not installed: install Debian's docker.io "
             "(apt-get install docker.io, or run harness/setup.sh), or point DOCKER_HOST at an engine"
         )
     if os.geteuid() != 0:
-        raise EngineError(
+        raise EngineUnavailableError(
             f"no Docker engine answers and {dockerd} needs root to start: start it yourself "
             "(sudo systemctl start docker, or sudo dockerd &) or point DOCKER_HOST at an engine"
         )

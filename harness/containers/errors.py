@@ -21,3 +21,7 @@ class ContainerFailedError(ContainersError):
 
 class WaitTimeoutError(ContainersError, TimeoutError):
     """A condition did not hold within its timeout; says what was last seen."""
+
+
+class EngineUnavailableError(EngineError):
+    """This machine cannot have an engine (dockerd not installed, or no right to start it): tests skip."""

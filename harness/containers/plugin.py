@@ -1,1 +1,203 @@
-"""Container fixtures (Docker engine, images, MinIO, app containers)."""
+"""Container fixtures: a Docker engine, the images, the S3-compatible store, and the app containers.
+
+Loaded by the `mlops` pytest11 entry point (harness/pytest_plugin.py), so any repository that
+installs the toolkit gets these fixtures without a conftest. Options (group "mlops"):
+
+- `--mlops-keep-containers` (env MLOPS_KEEP_CONTAINERS=1): keep the store, its network and a
+  dockerd this run started, and reuse them next run (`mlops harness images clean` removes them).
+- `--mlops-base-image=auto|local|IMAGE` (env MLOPS_BASE_IMAGE; default auto: python:3.11-slim
+  when a registry gives it, else the local debootstrap base).
+
+testcontainers' reaper image cannot be pulled here, so it is disabled through testcontainers'
+own configuration object, and cleanup is ours: every object carries this session's labels and is
+removed at the end of the session (also after a failure or Ctrl-C / SIGTERM), and objects of a
+session whose process died are removed at the start of the next. A failing test gets the logs
+of the containers it started in its report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import FrameType
+from typing import Any
+
+import pytest
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.network import Network
+
+from harness.containers.build import ImageSet, ensure_images
+from harness.containers.cleanup import remove_session, remove_stale
+from harness.containers.engine import Engine, start_engine, stop_engine
+from harness.containers.errors import EngineUnavailableError
+from harness.containers.runners import Running, app_volume, inference_api, run_to_completion, worker
+from harness.containers.services import S3Service, s3_service, session_network
+from harness.containers.settings import ContainersSettings, default_settings
+
+_RUNNING = pytest.StashKey[list[Running]]()
+_TRUE = {"1", "true", "yes"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlops", "mlops toolkit: real containers and clusters")
+    group.addoption("--mlops-keep-containers", action="store_true", default=None,
+                    help="keep the S3 store, its network and a dockerd this run started, for reuse next run "
+                         "(env MLOPS_KEEP_CONTAINERS=1)")
+    group.addoption("--mlops-base-image", default=None,
+                    help="auto (python:3.11-slim if a registry gives it, else a local debootstrap base), local, "
+                         "or an image reference (env MLOPS_BASE_IMAGE; default auto)")
+
+
+def _keep(config: pytest.Config) -> bool:
+    keep = config.getoption("--mlops-keep-containers")
+    return bool(keep) if keep is not None else os.environ.get("MLOPS_KEEP_CONTAINERS", "").lower() in _TRUE
+
+
+def _base_choice(config: pytest.Config) -> str:
+    return config.getoption("--mlops-base-image") or os.environ.get("MLOPS_BASE_IMAGE") or "auto"
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    # pytest tears fixtures down on KeyboardInterrupt, not on SIGTERM: make a TERM take that path.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Ryuk (the reaper) cannot be pulled without a registry; our labels and session cleanup replace it.
+    testcontainers_config.ryuk_disabled = True
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        for run in item.stash.get(_RUNNING, []):
+            report.sections.append((f"container {run.name} logs", run.logs(200)))
+    return report
+
+
+def _track(request: pytest.FixtureRequest, run: Running) -> Running:
+    request.node.stash.setdefault(_RUNNING, []).append(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def mlops_containers_settings() -> ContainersSettings:
+    """Cache folder, niceness and this session's identity (its labels)."""
+    return default_settings()
+
+
+@pytest.fixture(scope="session")
+def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: ContainersSettings) -> Iterator[Engine]:
+    """An answering Docker engine (started if needed); this session's objects are removed after it."""
+    settings = mlops_containers_settings
+    try:
+        engine = start_engine(settings)
+    except EngineUnavailableError as e:
+        pytest.skip(f"no Docker engine here: {e}")
+    keep = _keep(request.config)
+    try:
+        remove_stale(engine.client, settings)
+        yield engine
+    finally:
+        remove_session(engine.client, settings)
+        if not keep:
+            stop_engine(engine)
+
+
+@pytest.fixture(scope="session")
+def mlops_images(request: pytest.FixtureRequest, mlops_docker: Engine,
+                 mlops_containers_settings: ContainersSettings) -> ImageSet:
+    """The base, the app images and the MinIO image, built only when their inputs changed."""
+    return ensure_images(mlops_docker.client, settings=mlops_containers_settings,
+                         base_choice=_base_choice(request.config))
+
+
+@pytest.fixture(scope="session")
+def mlops_network(request: pytest.FixtureRequest, mlops_docker: Engine,
+                  mlops_containers_settings: ContainersSettings) -> Iterator[Network]:
+    """The session's Docker network: app containers find the store as `minio`."""
+    with session_network(mlops_containers_settings, keep=_keep(request.config)) as network:
+        yield network
+
+
+@pytest.fixture(scope="session")
+def mlops_s3(request: pytest.FixtureRequest, mlops_images: ImageSet, mlops_network: Network,
+             mlops_containers_settings: ContainersSettings) -> Iterator[S3Service]:
+    """The S3-compatible store (MinIO via testcontainers' own module), on the session network."""
+    with s3_service(image=mlops_images.tag("minio"), settings=mlops_containers_settings, network=mlops_network,
+                    keep=_keep(request.config)) as s3:
+        yield s3
+
+
+@pytest.fixture
+def mlops_s3_host_env(mlops_s3: S3Service, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The store's endpoint and keys in this test's environment (undone after it), for host-side boto3."""
+    env = mlops_s3.host_env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def mlops_bucket(request: pytest.FixtureRequest, mlops_s3: S3Service,
+                 mlops_containers_settings: ContainersSettings) -> str:
+    """A fresh bucket for this test; returns its s3:// URI."""
+    name = f"t-{mlops_containers_settings.session_id}-{abs(hash(request.node.nodeid)) % 10**8}"
+    return mlops_s3.create_bucket(name)
+
+
+@pytest.fixture
+def mlops_inference_api(request: pytest.FixtureRequest, mlops_images: ImageSet, mlops_network: Network,
+                        mlops_s3: S3Service, mlops_containers_settings: ContainersSettings
+                        ) -> Iterator[Callable[..., Running]]:
+    """Factory: `start(MODEL_REGISTRY_URI=..., **env)` runs the API image, ready on /readyz; `.url`."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**env: str) -> Running:
+            run = stack.enter_context(inference_api(
+                image=mlops_images.tag("ml-inference-api"), settings=mlops_containers_settings,
+                network=mlops_network, env={**mlops_s3.container_env(), **env}))
+            return _track(request, run)
+
+        yield start
+
+
+@pytest.fixture
+def mlops_pipeline(request: pytest.FixtureRequest, mlops_images: ImageSet, mlops_network: Network,
+                   mlops_s3: S3Service, mlops_containers_settings: ContainersSettings) -> Iterator[PipelineRunner]:
+    """The pipeline image: one-shot runs, long-running workers and shared volumes, all removed after the test."""
+    with contextlib.ExitStack() as stack:
+        yield PipelineRunner(request=request, stack=stack, image=mlops_images.tag("ml-pipeline"),
+                             network=mlops_network, s3=mlops_s3, settings=mlops_containers_settings)
+
+
+class PipelineRunner:
+    """What `mlops_pipeline` gives a test: `run(...)`, `start(...)` and `volume()`."""
+
+    def __init__(self, *, request: pytest.FixtureRequest, stack: contextlib.ExitStack, image: str,
+                 network: Network, s3: S3Service, settings: ContainersSettings) -> None:
+        self._request, self._stack, self.image = request, stack, image
+        self._network, self._s3, self._settings = network, s3, settings
+
+    def volume(self, mount: str = "/data") -> str:
+        return self._stack.enter_context(app_volume(settings=self._settings, image=self.image, mount=mount))
+
+    def run(self, command: Sequence[str], *, env: Mapping[str, str] | None = None,
+            volumes: Mapping[str, str] | None = None, timeout: float = 600) -> tuple[int, str]:
+        """A Job-like run to completion: (exit code, logs)."""
+        return run_to_completion(image=self.image, settings=self._settings, network=self._network,
+                                 command=command, env={**self._s3.container_env(), **(env or {})},
+                                 volumes=volumes, timeout=timeout)
+
+    def start(self, command: Sequence[str], *, env: Mapping[str, str] | None = None,
+              volumes: Mapping[str, str] | None = None, name: str | None = None) -> Running:
+        """A long-running worker (a Deployment's pod); `.kill()` and `.restart()` it at will."""
+        run = self._stack.enter_context(worker(
+            image=self.image, settings=self._settings, network=self._network, command=command,
+            env={**self._s3.container_env(), **(env or {})}, volumes=volumes, name=name))
+        return _track(self._request, run)

@@ -1,0 +1,62 @@
+"""Everything the containers need, in order: engine → base → wheelhouse → app images → MinIO image.
+
+    >>> images = ensure_images(engine.client, repo_root=Path("."), settings=settings)   # doctest: +SKIP
+    >>> images.tags()["ml-inference-api"]
+    'ml-inference-api:5c1e0b2a9d43'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import docker
+from pydantic import BaseModel, ConfigDict
+
+from harness.containers.base import UPSTREAM_BASE, ensure_base_image
+from harness.containers.errors import ImageBuildError
+from harness.containers.images import APP_IMAGES, BuiltImage, ImageSpec, build_image
+from harness.containers.settings import LABEL_OWNER, OWNER, ContainersSettings
+from harness.containers.wheelhouse import ensure_wheelhouse
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ImageSet(BaseModel):
+    """What was built (or found) for one run, with timings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str
+    images: tuple[BuiltImage, ...]
+
+    def tags(self) -> dict[str, str]:
+        return {i.name: i.tag for i in self.images}
+
+    def tag(self, name: str) -> str:
+        for image in self.images:
+            if image.name == name:
+                return image.tag
+        raise KeyError(f"no image named {name!r}; built: {', '.join(self.tags())}")
+
+
+def ensure_images(client: docker.DockerClient, *, settings: ContainersSettings, repo_root: Path = REPO_ROOT,
+                  base_choice: str = "auto", specs: Iterable[ImageSpec] = APP_IMAGES, with_minio: bool = True,
+                  log: Callable[[str], None] = lambda _: None) -> ImageSet:
+    """Build what changed; an unchanged input set costs one hash per image."""
+    base = ensure_base_image(client, settings=settings, choice=base_choice, log=log)
+    # With the upstream slim image a registry (and so PyPI) is there: no wheelhouse needed.
+    wheelhouse = None if base == UPSTREAM_BASE else ensure_wheelhouse(repo_root, settings=settings, log=log)
+    labels = {LABEL_OWNER: OWNER}
+    built = [build_image(client, spec, repo_root=repo_root, base_image=base, wheelhouse=wheelhouse,
+                         settings=settings, labels=labels, log=log) for spec in specs]
+    if with_minio:
+        from harness.containers.objectstore import build_minio_image
+
+        try:
+            from harness.toolchain import ensure_tool
+        except ImportError as e:  # the toolchain is another room's; say what is missing
+            raise ImageBuildError(f"the MinIO image needs harness.toolchain.ensure_tool('minio'): {e}") from e
+        built.append(build_minio_image(client, binary=ensure_tool("minio"), base_image=base, settings=settings,
+                                       log=log))
+    return ImageSet(base=base, images=tuple(built))

@@ -1,0 +1,90 @@
+"""Cleanup without testcontainers' reaper: everything the harness starts carries labels naming its
+session, process and boot, so a session removes its own objects at the end, and the next session
+removes what a killed one left (its process gone) — never anything another live run or anyone
+else created, and never what was kept on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+
+import docker
+import docker.errors
+
+from harness.containers.settings import (LABEL_BOOT, LABEL_KEEP, LABEL_OWNER, LABEL_PID, LABEL_SESSION, OWNER,
+                                         ContainersSettings)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owned(client: docker.DockerClient) -> Iterator[tuple[str, object, dict[str, str]]]:
+    flt = {"label": f"{LABEL_OWNER}={OWNER}"}
+    for c in client.containers.list(all=True, filters=flt):
+        yield "container", c, c.labels
+    for n in client.networks.list(filters=flt):
+        yield "network", n, n.attrs.get("Labels") or {}
+    for v in client.volumes.list(filters=flt):
+        yield "volume", v, v.attrs.get("Labels") or {}
+
+
+def _remove(kind: str, obj: object) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        if kind == "container":
+            obj.remove(force=True, v=True)  # type: ignore[attr-defined]
+        else:
+            obj.remove()  # type: ignore[attr-defined]
+
+
+def _sweep(client: docker.DockerClient, wanted: Callable[[dict[str, str]], bool]) -> list[str]:
+    removed: list[str] = []
+    # Containers first: a network or volume in use cannot go before them.
+    items = sorted(_owned(client), key=lambda t: ("container", "network", "volume").index(t[0]))
+    for kind, obj, labels in items:
+        if labels.get(LABEL_KEEP) == "true" or not wanted(labels):
+            continue
+        try:
+            _remove(kind, obj)
+        except docker.errors.APIError:
+            continue  # still in use by something that is not ours to stop; the next sweep retries
+        removed.append(f"{kind} {getattr(obj, 'name', '?')}")
+    return removed
+
+
+def remove_session(client: docker.DockerClient, settings: ContainersSettings) -> list[str]:
+    """Remove every non-kept object this session created; returns what was removed."""
+    return _sweep(client, lambda labels: labels.get(LABEL_SESSION) == settings.session_id)
+
+
+def remove_stale(client: docker.DockerClient, settings: ContainersSettings) -> list[str]:
+    """Remove non-kept objects of sessions whose process is gone (a kill -9, a crash, a reboot)."""
+
+    def stale(labels: dict[str, str]) -> bool:
+        if labels.get(LABEL_SESSION) == settings.session_id:
+            return False
+        if labels.get(LABEL_BOOT) != settings.boot_id:
+            return True
+        pid = labels.get(LABEL_PID, "")
+        return pid.isdigit() and not _pid_alive(int(pid))
+
+    return _sweep(client, stale)
+
+
+def remove_kept(client: docker.DockerClient) -> list[str]:
+    """Remove the containers kept between runs (`mlops harness images clean`)."""
+    removed: list[str] = []
+    for kind, obj, labels in sorted(_owned(client), key=lambda t: ("container", "network", "volume").index(t[0])):
+        if labels.get(LABEL_KEEP) == "true":
+            with contextlib.suppress(docker.errors.APIError):
+                _remove(kind, obj)
+                removed.append(f"{kind} {getattr(obj, 'name', '?')}")
+    return removed
