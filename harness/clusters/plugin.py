@@ -1,1 +1,225 @@
-"""Cluster fixtures (kwok, kind, existing) and deploy helpers."""
+"""Cluster fixtures (kwok, kind, existing) and deploy helpers.
+
+Options (group "mlops"): `--cluster=kwok|kind|existing` (else $MLOPS_CLUSTER, else kwok),
+`--keep-cluster` (else $MLOPS_KEEP_CLUSTER=1) to reuse clusters between runs,
+`--mlops-kubeconfig`/`--mlops-kube-context` for `existing` (else $KUBECONFIG).
+
+Fixtures: `cluster_provider`, `clusters` (one cluster per environment, shaped like it),
+`deployed_env` (a factory: the environment's rendered tree applied and its Deployments
+available). A failing test that used `deployed_env` gets the events, status and logs of its
+namespaces in its report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lightkube import Client
+
+from argocd.render import RenderedTree, render_environment
+from environments import load_environment
+from environments.model import Environment
+from harness.clusters.deploy import Applied, apply_tree, static_volumes
+from harness.clusters.diagnostics import dump
+from harness.clusters.errors import ProviderUnavailableError
+from harness.clusters.kube import client_for
+from harness.clusters.providers import ClusterInfo, ClusterProvider, ExistingProvider, KindProvider, KwokProvider
+from harness.clusters.session import cluster_session
+
+PROVIDERS = ("kwok", "kind", "existing")
+CLUSTER_FIXTURES = {"cluster_provider", "clusters", "deployed_env"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlops", "mlops toolkit: real containers and clusters")
+    group.addoption("--cluster", choices=PROVIDERS, default=None, help="cluster provider (env MLOPS_CLUSTER; default kwok)")
+    group.addoption("--keep-cluster", action="store_true", default=None, help="keep clusters for the next run (env MLOPS_KEEP_CLUSTER=1)")
+    group.addoption("--mlops-kubeconfig", default=None, help="kubeconfig for --cluster=existing (default $KUBECONFIG)")
+    group.addoption("--mlops-kube-context", default=None, help="context for --cluster=existing (default: current)")
+
+
+@dataclass
+class ClusterSettings:
+    provider: str
+    keep: bool
+    kubeconfig: Path | None
+    context: str | None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> ClusterSettings:
+        provider = config.getoption("--cluster") or os.environ.get("MLOPS_CLUSTER") or "kwok"
+        if provider not in PROVIDERS:
+            raise pytest.UsageError(f"MLOPS_CLUSTER={provider!r}: expected one of {', '.join(PROVIDERS)}")
+        keep = config.getoption("--keep-cluster")
+        if keep is None:
+            keep = os.environ.get("MLOPS_KEEP_CLUSTER", "") in {"1", "true", "yes"}
+        kubeconfig = config.getoption("--mlops-kubeconfig")
+        if kubeconfig and provider != "existing":
+            raise pytest.UsageError("--mlops-kubeconfig only applies to --cluster=existing")
+        return cls(provider, keep, Path(kubeconfig).expanduser() if kubeconfig else None, config.getoption("--mlops-kube-context"))
+
+    def make_provider(self) -> ClusterProvider:
+        if self.provider == "kwok":
+            return KwokProvider()
+        if self.provider == "kind":
+            return KindProvider()
+        return ExistingProvider(kubeconfig=self.kubeconfig, context=self.context)
+
+    def cluster_name(self, env: str) -> str:
+        # Kept clusters have stable names so the next run finds them; others are per run.
+        return f"mlops-{env}" if self.keep else f"mlops-{env}-{os.getpid()}"
+
+
+_SETTINGS = pytest.StashKey[ClusterSettings]()
+_CREATED = pytest.StashKey[list[ClusterInfo]]()
+_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    # Turn SIGTERM into the Ctrl-C path so fixtures tear clusters down before the process ends.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SETTINGS] = ClusterSettings.from_config(config)
+    config.stash[_CREATED] = []
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _PREVIOUS_SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[_PREVIOUS_SIGTERM])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the toolchain before the first cluster test, outside any test's timeout."""
+    config = session.config
+    settings = config.stash[_SETTINGS]
+    if config.option.collectonly or settings.provider != "kwok":
+        return
+    if not any(CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        return
+    capture = config.pluginmanager.getplugin("capturemanager")
+    from harness.toolchain import ToolchainError, ensure_tools
+    from harness.clusters.providers.kwok import TOOLS
+
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        try:
+            ensure_tools(TOOLS)
+        except ToolchainError as e:
+            # The tests skip with this reason (cluster_provider re-checks); the run goes on.
+            config.stash[_TOOLCHAIN_ERROR] = str(e)
+
+
+_TOOLCHAIN_ERROR = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def cluster_settings(pytestconfig: pytest.Config) -> ClusterSettings:
+    return pytestconfig.stash[_SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def cluster_provider(pytestconfig: pytest.Config, cluster_settings: ClusterSettings) -> ClusterProvider:
+    if _TOOLCHAIN_ERROR in pytestconfig.stash:
+        pytest.fail(f"toolchain build failed: {pytestconfig.stash[_TOOLCHAIN_ERROR]}")
+    provider = cluster_settings.make_provider()
+    reason = provider.unavailable_reason()
+    if reason:
+        pytest.skip(f"--cluster={provider.name}: {reason}")
+    return provider
+
+
+@dataclass
+class ClusterPool:
+    """One cluster per environment name, created on first use, torn down with the session."""
+
+    provider: ClusterProvider
+    settings: ClusterSettings
+    stack: contextlib.ExitStack
+    created: list[ClusterInfo]
+    infos: dict[str, ClusterInfo] = field(default_factory=dict)
+
+    def get(self, env: Environment) -> ClusterInfo:
+        if env.name not in self.infos:
+            name = self.settings.cluster_name(env.name)
+            try:
+                info = self.stack.enter_context(cluster_session(self.provider, name, env=env, keep=self.settings.keep))
+            except ProviderUnavailableError as e:
+                pytest.skip(str(e))
+            self.infos[env.name] = info
+            self.created.append(info)
+        return self.infos[env.name]
+
+
+@pytest.fixture(scope="session")
+def clusters(pytestconfig: pytest.Config, cluster_provider: ClusterProvider, cluster_settings: ClusterSettings) -> Iterator[ClusterPool]:
+    with contextlib.ExitStack() as stack:
+        yield ClusterPool(cluster_provider, cluster_settings, stack, pytestconfig.stash[_CREATED])
+
+
+@dataclass
+class DeployedEnv:
+    """An environment's rendered tree applied to its cluster."""
+
+    env: Environment
+    cluster: ClusterInfo
+    client: Client
+    tree: RenderedTree
+    applied: Applied
+    seconds: float
+
+    def diagnostics(self) -> str:
+        return dump(self.client, self.applied.namespaces)
+
+
+@pytest.fixture(scope="session")
+def deployed_env(clusters: ClusterPool) -> Callable[[str], DeployedEnv]:
+    """`deployed_env("local")`: the env's tree applied to its cluster (server-side, in sync-wave order)."""
+    cache: dict[str, DeployedEnv] = {}
+
+    def deploy(env_name: str) -> DeployedEnv:
+        if env_name not in cache:
+            env = load_environment(env_name)
+            info = clusters.get(env)
+            client = client_for(info.kubeconfig)
+            tree = render_environment(env)
+            started = time.monotonic()
+            if info.simulated:
+                static_volumes(client, tree)
+            applied = apply_tree(client, tree)
+            cache[env_name] = DeployedEnv(env, info, client, tree, applied, time.monotonic() - started)
+        return cache[env_name]
+
+    return deploy
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, DeployedEnv):
+            try:
+                text = value.diagnostics()
+            except Exception as e:  # noqa: BLE001 - diagnostics must never mask the failure
+                text = f"(diagnostics failed: {e})"
+            report.sections.append((f"cluster {value.cluster.name}: events, status, logs", text))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    created = config.stash.get(_CREATED, [])
+    for info in created:
+        verb = "created" if info.created else "reused"
+        terminalreporter.write_line(f"mlops cluster: {info.provider}/{info.name} {verb} in {info.seconds:.1f}s")

@@ -1,0 +1,115 @@
+"""Node objects shaped like an environment's node groups, for clusters whose nodes are simulated.
+
+Pure builders: `node_manifests(env=...)` gives one Node per desired instance of every group,
+spread round-robin over the environment's zones, with EKS's labels, the group's labels and
+taints, and allocatable = instance shape minus the kubelet reservation EKS applies.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from environments.instances import INSTANCE_SHAPES, InstanceShape
+from environments.model import Environment, NodeGroup
+
+GPU_RESOURCE = "nvidia.com/gpu"
+# kwok's controller manages the nodes that carry this annotation (kwokctl's default selector).
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+NODE_GROUP_LABEL = "eks.amazonaws.com/nodegroup"
+
+
+def reserved_cpu_millis(cpus: int) -> int:
+    """The kubelet CPU reservation of EKS AMIs: 6% of the 1st core, 1% of the 2nd, 0.5% of 3-4, 0.25% beyond."""
+    tiers = [(1, 60), (1, 10), (2, 5)]
+    reserved, left = 0.0, cpus
+    for count, per_core in tiers:
+        used = min(left, count)
+        reserved += used * per_core
+        left -= used
+    reserved += max(left, 0) * 2.5
+    return int(reserved)
+
+
+def reserved_memory_mib(max_pods: int) -> int:
+    """The kubelet memory reservation of EKS AMIs: 255 MiB + 11 MiB per pod, plus 100 MiB eviction threshold."""
+    return 255 + 11 * max_pods + 100
+
+
+def allocatable(shape: InstanceShape, *, disk_size_gb: int) -> dict[str, str]:
+    out = {
+        "cpu": f"{shape.cpu * 1000 - reserved_cpu_millis(shape.cpu)}m",
+        "memory": f"{shape.memory_gib * 1024 - reserved_memory_mib(shape.max_pods)}Mi",
+        "pods": str(shape.max_pods),
+        "ephemeral-storage": f"{disk_size_gb * 9 // 10}Gi",
+    }
+    if shape.gpus:
+        out[GPU_RESOURCE] = str(shape.gpus)
+    return out
+
+
+def capacity(shape: InstanceShape, *, disk_size_gb: int) -> dict[str, str]:
+    out = {
+        "cpu": str(shape.cpu),
+        "memory": f"{shape.memory_gib}Gi",
+        "pods": str(shape.max_pods),
+        "ephemeral-storage": f"{disk_size_gb}Gi",
+    }
+    if shape.gpus:
+        out[GPU_RESOURCE] = str(shape.gpus)
+    return out
+
+
+def zones(env: Environment) -> list[str]:
+    """The environment's availability zones (`<region>a`, `b`, ...); one `local-a` without a cloud."""
+    if env.aws is None:
+        return ["local-a"]
+    return [f"{env.aws.region}{letter}" for letter in string.ascii_lowercase[: env.aws.network.az_count]]
+
+
+def region(env: Environment) -> str:
+    return env.aws.region if env.aws else "local"
+
+
+def _node(*, env: Environment, group_name: str, group: NodeGroup, index: int, zone: str) -> dict[str, Any]:
+    instance_type = min(group.instance_types, key=lambda t: (INSTANCE_SHAPES[t].cpu, INSTANCE_SHAPES[t].memory_gib))
+    shape = INSTANCE_SHAPES[instance_type]
+    name = f"{env.name}-{group_name}-{index}"
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": instance_type,
+        "topology.kubernetes.io/region": region(env),
+        "topology.kubernetes.io/zone": zone,
+        NODE_GROUP_LABEL: group_name,
+        "eks.amazonaws.com/capacityType": group.capacity.upper(),
+        "type": "kwok",
+        **group.labels,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": {"taints": [t.model_dump() for t in group.taints]},
+        "status": {
+            "allocatable": allocatable(shape, disk_size_gb=group.disk_size_gb),
+            "capacity": capacity(shape, disk_size_gb=group.disk_size_gb),
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake"},
+            "phase": "Running",
+        },
+    }
+
+
+def node_manifests(*, env: Environment) -> list[dict[str, Any]]:
+    """One Node per desired instance of each group, zones assigned round-robin within a group."""
+    spread = zones(env)
+    return [
+        _node(env=env, group_name=name, group=group, index=i, zone=spread[i % len(spread)])
+        for name, group in env.node_groups.items()
+        for i in range(group.desired_size)
+    ]
