@@ -27,6 +27,8 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|ACCESS_KEY|PRIVATE_KEY|API_KEY|CREDENTIAL)", re.IGNORECASE)
+# Names that point at a secret (a file, a URL) rather than hold one.
+REFERENCE_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_URI", "_URL", "_NAME")
 ALLOWED_CAPABILITIES = {"NET_BIND_SERVICE"}
 SECCOMP_OK = {"RuntimeDefault", "Localhost"}
 
@@ -73,7 +75,7 @@ def _check_object(c: _Checker, manifest: dict[str, Any]) -> None:
         c.add("data", "a Secret with values is a plaintext secret in git; reference an existing Secret instead")
     if kind == "ConfigMap":
         for key, value in (manifest.get("data") or {}).items():
-            if SECRET_NAME.search(key) and value:
+            if _secret_like(key) and value:
                 c.add(f"data.{key}", "looks like a secret value in a ConfigMap; use a Secret reference")
     if kind in POD_SPEC_PATHS:
         spec: Any = manifest
@@ -132,7 +134,7 @@ def _check_pod(c: _Checker, spec: dict[str, Any], at: str, *, long_running: bool
             if port.get("hostPort"):
                 c.add(f"{where}.ports[{j}].hostPort", "host ports are forbidden")
         for j, var in enumerate(container.get("env") or []):
-            if SECRET_NAME.search(var.get("name", "")) and "value" in var:
+            if _secret_like(var.get("name", "")) and "value" in var:
                 c.add(f"{where}.env[{j}].value", f"{var['name']} is set in plain text; use valueFrom.secretKeyRef")
         if long_running and main:
             for probe in ("livenessProbe", "readinessProbe"):
@@ -149,6 +151,10 @@ def _check_pod(c: _Checker, spec: dict[str, Any], at: str, *, long_running: bool
             c.add(f"{at}.tolerations", f"requests {GPU_RESOURCE} but does not tolerate the GPU taint {GPU_TAINT.key}={GPU_TAINT.value}:{GPU_TAINT.effect}")
         if not spec.get("nodeSelector") and not spec.get("affinity", {}).get("nodeAffinity"):
             c.add(f"{at}.nodeSelector", f"requests {GPU_RESOURCE} but selects no GPU node")
+
+
+def _secret_like(name: str) -> bool:
+    return bool(SECRET_NAME.search(name)) and not name.upper().endswith(REFERENCE_SUFFIXES)
 
 
 def _check_image(c: _Checker, where: str, image: str) -> None:

@@ -130,12 +130,6 @@ def _job_template(env: Environment, meta: AppMeta, container: Obj, data: dict[st
     return k8s.pod_template(meta=meta, spec=spec, annotations={"checksum/config": k8s.config_checksum(data)})
 
 
-_JOB_SKIPS = k8s.checkov_skips(
-    ("CKV_K8S_8", "run-to-completion job: a liveness probe would only kill a long partition, activeDeadlineSeconds bounds it"),
-    ("CKV_K8S_9", "run-to-completion job: nothing routes traffic to it, so there is nothing to be ready for"),
-)
-
-
 def _cron_job(env: Environment, meta: AppMeta, ns: str, data: dict[str, str]) -> Obj:
     batch = env.apps.batch_pipeline
     template = _job_template(env, meta, _container(env, name=CRON_JOB, args=["run"]), data)
@@ -147,7 +141,6 @@ def _cron_job(env: Environment, meta: AppMeta, ns: str, data: dict[str, str]) ->
         schedule=batch.schedule,
         time_zone=batch.time_zone,
         job=job,
-        annotations=_JOB_SKIPS,
     )
 
 
@@ -180,7 +173,7 @@ def manual_job(env: Environment, *, partition: date | None = None, name: str = M
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": k8s.metadata(meta=meta, name=name, namespace=namespace(env), annotations=_JOB_SKIPS),
+        "metadata": k8s.metadata(meta=meta, name=name, namespace=namespace(env), annotations=k8s.workload_skips(env)),
         "spec": k8s.job_spec(template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit),
     }
 
@@ -215,7 +208,7 @@ def backfill_job(env: Environment, *, start: date, end: date, name: str | None =
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": k8s.metadata(meta=meta, name=job_name, namespace=namespace(env), annotations=_JOB_SKIPS),
+        "metadata": k8s.metadata(meta=meta, name=job_name, namespace=namespace(env), annotations=k8s.workload_skips(env)),
         "spec": spec,
     }
 

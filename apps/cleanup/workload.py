@@ -87,9 +87,5 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
             schedule=cleanup.schedule,
             time_zone=env.apps.batch_pipeline.time_zone,
             job=job,
-            annotations=k8s.checkov_skips(
-                ("CKV_K8S_8", "run-to-completion job: activeDeadlineSeconds bounds it, a liveness probe adds nothing"),
-                ("CKV_K8S_9", "run-to-completion job: no traffic is routed to it"),
-            ),
         ),
     ]

@@ -1,0 +1,167 @@
+"""What the rendered workloads do, checked against the environment that drives them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from apps.api import workload as api
+from apps.batch import workload as batch
+from apps.fraud import workload as fraud
+from argocd.errors import RenderError
+from argocd.render import RenderedTree, render_environment, service_accounts
+from environments import load_environment
+from tests.manifests.conftest import ENVS, env_with
+
+pytestmark = pytest.mark.manifests
+
+
+def objects(tree: RenderedTree, kind: str, app: str | None = None) -> dict[str, dict]:
+    return {o.name: o.manifest for o in tree.objects if o.kind == kind and (app is None or o.app == app)}
+
+
+def pod_spec(manifest: dict) -> dict:
+    if manifest["kind"] == "CronJob":
+        return manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return manifest["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_api_scaling_follows_the_environment(name: str, trees: dict[str, RenderedTree]) -> None:
+    scaling = load_environment(name).apps.inference_api.autoscaling
+    hpa = objects(trees[name], "HorizontalPodAutoscaler")[api.DEPLOYMENT]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (scaling.min_replicas, scaling.max_replicas)
+    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["metrics"]}
+    assert targets == {"cpu": scaling.cpu_utilization, "memory": scaling.memory_utilization}
+    assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == scaling.scale_down_stabilization_s
+    app = objects(trees[name], "Application")[f"{name}-{api.APP}"]
+    assert {"group": "apps", "kind": "Deployment", "name": api.DEPLOYMENT, "namespace": api.namespace(load_environment(name)),
+            "jsonPointers": ["/spec/replicas"]} in app["spec"]["ignoreDifferences"]
+
+
+def test_api_exposure_per_environment(trees: dict[str, RenderedTree]) -> None:
+    assert api.LOAD_BALANCER in objects(trees["staging"], "Service")
+    assert api.LOAD_BALANCER not in objects(trees["local"], "Service")
+    ingress = objects(trees["prod"], "Ingress")[api.INGRESS]
+    assert ingress["spec"]["rules"][0]["host"] == load_environment("prod").apps.inference_api.ingress_host
+    svc = objects(trees["local"], "Service")[api.SERVICE]["spec"]
+    assert svc["type"] == "ClusterIP" and svc["ports"][0]["port"] == load_environment("local").apps.inference_api.port
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_resources_come_from_the_sizing_strategy(name: str, trees: dict[str, RenderedTree]) -> None:
+    env = load_environment(name)
+    container = pod_spec(objects(trees[name], "Deployment")[api.DEPLOYMENT])["containers"][0]
+    sized = env.resources(env.apps.inference_api.sizing, "api")
+    assert container["resources"]["limits"] == sized.limits.model_dump()
+    assert container["resources"]["requests"] == sized.requests.model_dump()
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_daily_batch_cronjob_as_the_seed_asks(name: str, trees: dict[str, RenderedTree]) -> None:
+    env = load_environment(name).apps.batch_pipeline
+    cron = objects(trees[name], "CronJob")[batch.CRON_JOB]
+    assert cron["metadata"]["namespace"] == env.namespace
+    spec = cron["spec"]
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == (env.schedule, env.time_zone, "Forbid")
+    job = spec["jobTemplate"]["spec"]
+    assert (job["activeDeadlineSeconds"], job["backoffLimit"]) == (env.active_deadline_s, env.backoff_limit)
+    assert pod_spec(cron)["containers"][0]["args"] == ["apps.batch", "run"]
+
+
+def test_backfill_is_an_indexed_job_with_one_completion_per_day() -> None:
+    env = load_environment("prod")
+    job = batch.backfill_job(env, start=date(2025, 1, 30), end=date(2025, 2, 11))
+    spec = job["spec"]
+    days = batch.partitions(start=date(2025, 1, 30), end=date(2025, 2, 11))
+    assert days[0] == "20250130" and days[-1] == "20250211" and days[2] == "20250201"
+    assert (spec["completionMode"], spec["completions"]) == ("Indexed", len(days))
+    assert spec["parallelism"] == min(env.apps.batch_pipeline.backfill_parallelism, len(days))
+    assert spec["template"]["spec"]["containers"][0]["args"][-4:] == ["--start", "20250130", "--end", "20250211"]
+    with pytest.raises(Exception, match="before start"):
+        batch.backfill_job(env, start=date(2025, 2, 2), end=date(2025, 2, 1))
+
+
+def test_manual_job_pins_the_partition() -> None:
+    job = batch.manual_job(load_environment("local"), partition=date(2025, 1, 15))
+    env_vars = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "PARTITION_DATE", "value": "20250115"} in env_vars
+
+
+def _deployments(tree: RenderedTree) -> dict[str, dict]:
+    return objects(tree, "Deployment", fraud.APP)
+
+
+def test_fraud_gpu_variants_run_where_a_gpu_pool_exists(trees: dict[str, RenderedTree]) -> None:
+    env = load_environment("prod")
+    deps = _deployments(trees["prod"])
+    assert set(deps) == {"data-gather", "preprocessing-cpu", "preprocessing-gpu", "model-build", "inference-cpu", "inference-gpu"}
+    assert deps["inference-gpu"]["spec"]["replicas"] == env.apps.fraud_pipeline.replicas.inference
+    assert deps["inference-cpu"]["spec"]["replicas"] == 0
+    gpu_pod = pod_spec(deps["inference-gpu"])
+    assert gpu_pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert gpu_pod["nodeSelector"] == env.node_groups["gpu"].labels
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in gpu_pod["tolerations"]
+    assert {"name": "DEVICE", "value": "gpu"} in gpu_pod["containers"][0]["env"]
+
+
+def test_fraud_without_gpu_scales_gpu_variants_to_zero(trees: dict[str, RenderedTree]) -> None:
+    env = load_environment("dev")
+    assert env.apps.fraud_pipeline.use_gpu is False
+    deps = _deployments(trees["dev"])
+    assert deps["preprocessing-gpu"]["spec"]["replicas"] == deps["inference-gpu"]["spec"]["replicas"] == 0
+    assert deps["inference-cpu"]["spec"]["replicas"] == env.apps.fraud_pipeline.replicas.inference
+    assert "nvidia.com/gpu" not in pod_spec(deps["model-build"])["containers"][0]["resources"]["limits"]
+    no_pool = render_environment(env_with("staging", node_groups={"gpu": {"kind": "cpu", "instance_types": ["m5.large"], "taints": [], "labels": {"workload": "cpu"}}}))
+    assert _deployments(no_pool)["inference-gpu"]["spec"]["replicas"] == 0
+
+
+def test_fraud_shared_volume_rwx_or_colocated_rwo(trees: dict[str, RenderedTree]) -> None:
+    pvc = objects(trees["staging"], "PersistentVolumeClaim")[fraud.PVC]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert all("affinity" not in pod_spec(d) for d in _deployments(trees["staging"]).values())
+    # local: ReadWriteOnce, so every stage must share the node that mounts the volume.
+    assert objects(trees["local"], "PersistentVolumeClaim")[fraud.PVC]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    for name, dep in _deployments(trees["local"]).items():
+        spec = pod_spec(dep)
+        term = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+        assert term["topologyKey"] == "kubernetes.io/hostname", name
+        assert spec["tolerations"], f"{name}: must reach the GPU node the GPU stages need"
+        mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        assert fraud.MOUNT in mounts
+
+
+def test_irsa_environment_annotates_service_accounts() -> None:
+    env = env_with("prod", aws={"cluster": {"identity": "irsa"}})
+    arns = {app: f"arn:aws:iam::123456789012:role/{app}" for app, _, _ in service_accounts(env)}
+    tree = render_environment(env, role_arns=arns)
+    for sa in objects(tree, "ServiceAccount").values():
+        assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/")
+    with pytest.raises(RenderError, match="ServiceAccount ml-inference/ml-inference-api uses IRSA"):
+        render_environment(env)
+    plain = render_environment(load_environment("prod"))  # Pod Identity: associations live in AWS
+    assert all("eks.amazonaws.com/role-arn" not in sa["metadata"]["annotations"] for sa in objects(plain, "ServiceAccount").values())
+
+
+def test_image_tag_override_reaches_every_container() -> None:
+    tree = render_environment(load_environment("local"), image_tag="sha-0123abcd")
+    images = {c["image"] for o in tree.objects if o.kind in ("Deployment", "CronJob", "Job") for c in pod_spec(o.manifest)["containers"]}
+    assert images == {"ml-inference-api:sha-0123abcd", "ml-pipeline:sha-0123abcd"}
+    with pytest.raises(RenderError, match="latest"):
+        render_environment(load_environment("local"), image_tag="latest")
+
+
+def test_sync_waves_put_namespaces_first_and_hpa_after_workloads(trees: dict[str, RenderedTree]) -> None:
+    order = trees["prod"].app_objects(api.APP)
+    kinds = [o.kind for o in order]
+    assert kinds[0] == "Namespace"
+    assert kinds.index("Deployment") < kinds.index("HorizontalPodAutoscaler")
+    for obj in order:
+        assert obj.manifest["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == str(obj.wave)
+
+
+def test_every_object_carries_the_recommended_labels(trees: dict[str, RenderedTree]) -> None:
+    keys = {f"app.kubernetes.io/{k}" for k in ("name", "instance", "component", "part-of", "managed-by")}
+    for obj in trees["prod"].objects:
+        assert keys <= set(obj.manifest["metadata"]["labels"]), obj.ref
