@@ -20,7 +20,7 @@ from harness.load.baseline import BASELINE_DIR, baseline_path, load_baseline, ma
 from harness.load.errors import LoadError
 from harness.load.report import print_summary
 from harness.load.runner import run_gate
-from harness.load.target import Faults, api_process, seeded_registry
+from harness.load.target import Faults, api_process, local_registry
 
 app = typer.Typer(no_args_is_help=True, help="Load gates: Locust runs judged by env.perf, baselines per machine.")
 console = Console()
@@ -58,12 +58,11 @@ def _target(kind: Target, *, env: Environment, url: str | None, faults: Faults, 
     if kind is Target.container:
         from harness.load.container import api_container
 
-        with api_container(env=env, faults=faults, work=work) as container_url:
+        with api_container(env=env, faults=faults) as container_url:
             yield container_url
         return
-    with seeded_registry(work / "models", env=env) as registry_uri, api_process(
-        env=env, registry_uri=registry_uri, faults=faults, log_path=work / "api.log"
-    ) as process_url:
+    registry_uri = local_registry(work / "models", env=env)
+    with api_process(env=env, registry_uri=registry_uri, faults=faults, log_path=work / "api.log") as process_url:
         yield process_url
 
 

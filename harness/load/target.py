@@ -3,7 +3,8 @@
 The container target (the CI path) comes from the containers harness; this one runs the same
 entry point, `python -m apps.api`, as a subprocess on 127.0.0.1 for a quick loop without Docker.
 
-    >>> with seeded_registry(Path("/tmp/models"), env=env) as uri, api_process(env=env, registry_uri=uri) as url:
+    >>> uri = local_registry(Path("/tmp/models"), env=env)
+    >>> with api_process(env=env, registry_uri=uri) as url:
     ...     run_gate(env=env, profile="single", target_url=url, out_dir=Path(".artifacts/load"), target="process")
 """
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from environments.model import Environment
 from harness.containers.waiting import wait_for
 from harness.load.errors import TargetError
+from harness.load.seed import seed_registry
 
 READY_TIMEOUT_S = 60.0
 
@@ -75,18 +77,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def seeded_registry(root: Path, *, env: Environment, seed: int = 0) -> Iterator[str]:
-    """A file:// registry under `root` holding one trained, promoted model of the env's classifier."""
-    from apps.inference import ModelRegistry, synthetic_dataset, train
-
+def local_registry(root: Path, *, env: Environment) -> str:
+    """A file:// registry under `root` serving a seeded model of the env's classifier; its URI."""
     root.mkdir(parents=True, exist_ok=True)
     uri = f"file://{root.resolve()}"
-    registry = ModelRegistry(uri)
-    if registry.active_version() is None:
-        trained = train(synthetic_dataset(seed=seed), classifier=env.apps.inference_api.classifier, seed=seed)
-        registry.promote(registry.publish(trained))
-    yield uri
+    seed_registry(uri, classifier=env.apps.inference_api.classifier)
+    return uri
 
 
 @contextlib.contextmanager
