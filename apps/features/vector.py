@@ -1,0 +1,47 @@
+"""The 584-dimension case vector: MiniLM (384) followed by TF-IDF (200), and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from apps.features.embedder import EMBEDDING_DIM, Embedder, EmbedderKind, load_embedder
+from apps.features.exceptions import FeatureError
+from apps.features.tfidf import TFIDF_DIM, TfidfFeaturizer
+
+FEATURE_DIM = EMBEDDING_DIM + TFIDF_DIM  # 584
+# Both blocks are L2-normalised (or all zero for an empty text), so each has norm 0 or 1.
+_NORM_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Featurizer:
+    embedder: Embedder
+    tfidf: TfidfFeaturizer
+
+    @classmethod
+    def default(cls, embedder: EmbedderKind = "auto") -> Featurizer:
+        return cls(load_embedder(embedder), TfidfFeaturizer.reference())
+
+    def transform(self, texts: list[str]) -> np.ndarray:
+        return np.hstack([self.embedder.embed(texts), self.tfidf.transform(texts)]).astype(np.float32, copy=False)
+
+
+def validate_vectors(vectors: np.ndarray) -> np.ndarray:
+    """Per row, the reason it is not a valid 584 vector, or "" when it is (vectorised).
+
+    Checks the width, finiteness and that each block has L2 norm 1 (or 0: an empty text).
+    """
+    if vectors.ndim != 2 or vectors.shape[1] != FEATURE_DIM:
+        raise FeatureError(f"feature matrix: expected shape (n, {FEATURE_DIM}), got {vectors.shape}")
+    reasons = np.full(len(vectors), "", dtype=object)
+    finite = np.isfinite(vectors).all(axis=1)
+    reasons[~finite] = "features contain NaN or infinity"
+    safe = np.where(finite[:, None], vectors, 0.0)
+    for name, block in (("embedding", safe[:, :EMBEDDING_DIM]), ("tfidf", safe[:, EMBEDDING_DIM:])):
+        norm = np.linalg.norm(block, axis=1)
+        bad = finite & (np.abs(norm - 1.0) > _NORM_TOLERANCE) & (norm > _NORM_TOLERANCE)
+        for i in np.flatnonzero(bad & (reasons == "")):
+            reasons[i] = f"{name} block L2 norm is {norm[i]:.4f}, expected 1 (or 0 for empty text)"
+    return reasons

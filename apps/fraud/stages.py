@@ -1,0 +1,203 @@
+"""The four stages of the fraud seed, each a small class over the shared file queue.
+
+    data-gather   -> raw-transactions
+    preprocessing    raw-transactions -> features-ready (+ a labelled sample -> training-queue)
+    inference        features-ready   -> inference-results (scored with the active model)
+    model-build      training-queue   -> a new model version in the registry (promoted if good)
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from datetime import UTC, datetime
+
+import numpy as np
+import structlog
+from pydantic import ValidationError
+
+from apps.fraud import metrics
+from apps.fraud.device import DeviceChoice
+from apps.fraud.exceptions import PoisonItem
+from apps.fraud.queue_interface import Claimed
+from apps.fraud.records import (
+    CHANNELS,
+    FEATURE_NAMES,
+    HOME_COUNTRY,
+    MERCHANT_CATEGORIES,
+    FeatureRow,
+    Score,
+    Transaction,
+    encode,
+    feature_matrix,
+)
+from apps.fraud.settings import FraudSettings
+from apps.fraud.worker import Outcome
+
+RAW, FEATURES, RESULTS, TRAINING = "raw-transactions", "features-ready", "inference-results", "training-queue"
+log = structlog.get_logger(__name__)
+
+_RISKY = {"gambling", "crypto", "electronics", "travel"}
+_COUNTRIES = ("AU", "AU", "AU", "AU", "NZ", "US", "GB", "SG", "NG", "BR")
+
+
+def synthetic_transactions(n: int, rng: np.random.Generator, *, now: float | None = None) -> list[Transaction]:
+    """`n` card transactions; about 3% fraudulent, more often foreign, at night, online and risky."""
+    now = time.time() if now is None else now
+    cats = rng.integers(0, len(MERCHANT_CATEGORIES), n)
+    chans = rng.integers(0, len(CHANNELS), n)
+    countries = rng.integers(0, len(_COUNTRIES), n)
+    hours = rng.integers(0, 24, n)
+    amounts = np.round(rng.lognormal(3.5, 1.1, n), 2) + 0.01
+    risk = (-4.2 + 1.3 * (np.array([_COUNTRIES[c] for c in countries]) != HOME_COUNTRY)
+            + 1.0 * ((hours < 5) | (hours > 22)) + 0.8 * (chans == 0)
+            + 1.1 * np.isin(cats, [MERCHANT_CATEGORIES.index(m) for m in _RISKY]) + 0.5 * (amounts > 300))
+    fraud = rng.random(n) < 1 / (1 + np.exp(-risk))
+    out = []
+    for i in range(n):
+        ts = datetime.fromtimestamp(now, UTC).replace(hour=int(hours[i]), minute=int(rng.integers(0, 60)))
+        out.append(Transaction(
+            transaction_id=f"tx-{int(now * 1e6)}-{i:05d}-{rng.integers(0, 1 << 30):08x}",
+            account_id=f"acct-{rng.integers(0, 50_000):05d}",
+            amount=float(amounts[i] * (3 if fraud[i] else 1)),
+            currency="AUD", merchant_category=MERCHANT_CATEGORIES[cats[i]], channel=CHANNELS[chans[i]],
+            country=_COUNTRIES[countries[i]], timestamp=ts, card_present=bool(chans[i] != 0),
+            is_fraud=bool(fraud[i]), created_at=now,
+        ))
+    return out
+
+
+def featurize(txs: list[Transaction], xp: object = np) -> np.ndarray:
+    """Vectorised features in FEATURE_NAMES order, computed with `xp` (numpy, or cupy on a GPU)."""
+    n = len(txs)
+    amount = xp.asarray([t.amount for t in txs], dtype=xp.float32)
+    hour = xp.asarray([t.timestamp.hour + t.timestamp.minute / 60 for t in txs], dtype=xp.float32)
+    foreign = xp.asarray([t.country != HOME_COUNTRY for t in txs], dtype=xp.float32)
+    present = xp.asarray([t.card_present for t in txs], dtype=xp.float32)
+    chan = xp.zeros((n, len(CHANNELS)), dtype=xp.float32)
+    chan[xp.arange(n), xp.asarray([CHANNELS.index(t.channel) for t in txs])] = 1
+    merch = xp.zeros((n, len(MERCHANT_CATEGORIES)), dtype=xp.float32)
+    merch[xp.arange(n), xp.asarray([MERCHANT_CATEGORIES.index(t.merchant_category) for t in txs])] = 1
+    angle = hour * (2 * np.pi / 24)
+    night = ((hour < 5) | (hour >= 23)).astype(xp.float32)
+    cols = [xp.log1p(amount), xp.sin(angle), xp.cos(angle), foreign, night, present]
+    x = xp.concatenate([xp.stack(cols, axis=1), chan, merch], axis=1)
+    return np.asarray(x.get() if hasattr(x, "get") else x, dtype=np.float32)
+
+
+def _sampled(transaction_id: str, rate: float) -> bool:
+    # Deterministic per id, so a redone item makes the same choice.
+    return zlib.crc32(transaction_id.encode()) % 10_000 < rate * 10_000
+
+
+class Preprocessing:
+    name = "preprocessing"
+
+    def __init__(self, settings: FraudSettings, device: DeviceChoice) -> None:
+        self.settings = settings
+        self.device = device
+        self.xp = device.array_module()
+
+    def ready(self) -> bool:
+        return True
+
+    def process(self, items: list[Claimed]) -> list[Outcome]:
+        parsed: list[Transaction | None] = []
+        errors: dict[int, Outcome] = {}
+        for i, item in enumerate(items):
+            try:
+                parsed.append(Transaction.model_validate_json(item.payload))
+            except ValidationError as e:
+                parsed.append(None)
+                errors[i] = Outcome.failed(PoisonItem(f"not a valid transaction: {e.errors()[0]['loc']}: "
+                                                      f"{e.errors()[0]['msg']}"))
+        valid = [t for t in parsed if t is not None]
+        feats = featurize(valid, self.xp) if valid else np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        outcomes, j = [], 0
+        for i, tx in enumerate(parsed):
+            if tx is None:
+                outcomes.append(errors[i])
+                continue
+            row = encode(FeatureRow(transaction_id=tx.transaction_id, features=feats[j].tolist(),
+                                    is_fraud=tx.is_fraud, created_at=tx.created_at, device=self.device.device))
+            j += 1
+            outputs = {FEATURES: row}
+            if tx.is_fraud is not None and _sampled(tx.transaction_id, self.settings.training_sample_rate):
+                outputs[TRAINING] = row
+            outcomes.append(Outcome(outputs=outputs))
+        return outcomes
+
+
+class Inference:
+    name = "inference"
+
+    def __init__(self, settings: FraudSettings, device: DeviceChoice) -> None:
+        from apps.inference import ModelRegistry
+
+        self.settings = settings
+        self.device = device
+        self.registry = ModelRegistry(settings.registry_uri, endpoint_url=settings.s3_endpoint_url)
+        self.predictor = None
+        self._positive = 1
+        self._checked = 0.0
+
+    def ready(self) -> bool:
+        if time.monotonic() - self._checked >= self.settings.reload_interval_s or self.predictor is None:
+            self._checked = time.monotonic()
+            self._maybe_reload()
+        return self.predictor is not None
+
+    def _maybe_reload(self) -> None:
+        from apps.inference import InferenceError, load_runtime
+
+        try:
+            active = self.registry.active_version()
+            if active is None or (self.predictor is not None and self.predictor.version == active):
+                if active is None and self.predictor is None:
+                    log.info("waiting_for_model", registry=self.settings.registry_uri)
+                return
+            predictor = load_runtime(self.registry.load(active), providers=self.device.providers)
+        except (InferenceError, OSError) as e:
+            log.error("model_load_failed", registry=self.settings.registry_uri, error=str(e),
+                      keeping=getattr(self.predictor, "version", None))
+            return
+        if predictor.schema.n_features != len(FEATURE_NAMES):
+            log.error("model_schema_mismatch", version=active, n_features=predictor.schema.n_features,
+                      expected=len(FEATURE_NAMES))
+            return
+        if self.device.device == "cuda" and predictor.device != "cuda":
+            log.warning("gpu_unavailable_cpu_fallback", stage=self.name, reason="ONNX Runtime could not use CUDA")
+        self._positive = predictor.schema.classes.index(1)
+        if self.predictor is not None:
+            metrics.MODEL_VERSION.labels(self.name, self.predictor.version, self.predictor.device).set(0)
+        self.predictor = predictor
+        metrics.MODEL_VERSION.labels(self.name, predictor.version, predictor.device).set(1)
+        log.info("model_loaded", version=predictor.version, backend=predictor.backend, device=predictor.device)
+
+    def process(self, items: list[Claimed]) -> list[Outcome]:
+        predictor = self.predictor
+        assert predictor is not None  # run_consumer only claims once ready()
+        rows: list[FeatureRow | None] = []
+        for item in items:
+            try:
+                rows.append(FeatureRow.model_validate_json(item.payload))
+            except ValidationError as e:
+                rows.append(None)
+                log.warning("poison_features", item_id=item.item_id, error=str(e.errors()[0]))
+        valid = [r for r in rows if r is not None]
+        proba = predictor.predict_proba(feature_matrix(valid))[:, self._positive] if valid else np.zeros(0)
+        now = time.time()
+        outcomes, j = [], 0
+        for row in rows:
+            if row is None:
+                outcomes.append(Outcome.failed(PoisonItem("not a valid feature row")))
+                continue
+            p = float(min(1.0, max(0.0, proba[j])))
+            j += 1
+            score = Score(transaction_id=row.transaction_id, fraud_probability=p,
+                          is_fraud_predicted=p >= self.settings.fraud_threshold, threshold=self.settings.fraud_threshold,
+                          model_version=predictor.version, backend=predictor.backend, device=predictor.device,
+                          created_at=row.created_at, scored_at=now)
+            metrics.END_TO_END.observe(max(0.0, now - row.created_at))
+            outcomes.append(Outcome(outputs={RESULTS: encode(score)}))
+        return outcomes
