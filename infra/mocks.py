@@ -22,7 +22,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks, set_mocks
-from pulumi.runtime.settings import SETTINGS, get_root_resource
+from pulumi.runtime.settings import SETTINGS, get_root_resource, set_root_resource
 from pulumi.runtime.stack import register_stack_transformation, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -39,6 +39,7 @@ class Recorded:
     type: str
     name: str
     parent: str | None = None
+    id: str | None = None
     custom: bool = True
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +84,7 @@ class PlatformMocks(Mocks):
         self.region = region
         self.created: dict[tuple[str, str], MockResourceArgs] = {}
         self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ids: dict[tuple[str, str], str] = {}
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         token = args.token
@@ -103,6 +105,7 @@ class PlatformMocks(Mocks):
         rid = outs.pop("__id", f"{args.name}-{_hex(args.typ, args.name)[:8]}")
         self.created[(args.typ, args.name)] = args
         self.outputs[(args.typ, args.name)] = outs
+        self.ids[(args.typ, args.name)] = rid
         return rid, outs
 
     def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +151,8 @@ def run_program(env: Environment, *, project: str | None = None,
     from infra.platform import PROJECT, deploy
 
     mocks = PlatformMocks(env.aws.region if env.aws else "local")
+    # A fresh root stack per run: stack transformations (ours included) live on it.
+    set_root_resource(None)
     set_mocks(mocks, project=project or PROJECT, stack=env.name, preview=False)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
@@ -183,4 +188,5 @@ def run_program(env: Environment, *, project: str | None = None,
             rec.inputs = dict(created.inputs)
             rec.provider = created.provider or None
             rec.outputs = mocks.outputs[(rec.type, rec.name)]
+            rec.id = mocks.ids[(rec.type, rec.name)]
     return Run(env=env.name, resources=order, outputs=exports)

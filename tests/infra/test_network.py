@@ -1,0 +1,70 @@
+"""Network: subnet math, NAT strategy, routes, flow logs and the S3 endpoint, per environment."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from environments import Environment
+from infra.mocks import Run
+from infra.network import nat_count
+
+SUBNET = "aws:ec2/subnet:Subnet"
+
+
+def test_subnets_inside_vpc_disjoint_one_per_az_and_tier(env: Environment, run: Run) -> None:
+    net = env.aws.network
+    vpc = ipaddress.IPv4Network(run.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"])
+    assert str(vpc) == net.vpc_cidr
+    subnets = run.of_type(SUBNET)
+    assert len(subnets) == 2 * net.az_count
+    cidrs = [ipaddress.IPv4Network(s.inputs["cidrBlock"]) for s in subnets]
+    for s, cidr in zip(subnets, cidrs, strict=True):
+        assert cidr.subnet_of(vpc), f"{s.name} {cidr} is outside the VPC {vpc}"
+        assert cidr.prefixlen == net.subnet_prefix()
+    for i, a in enumerate(cidrs):
+        for b in cidrs[i + 1:]:
+            assert not a.overlaps(b), f"{a} overlaps {b}"
+    for tier in ("public", "private"):
+        azs = [s.inputs["availabilityZone"] for s in subnets if s.inputs["tags"]["tier"] == tier]
+        assert len(azs) == len(set(azs)) == net.az_count, f"{tier} subnets must cover {net.az_count} distinct AZs: {azs}"
+        assert all(az.startswith(env.aws.region) for az in azs)
+
+
+def test_subnets_tagged_for_load_balancers_and_not_public_by_default(env: Environment, run: Run) -> None:
+    cluster_tag = f"kubernetes.io/cluster/{env.aws.cluster.name}"
+    for s in run.of_type(SUBNET):
+        tags = s.inputs["tags"]
+        role = "kubernetes.io/role/elb" if tags["tier"] == "public" else "kubernetes.io/role/internal-elb"
+        assert tags.get(role) == "1", f"{s.name} lacks {role}"
+        assert tags.get(cluster_tag) == "shared"
+        assert s.inputs["mapPublicIpOnLaunch"] is False
+
+
+def test_nat_per_strategy_and_private_routes(env: Environment, run: Run) -> None:
+    net = env.aws.network
+    nats = run.of_type("aws:ec2/natGateway:NatGateway")
+    assert len(nats) == nat_count(net.nat, net.az_count)
+    public = {s.id: s.inputs["availabilityZone"] for s in run.of_type(SUBNET) if s.inputs["tags"]["tier"] == "public"}
+    nat_azs = [public.get(n.inputs["subnetId"]) for n in nats]
+    assert None not in nat_azs, "every NAT sits in a public subnet"
+    assert len(set(nat_azs)) == len(nats), "no two NATs share an AZ"
+    private_routes = [r for r in run.of_type("aws:ec2/route:Route") if "private" in r.name]
+    assert len(private_routes) == net.az_count
+    assert all(r.inputs["destinationCidrBlock"] == "0.0.0.0/0" for r in private_routes)
+    # per_az: every AZ egresses through its own NAT; single: one NAT for all
+    targets = {r.inputs["natGatewayId"] for r in private_routes}
+    assert targets == {n.id for n in nats}
+    public_route = run.one("aws:ec2/route:Route", "public-default")
+    assert public_route.inputs["gatewayId"] == run.one("aws:ec2/internetGateway:InternetGateway").id
+
+
+def test_flow_logs_and_s3_endpoint(env: Environment, run: Run) -> None:
+    flow = run.one("aws:ec2/flowLog:FlowLog")
+    assert flow.inputs["trafficType"] == "ALL"
+    group = run.one("aws:cloudwatch/logGroup:LogGroup", "flow-logs")
+    assert flow.inputs["logDestination"] == group.outputs["arn"]
+    assert group.inputs["retentionInDays"] == env.aws.log_retention_days
+    endpoint = run.one("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{env.aws.region}.s3"
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    assert len(endpoint.inputs["routeTableIds"]) == env.aws.network.az_count
