@@ -1,0 +1,56 @@
+"""`mlops argocd ...` as a user runs it: output, files, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from tests.manifests.conftest import commits
+
+pytestmark = pytest.mark.manifests
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, ["argocd", *args])
+
+
+def test_render_writes_the_tree(tmp_path: Path) -> None:
+    result = run("render", "local", "--out", str(tmp_path / "out"), "--image-tag", "abc123")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "out/apps/inference-api/deployment-ml-inference-api.yaml").read_text()
+    assert "image: ml-inference-api:abc123" in text
+
+
+def test_validate_reports_success() -> None:
+    result = run("validate", "prod")
+    assert result.exit_code == 0, result.output
+    assert "valid prod" in result.output
+
+
+def test_publish_then_diff_then_publish_again(tmp_path: Path) -> None:
+    repo = tmp_path / "g.git"
+    first = run("publish", "prod", "--repo-url", str(repo), "--no-show-diff")
+    assert first.exit_code == 0 and "published prod" in first.output, first.output
+    same = run("diff", "prod", "--repo-url", str(repo))
+    assert same.exit_code == 0 and "no changes for prod" in same.output
+    again = run("publish", "prod", "--repo-url", str(repo))
+    assert again.exit_code == 0 and "up to date prod" in again.output and "[main]" in again.output
+    assert len(commits(repo)) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (("validate", "nope"), "no such environment"),
+        (("render", "local", "--image-tag", "latest"), "not a tag we deploy"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(args: tuple[str, ...], text: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], result.output
