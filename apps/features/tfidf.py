@@ -49,6 +49,11 @@ class TfidfFeaturizer:
             out[:, : m.shape[1]] = m
         return out
 
+    @property
+    def feature_names(self) -> list[str]:
+        terms = sorted(self._vec.vocabulary_, key=self._vec.vocabulary_.__getitem__)
+        return [f"tfidf:{t}" for t in terms] + [f"tfidf:_unused{i}" for i in range(len(terms), self.dim)]
+
     def to_json(self) -> str:
         vocab = {term: int(i) for term, i in self._vec.vocabulary_.items()}
         return json.dumps({"vocabulary": vocab, "idf": [float(x) for x in self._vec.idf_]}, sort_keys=True)

@@ -24,8 +24,19 @@ class Featurizer:
     def default(cls, embedder: EmbedderKind = "auto") -> Featurizer:
         return cls(load_embedder(embedder), TfidfFeaturizer.reference())
 
+    @property
+    def feature_names(self) -> list[str]:
+        """Names a model's schema records: a model trained on other embeddings or vocabulary is refused."""
+        return [f"{self.embedder.name}:{i}" for i in range(EMBEDDING_DIM)] + self.tfidf.feature_names
+
     def transform(self, texts: list[str]) -> np.ndarray:
-        return np.hstack([self.embedder.embed(texts), self.tfidf.transform(texts)]).astype(np.float32, copy=False)
+        """The (n, 584) float32 matrix; each distinct text is featurised once (cases repeat often)."""
+        if not texts:
+            return np.zeros((0, FEATURE_DIM), np.float32)
+        unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        distinct = [str(t) for t in unique]
+        block = np.hstack([self.embedder.embed(distinct), self.tfidf.transform(distinct)]).astype(np.float32, copy=False)
+        return block[inverse.reshape(-1)]
 
 
 def validate_vectors(vectors: np.ndarray) -> np.ndarray:
