@@ -64,22 +64,20 @@ def render(
 
 @app.command()
 def validate(env_name: str = ENV_ARG, image_tag: str = TAG_OPT) -> None:
-    """Schemas (Kubernetes of the env's version, Argo CD CRDs) and policy; every finding listed."""
+    """Schemas (Kubernetes of the env's version, Argo CD and ServiceMonitor CRDs) and policy; every finding listed."""
     from argocd.render import render_environment
     from argocd.validate import validate_tree
 
     with _one_line_errors():
         env = _env(env_name, None)
         report = validate_tree(env, render_environment(env, image_tag=image_tag))
-        for skipped in report.skipped:
-            console.print(f"[yellow]skipped[/] {skipped}", highlight=False, soft_wrap=True)
         for finding in report.findings:
             console.print(f"[red]finding[/] {finding}", highlight=False, soft_wrap=True)
         if report.findings:
             raise ValidationFailed(env.name, report.findings)
         console.print(
             f"[green]valid[/] {env.name}: {report.checked} objects against Kubernetes {report.kubernetes_version} "
-            "and Argo CD schemas, policy clean"
+            "and the Argo CD / Prometheus operator CRD schemas, policy clean"
         )
 
 

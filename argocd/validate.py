@@ -2,7 +2,8 @@
 
 Kubernetes objects are checked against the (strict) JSON schemas of the environment's
 Kubernetes version shipped by kubernetes-validate; Argo CD objects against the CRD schemas
-inside the pinned ``github.com/argoproj/argo-cd/v3`` Go module, fetched into the Go module
+inside the pinned ``github.com/argoproj/argo-cd/v3`` Go module, and the ServiceMonitor
+against the Prometheus operator's CRD from its Go module; both are fetched into the Go module
 cache with ``go mod download`` (never copied into this repository).
 
     >>> from environments import load_environment
@@ -37,11 +38,8 @@ from environments.model import Environment
 
 # The version the local clusters run (the harness builds this minor); cloud envs name theirs.
 LOCAL_KUBERNETES_VERSION = "1.33"
-# Argo CD 3.0.x is what chart 8.1.x (aws.argocd_chart_version) installs.
 ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
 ARGOCD_VERSION = "v3.0.23"
-# CRD-backed kinds of other projects: no schema is shipped here, so they are listed as skipped.
-UNCHECKED_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 
 @dataclass
@@ -49,7 +47,6 @@ class Report:
     env: str
     kubernetes_version: str
     checked: int = 0
-    skipped: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -69,9 +66,6 @@ def validate_tree(env: Environment, tree: RenderedTree, *, policy: bool = True) 
     version = kubernetes_version(env)
     report = Report(env=env.name, kubernetes_version=version)
     for obj in tree.objects:
-        if (obj.manifest.get("apiVersion"), obj.manifest.get("kind")) in UNCHECKED_KINDS:
-            report.skipped.append(f"{obj.ref} ({obj.path}): no schema for {obj.manifest['apiVersion']}")
-            continue
         report.checked += 1
         report.findings += _schema_findings(env.name, obj, version)
     if policy:
@@ -90,8 +84,9 @@ def _finding(env: str, obj: RenderedObject, field_: str, message: str) -> Findin
 
 
 def _schema_findings(env: str, obj: RenderedObject, version: str) -> list[Finding]:
+    group = obj.manifest["apiVersion"].split("/")[0] if "/" in obj.manifest["apiVersion"] else ""
     try:
-        validator = _argocd_validator(obj) if obj.requires_crd == "argoproj.io" else _kubernetes_validator(obj, version)
+        validator = _crd_validator(obj, group) if group in CRD_SOURCES else _kubernetes_validator(obj, version)
     except LookupError as e:
         return [_finding(env, obj, "apiVersion", str(e))]
     return [_finding(env, obj, dotted(err.absolute_path), _message(err)) for err in _errors(validator, obj.manifest)]
@@ -142,24 +137,45 @@ def _definitions(schema_dir: str, version: str) -> Any:
     return Resource.from_contents(kv.schema_contents(f"{schema_dir}/_definitions.json", version))
 
 
-# ---------------------------------------------------------------- Argo CD schemas
+# ---------------------------------------------------------------- CRD schemas (Argo CD, Prometheus operator)
+
+
+@dataclass(frozen=True)
+class CrdSource:
+    """Where a CRD-backed API group's schemas live: files inside a pinned Go module."""
+
+    module: str
+    version: str
+    pattern: str  # glob inside the module
+
+
+CRD_SOURCES: dict[str, CrdSource] = {
+    # Argo CD 3.0.x is what chart 8.1.x (aws.argocd_chart_version) installs.
+    "argoproj.io": CrdSource(ARGOCD_MODULE, ARGOCD_VERSION, "manifests/crds/*-crd.yaml"),
+    "monitoring.coreos.com": CrdSource(
+        "github.com/prometheus-operator/prometheus-operator",
+        "v0.85.0",
+        "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
+    ),
+}
 
 
 def argocd_crd_dir() -> Path:
     """The pinned Argo CD module's manifests/crds, downloaded into the Go module cache once."""
-    return _argocd_crd_dir(ARGOCD_VERSION)
+    return module_dir(ARGOCD_MODULE, ARGOCD_VERSION) / "manifests" / "crds"
 
 
 @functools.cache
-def _argocd_crd_dir(version: str) -> Path:
+def module_dir(module: str, version: str) -> Path:
+    """``go mod download`` a module into the Go module cache (once) and return its directory."""
     go = shutil.which("go")
     if go is None:
         raise GitOpsError(
-            "Argo CD CRD schemas: `go` is not on PATH; it fetches "
-            f"{ARGOCD_MODULE}@{version} from the Go module proxy. Install Go (or put it on PATH) and retry"
+            f"CRD schemas: `go` is not on PATH; it fetches {module}@{version} from the Go module proxy. "
+            "Install Go (or put it on PATH) and retry"
         )
     result = subprocess.run(
-        [go, "mod", "download", "-json", f"{ARGOCD_MODULE}@{version}"],
+        [go, "mod", "download", "-json", f"{module}@{version}"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -171,22 +187,23 @@ def _argocd_crd_dir(version: str) -> Path:
     except json.JSONDecodeError:
         info = {}
     if result.returncode != 0 or "Dir" not in info:
-        detail = info.get("Error") or result.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise GitOpsError(f"Argo CD CRD schemas: go mod download {ARGOCD_MODULE}@{version} failed: {detail}")
-    crds = Path(info["Dir"]) / "manifests" / "crds"
-    if not crds.is_dir():
-        raise GitOpsError(f"Argo CD CRD schemas: {crds} is missing from the downloaded module")
-    return crds
+        detail = info.get("Error") or (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise GitOpsError(f"CRD schemas: go mod download {module}@{version} failed: {detail}")
+    return Path(info["Dir"])
 
 
 @functools.cache
-def _argocd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+def _crd_schemas(group: str) -> dict[tuple[str, str], dict[str, Any]]:
+    source = CRD_SOURCES[group]
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(argocd_crd_dir().glob("*-crd.yaml")):
+    files = sorted(module_dir(source.module, source.version).glob(source.pattern))
+    if not files:
+        raise GitOpsError(f"CRD schemas: {source.module}@{source.version} has no {source.pattern}")
+    for path in files:
         for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not crd or crd.get("kind") != "CustomResourceDefinition":
+            if not crd or crd.get("kind") != "CustomResourceDefinition" or crd["spec"]["group"] != group:
                 continue
-            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            kind = crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
                 schema = version.get("schema", {}).get("openAPIV3Schema")
                 if schema:
@@ -210,18 +227,17 @@ def _closed(schema: Any) -> Any:
     return out
 
 
-def _argocd_validator(obj: RenderedObject) -> Any:
-    key = (obj.manifest["apiVersion"], obj.kind)
-    schema = _argocd_schemas().get(key)
+def _crd_validator(obj: RenderedObject, group: str) -> Any:
+    source = CRD_SOURCES[group]
+    schema = _crd_schemas(group).get((obj.manifest["apiVersion"], obj.kind))
     if schema is None:
-        raise LookupError(f"Argo CD {ARGOCD_VERSION} has no {obj.kind} in {obj.manifest['apiVersion']}")
+        raise LookupError(f"{source.module}@{source.version} has no {obj.kind} in {obj.manifest['apiVersion']}")
     return _validator_for(json.dumps(schema, sort_keys=True))
 
 
 @functools.cache
 def _validator_for(schema_json: str) -> Any:
-    schema = json.loads(schema_json)
-    return jsonschema.validators.Draft7Validator(schema)
+    return jsonschema.validators.Draft7Validator(json.loads(schema_json))
 
 
 def findings_text(findings: Iterable[Finding]) -> list[str]:

@@ -22,7 +22,7 @@ def test_shipped_environments_validate_clean(name: str, trees: dict[str, Rendere
     env = load_environment(name)
     report = validate_tree(env, trees[name])
     assert report.findings == [], "\n".join(map(str, report.findings))
-    assert report.checked == len(trees[name]) - len(report.skipped)
+    assert report.checked == len(trees[name])
     assert report.kubernetes_version == kubernetes_version(env)
 
 
@@ -67,6 +67,7 @@ CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     ("unknown field", API, lambda m: m["spec"].update(replica=3), "spec", "'replica' was unexpected"),
     ("wrong type", API, lambda m: m["spec"].update(replicas="two"), "spec.replicas", "is not of type"),
     ("argocd typo", "applications/inference-api.yaml", lambda m: m["spec"]["syncPolicy"]["automated"].update(selfheal=True), "spec.syncPolicy.automated", "'selfheal' was unexpected"),
+    ("servicemonitor typo", "apps/inference-api/servicemonitor-ml-inference-api.yaml", lambda m: m["spec"]["endpoints"][0].update(intervall="30s"), "spec.endpoints[0]", "'intervall' was unexpected"),
     ("argocd project type", "bootstrap/appproject.yaml", lambda m: m["spec"].update(sourceRepos="not-a-list"), "spec.sourceRepos", "is not of type"),
 ]
 
@@ -81,7 +82,7 @@ def test_broken_object_is_reported_with_env_app_object_and_field(
     assert hits, f"{case}: no finding at {field}; got {[str(f) for f in report.findings]}"
     finding = hits[0]
     assert text in finding.message
-    assert finding.env == "local" and finding.object.split()[0] in {"Deployment", "CronJob", "Namespace", "Application", "AppProject"}
+    assert finding.env == "local" and finding.object.split()[0] in {"Deployment", "CronJob", "Namespace", "Application", "AppProject", "ServiceMonitor"}
     assert str(finding).startswith(f"env local, app {finding.app}, {finding.object}, field {field}")
 
 
