@@ -140,6 +140,7 @@ class Inference:
         self.predictor = None
         self._positive = 1
         self._checked = 0.0
+        self._waiting_logged = False
 
     def ready(self) -> bool:
         if time.monotonic() - self._checked >= self.settings.reload_interval_s or self.predictor is None:
@@ -153,7 +154,8 @@ class Inference:
         try:
             active = self.registry.active_version()
             if active is None or (self.predictor is not None and self.predictor.version == active):
-                if active is None and self.predictor is None:
+                if active is None and not self._waiting_logged:
+                    self._waiting_logged = True
                     log.info("waiting_for_model", registry=self.settings.registry_uri)
                 return
             predictor = load_runtime(self.registry.load(active), providers=self.device.providers)
