@@ -53,6 +53,7 @@ class Run:
     env: str
     resources: list[Recorded]
     outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == typ]
@@ -148,7 +149,7 @@ class PlatformMocks(Mocks):
 def run_program(env: Environment, *, project: str | None = None,
                 entry: Callable[[], Any] | None = None) -> Run:
     """Run `infra.platform.deploy(env)` (or `entry`, as the stack named after `env`) under mocks."""
-    from infra.platform import PROJECT, deploy
+    from infra.platform import PROJECT, MlPlatform, deploy
 
     mocks = PlatformMocks(env.aws.region if env.aws else "local")
     # A fresh root stack per run: stack transformations (ours included) live on it.
@@ -172,14 +173,21 @@ def run_program(env: Environment, *, project: str | None = None,
         return None
 
     exports: dict[str, Any] = {}
+    secrets: set[str] = set()
 
     def program() -> Any:
         register_stack_transformation(record)
         platform = entry() if entry else deploy(env)
-        if platform is None:
+        if not isinstance(platform, MlPlatform):
             return None
-        # Resolve the stack outputs inside the run, while the mocked engine still answers.
-        return pulumi.Output.all(**platform.outputs).apply(exports.update).future()
+        return resolve(platform.outputs)
+
+    async def resolve(outputs: dict[str, Any]) -> None:
+        # Inside the run, while the mocked engine still answers.
+        exports.update(await pulumi.Output.all(**outputs).future() or {})
+        for key, value in outputs.items():
+            if await pulumi.Output.from_input(value).is_secret():
+                secrets.add(key)
 
     _sync_await(run_pulumi_func(program))
     for rec in order:
@@ -189,4 +197,4 @@ def run_program(env: Environment, *, project: str | None = None,
             rec.provider = created.provider or None
             rec.outputs = mocks.outputs[(rec.type, rec.name)]
             rec.id = mocks.ids[(rec.type, rec.name)]
-    return Run(env=env.name, resources=order, outputs=exports)
+    return Run(env=env.name, resources=order, outputs=exports, secret_outputs=secrets)

@@ -1,0 +1,106 @@
+"""GitOps bootstrap: Argo CD pinned, bootstrap objects from the rendered tree, and the publish
+resource wired with the env's repo; the publish provider exercised against a real git repo."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from argocd.render import render_environment
+from environments import Environment, load_environment
+from infra.errors import PublishError
+from infra.gitops import CASCADE_FINALIZER
+from infra.mocks import Run
+from infra.publish import GitOpsPublishProvider, PublishSpec, file_digests, with_registry
+
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+def test_argocd_installed_from_pinned_chart(env: Environment, run: Run) -> None:
+    argo = run.one("kubernetes:helm.sh/v3:Release", "-argocd").inputs
+    assert argo["chart"] == "argo-cd"
+    assert argo["version"] == env.aws.argocd_chart_version
+    assert argo["namespace"] == env.gitops.argocd_namespace
+    assert argo["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
+
+
+def test_publish_resource_wired_with_env_repo_registry_and_roles(env: Environment, run: Run) -> None:
+    pub = run.one(DYNAMIC, "-publish").inputs
+    assert (pub["repo_url"], pub["branch"], pub["path"]) == (env.gitops.repo_url, env.gitops.branch, env.gitops.path)
+    urls = [r.outputs["repositoryUrl"] for r in run.of_type("aws:ecr/repository:Repository")]
+    assert all(u.startswith(pub["registry"] + "/") for u in urls)
+    roles = {r.name.rsplit("-identity-", 1)[1]: r.outputs["arn"] for r in run.of_type("aws:iam/role:Role")
+             if "-identity-" in r.name}
+    assert pub["role_arns"] == roles
+    # the digests are those of the very tree the publisher will send (so the diff is honest)
+    tree = render_environment(with_registry(env, pub["registry"]), role_arns=roles)
+    assert pub["files"] == file_digests(tree)
+    assert any(p.startswith("apps/inference-api/") for p in pub["files"])
+
+
+def test_rendered_images_come_from_the_stack_registry(env: Environment, run: Run) -> None:
+    pub = run.one(DYNAMIC, "-publish").inputs
+    tree = render_environment(with_registry(env, pub["registry"]), role_arns=pub["role_arns"])
+    images = [c["image"] for o in tree.objects if o.kind == "Deployment"
+              for c in o.manifest["spec"]["template"]["spec"]["containers"]]
+    assert images and all(i.startswith(pub["registry"] + "/") and i.endswith(f":{env.images.tag}") for i in images)
+
+
+def test_bootstrap_objects_from_tree_applied_after_publish(env: Environment, run: Run) -> None:
+    project = run.one("kubernetes:argoproj.io/v1alpha1:AppProject")
+    root = run.one("kubernetes:argoproj.io/v1alpha1:Application")
+    assert project.inputs["metadata"]["namespace"] == env.gitops.argocd_namespace
+    assert project.inputs["spec"]["sourceRepos"] == [env.gitops.repo_url]
+    assert root.inputs["spec"]["source"]["repoURL"] == env.gitops.repo_url
+    assert root.inputs["spec"]["source"]["path"] == f"{env.gitops.path}/applications"
+    assert CASCADE_FINALIZER in root.inputs["metadata"]["finalizers"], "destroying the root app cascades"
+    publish = run.one(DYNAMIC, "-publish")
+    assert publish.name in root.depends_on and project.name in root.depends_on
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> PublishSpec:
+    env = load_environment("dev")
+    registry = "123456789012.dkr.ecr.us-west-2.amazonaws.com/ml-platform/dev"
+    tree = render_environment(with_registry(env, registry))
+    return PublishSpec(env_name="dev", repo_url=str(tmp_path / "gitops.git"), branch=env.gitops.branch,
+                       path=env.gitops.path, registry=registry, role_arns={}, files=file_digests(tree))
+
+
+def test_publish_provider_commits_tree_and_delete_keeps_history(spec: PublishSpec) -> None:
+    provider = GitOpsPublishProvider()
+    created = provider.create(spec.model_dump())
+    repo = spec.repo_url
+    commit = created.outs["commit"]
+    assert _git("--git-dir", repo, "rev-parse", spec.branch) == commit
+    listed = _git("--git-dir", repo, "ls-tree", "-r", "--name-only", commit).splitlines()
+    assert sorted(p.removeprefix(spec.path + "/") for p in listed) == sorted(spec.files)
+
+    again = provider.update(created.id, created.outs, spec.model_dump())
+    assert again.outs["commit"] == commit, "an unchanged tree publishes nothing new"
+
+    provider.delete(created.id, created.outs)
+    assert _git("--git-dir", repo, "rev-parse", spec.branch) == commit, "destroy never rewrites history"
+
+
+def test_publish_refuses_a_tree_other_than_the_previewed_one(spec: PublishSpec) -> None:
+    stale = spec.model_copy(update={"files": {**spec.files, "apps/gone.yaml": "sha256:0"}})
+    with pytest.raises(PublishError, match="differs from the one the preview showed"):
+        GitOpsPublishProvider().create(stale.model_dump())
+    assert not Path(spec.repo_url).exists(), "nothing was published"
+
+
+def test_diff_shows_files_and_replaces_on_new_location(spec: PublishSpec) -> None:
+    provider = GitOpsPublishProvider()
+    old = spec.model_dump()
+    assert provider.diff("id", old, old).changes is False
+    changed = provider.diff("id", old, {**old, "files": {**spec.files, "apps/new.yaml": "sha256:1"}})
+    assert changed.changes is True and changed.replaces == []
+    moved = provider.diff("id", old, {**old, "branch": "release"})
+    assert moved.replaces == ["branch"]
