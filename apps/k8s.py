@@ -77,9 +77,7 @@ class AppMeta:
         return AppMeta(env=self.env, name=self.name, component=component, extra={**self.extra, **extra})
 
 
-def metadata(
-    *, meta: AppMeta, name: str, namespace: str | None, annotations: Mapping[str, str] | None = None
-) -> Obj:
+def metadata(*, meta: AppMeta, name: str, namespace: str | None, annotations: Mapping[str, str] | None = None) -> Obj:
     out: Obj = {"name": name}
     if namespace is not None:
         out["namespace"] = namespace
@@ -131,9 +129,7 @@ def format_memory(size: int) -> str:
 # ---------------------------------------------------------------- containers and pods
 
 
-def resources(
-    *, env: Environment, strategy: SizingStrategy, workload: WorkloadClass, gpus: int = 0
-) -> Obj:
+def resources(*, env: Environment, strategy: SizingStrategy, workload: WorkloadClass, gpus: int = 0) -> Obj:
     """Requests and limits from the environment's sizing strategy (plus GPUs, requested = limit)."""
     sized: Resources = env.resources(strategy, workload)
     out: Obj = {
@@ -219,11 +215,18 @@ def s3_credentials_volume() -> Obj:
 def workload_skips(env: Environment) -> dict[str, str]:
     """checkov checks every workload of ours fails on purpose, with the reason."""
     reasons = [
-        ("CKV_K8S_43", "images are pinned by immutable tag (release or content hash); the digest is only known after the push"),
+        (
+            "CKV_K8S_43",
+            "images are pinned by immutable tag (release or content hash); the digest is only known after the push",
+        ),
     ]
     if env.images.pull_policy != "Always":
         reasons.append(
-            ("CKV_K8S_15", f"pull policy {env.images.pull_policy} comes from the environment: tags are immutable, and local images live on the node")
+            (
+                "CKV_K8S_15",
+                f"pull policy {env.images.pull_policy} comes from the environment: "
+                "tags are immutable, and local images live on the node",
+            )
         )
     return checkov_skips(*reasons)
 
@@ -410,9 +413,7 @@ def service(
         "spec": {
             "type": type_,
             "selector": meta.selector(),
-            "ports": [
-                {"name": n, "port": p, "targetPort": t, "protocol": "TCP"} for n, (p, t) in ports.items()
-            ],
+            "ports": [{"name": n, "port": p, "targetPort": t, "protocol": "TCP"} for n, (p, t) in ports.items()],
         },
     }
 

@@ -1,9 +1,9 @@
 """GitOps: render, validate, diff and publish an environment's tree.
 
-    mlops argocd render local --out build/gitops/local
-    mlops argocd validate prod
-    mlops argocd diff prod --repo-url /tmp/gitops.git
-    mlops argocd publish prod --repo-url /tmp/gitops.git
+mlops argocd render local --out build/gitops/local
+mlops argocd validate prod
+mlops argocd diff prod --repo-url /tmp/gitops.git
+mlops argocd publish prod --repo-url /tmp/gitops.git
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ class Finding(BaseModel):
     message: str
 
     def __str__(self) -> str:
-        return f"env {self.env}, app {self.app}, {self.object}, field {self.field or '<root>'}: {self.message} ({self.path})"
+        field = self.field or "<root>"
+        return f"env {self.env}, app {self.app}, {self.object}, field {field}: {self.message} ({self.path})"
 
 
 def dotted(parts: object) -> str:

@@ -40,7 +40,9 @@ def app_project(
     *, env: Environment, repo_url: str, namespaces: Iterable[str], namespaced_kinds: Iterable[tuple[str, str]]
 ) -> Obj:
     """Only our repo, only our namespaces, only the kinds we render (Namespace the one cluster kind)."""
-    destinations = [{"server": IN_CLUSTER, "namespace": ns} for ns in sorted({*namespaces, env.gitops.argocd_namespace})]
+    destinations = [
+        {"server": IN_CLUSTER, "namespace": ns} for ns in sorted({*namespaces, env.gitops.argocd_namespace})
+    ]
     kinds = sorted({*namespaced_kinds, ("argoproj.io", "Application")})
     return {
         "apiVersion": API_VERSION,
@@ -94,7 +96,13 @@ def application(
     if ignore_replicas_of:
         # The HPA owns replicas: a scaled Deployment is not drift.
         spec["ignoreDifferences"] = [
-            {"group": "apps", "kind": "Deployment", "name": name, "namespace": namespace, "jsonPointers": ["/spec/replicas"]}
+            {
+                "group": "apps",
+                "kind": "Deployment",
+                "name": name,
+                "namespace": namespace,
+                "jsonPointers": ["/spec/replicas"],
+            }
             for name in ignore_replicas_of
         ]
         spec["syncPolicy"]["syncOptions"].append("RespectIgnoreDifferences=true")
@@ -125,7 +133,12 @@ def root_application(*, env: Environment, repo_url: str, path: str) -> Obj:
         },
         "spec": {
             "project": project_name(env),
-            "source": {"repoURL": repo_url, "targetRevision": env.gitops.branch, "path": path, "directory": {"recurse": False}},
+            "source": {
+                "repoURL": repo_url,
+                "targetRevision": env.gitops.branch,
+                "path": path,
+                "directory": {"recurse": False},
+            },
             "destination": {"server": IN_CLUSTER, "namespace": env.gitops.argocd_namespace},
             "syncPolicy": _sync_policy(create_namespace=False),
         },

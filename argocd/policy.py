@@ -122,7 +122,9 @@ def _check_pod(c: _Checker, spec: dict[str, Any], at: str, *, long_running: bool
             c.add(f"{where}.securityContext.runAsUser", "runs as root (uid 0)")
         seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
         if seccomp not in SECCOMP_OK:
-            c.add(f"{where}.securityContext.seccompProfile.type", f"expected RuntimeDefault or Localhost, got {seccomp!r}")
+            c.add(
+                f"{where}.securityContext.seccompProfile.type", f"expected RuntimeDefault or Localhost, got {seccomp!r}"
+            )
         resources = container.get("resources") or {}
         for bound in ("requests", "limits"):
             for name in ("cpu", "memory"):
@@ -148,7 +150,11 @@ def _check_pod(c: _Checker, spec: dict[str, Any], at: str, *, long_running: bool
             for t in spec.get("tolerations") or []
         )
         if not tolerated:
-            c.add(f"{at}.tolerations", f"requests {GPU_RESOURCE} but does not tolerate the GPU taint {GPU_TAINT.key}={GPU_TAINT.value}:{GPU_TAINT.effect}")
+            c.add(
+                f"{at}.tolerations",
+                f"requests {GPU_RESOURCE} but does not tolerate the GPU taint "
+                f"{GPU_TAINT.key}={GPU_TAINT.value}:{GPU_TAINT.effect}",
+            )
         if not spec.get("nodeSelector") and not spec.get("affinity", {}).get("nodeAffinity"):
             c.add(f"{at}.nodeSelector", f"requests {GPU_RESOURCE} but selects no GPU node")
 

@@ -202,7 +202,11 @@ class _Workspace:
     def commit(self, message: str) -> str:
         name = self.git("config", "user.name", ok_codes=(0, 1)).strip()
         email = self.git("config", "user.email", ok_codes=(0, 1)).strip()
-        identity = [] if name and email else ["-c", f"user.name={FALLBACK_IDENTITY[0]}", "-c", f"user.email={FALLBACK_IDENTITY[1]}"]
+        identity = (
+            []
+            if name and email
+            else ["-c", f"user.name={FALLBACK_IDENTITY[0]}", "-c", f"user.email={FALLBACK_IDENTITY[1]}"]
+        )
         self.git(*identity, "commit", "--quiet", "--no-verify", "-m", message)
         return self.git("rev-parse", "HEAD").strip()
 

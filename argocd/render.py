@@ -143,7 +143,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def dump(manifest: Obj) -> bytes:
-    text = yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096, allow_unicode=True)
+    text = yaml.dump(
+        manifest, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096, allow_unicode=True
+    )
     return text.encode("utf-8")
 
 
@@ -187,7 +189,9 @@ def render_environment(
     role_arns = dict(role_arns or {})
     unknown = sorted(set(role_arns) - {a.name for a in catalog.APPS})
     if unknown:
-        raise RenderError(f"role_arns names unknown app(s) {unknown}; expected some of {[a.name for a in catalog.APPS]}")
+        raise RenderError(
+            f"role_arns names unknown app(s) {unknown}; expected some of {[a.name for a in catalog.APPS]}"
+        )
     source = repo_url or env.gitops.repo_url
     rendered: list[RenderedObject] = []
     apps = catalog.enabled_apps(env)
@@ -203,7 +207,12 @@ def render_environment(
                     f"env {env.name}, app {app.name}: kind {manifest['kind']} has no sync wave; add it to KIND_WAVES"
                 )
             rendered.append(
-                RenderedObject(path=f"apps/{app.name}/{_file(manifest)}", app=app.name, wave=wave, manifest=_annotate(manifest, wave))
+                RenderedObject(
+                    path=f"apps/{app.name}/{_file(manifest)}",
+                    app=app.name,
+                    wave=wave,
+                    manifest=_annotate(manifest, wave),
+                )
             )
         rendered.append(
             _argocd(
@@ -223,7 +232,9 @@ def render_environment(
     if env.apps.batch_pipeline.enabled:
         job = batch.manual_job(env)
         rendered.append(
-            RenderedObject(path=f"templates/{batch.APP}/{_file(job)}", app=batch.APP, wave=0, manifest=job, synced=False)
+            RenderedObject(
+                path=f"templates/{batch.APP}/{_file(job)}", app=batch.APP, wave=0, manifest=job, synced=False
+            )
         )
     kinds = {(_group(o.manifest), o.kind) for o in rendered if o.app != "argocd" and o.kind != "Namespace"}
     rendered.append(
@@ -235,13 +246,18 @@ def render_environment(
         )
     )
     rendered.append(
-        _argocd(objects.root_application(env=env, repo_url=source, path=f"{env.gitops.path}/applications"), "bootstrap/root-application.yaml")
+        _argocd(
+            objects.root_application(env=env, repo_url=source, path=f"{env.gitops.path}/applications"),
+            "bootstrap/root-application.yaml",
+        )
     )
     return RenderedTree(env.name, rendered)
 
 
 def _argocd(manifest: Obj, path: str) -> RenderedObject:
-    return RenderedObject(path=path, app="argocd", wave=int(manifest["metadata"]["annotations"][SYNC_WAVE]), manifest=manifest)
+    return RenderedObject(
+        path=path, app="argocd", wave=int(manifest["metadata"]["annotations"][SYNC_WAVE]), manifest=manifest
+    )
 
 
 def _group(manifest: Obj) -> str:

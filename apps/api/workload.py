@@ -1,8 +1,8 @@
 """How the inference API runs on Kubernetes (seed 001), as a pure function of the environment.
 
-    >>> from environments import load_environment
-    >>> [o["kind"] for o in objects(load_environment("local"))][:3]
-    ['Namespace', 'ResourceQuota', 'LimitRange']
+>>> from environments import load_environment
+>>> [o["kind"] for o in objects(load_environment("local"))][:3]
+['Namespace', 'ResourceQuota', 'LimitRange']
 """
 
 from __future__ import annotations
@@ -210,7 +210,10 @@ def _hpa(env: Environment, meta: AppMeta, ns: str) -> Obj:
     scaling = env.apps.inference_api.autoscaling
 
     def utilization(resource: str, target: int) -> Obj:
-        return {"type": "Resource", "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}}}
+        return {
+            "type": "Resource",
+            "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}},
+        }
 
     return {
         "apiVersion": "autoscaling/v2",

@@ -174,7 +174,9 @@ def manual_job(env: Environment, *, partition: date | None = None, name: str = M
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": k8s.metadata(meta=meta, name=name, namespace=namespace(env), annotations=k8s.workload_skips(env)),
-        "spec": k8s.job_spec(template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit),
+        "spec": k8s.job_spec(
+            template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit
+        ),
     }
 
 
@@ -208,7 +210,9 @@ def backfill_job(env: Environment, *, start: date, end: date, name: str | None =
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": k8s.metadata(meta=meta, name=job_name, namespace=namespace(env), annotations=k8s.workload_skips(env)),
+        "metadata": k8s.metadata(
+            meta=meta, name=job_name, namespace=namespace(env), annotations=k8s.workload_skips(env)
+        ),
         "spec": spec,
     }
 

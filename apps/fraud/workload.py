@@ -174,7 +174,7 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, stage: Stage, data: di
         # A leased message is re-queued after LEASE_S: give a stage time to finish the current one.
         termination_grace_s=env.apps.fraud_pipeline.lease_s + 5,
     )
-    template = k8s.pod_template(
-        meta=stage_meta, spec=spec, annotations={"checksum/config": k8s.config_checksum(data)}
+    template = k8s.pod_template(meta=stage_meta, spec=spec, annotations={"checksum/config": k8s.config_checksum(data)})
+    return k8s.deployment(
+        meta=stage_meta, name=stage.deployment, namespace=ns, replicas=stage.replicas, template=template
     )
-    return k8s.deployment(meta=stage_meta, name=stage.deployment, namespace=ns, replicas=stage.replicas, template=template)

@@ -1,6 +1,6 @@
 """A publisher process for the concurrency test: waits for a start signal, then publishes.
 
-    python -m tests.manifests._publisher <repo> <go-file> <path> <tag>...
+python -m tests.manifests._publisher <repo> <go-file> <path> <tag>...
 """
 
 from __future__ import annotations

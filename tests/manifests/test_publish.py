@@ -114,7 +114,10 @@ def test_concurrent_publishers_never_lose_a_commit(tmp_path: Path) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.manifests._publisher", str(repo), str(go), path, *tags],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for path, tags in writers.items()
     ]
@@ -127,7 +130,7 @@ def test_concurrent_publishers_never_lose_a_commit(tmp_path: Path) -> None:
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     results = [r for out, _ in outputs for r in json.loads(out)]
     pushed = {r["commit"] for r in results}

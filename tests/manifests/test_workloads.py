@@ -36,8 +36,13 @@ def test_api_scaling_follows_the_environment(name: str, trees: dict[str, Rendere
     assert targets == {"cpu": scaling.cpu_utilization, "memory": scaling.memory_utilization}
     assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == scaling.scale_down_stabilization_s
     app = objects(trees[name], "Application")[f"{name}-{api.APP}"]
-    assert {"group": "apps", "kind": "Deployment", "name": api.DEPLOYMENT, "namespace": api.namespace(load_environment(name)),
-            "jsonPointers": ["/spec/replicas"]} in app["spec"]["ignoreDifferences"]
+    assert {
+        "group": "apps",
+        "kind": "Deployment",
+        "name": api.DEPLOYMENT,
+        "namespace": api.namespace(load_environment(name)),
+        "jsonPointers": ["/spec/replicas"],
+    } in app["spec"]["ignoreDifferences"]
 
 
 def test_api_exposure_per_environment(trees: dict[str, RenderedTree]) -> None:
@@ -96,13 +101,22 @@ def _deployments(tree: RenderedTree) -> dict[str, dict]:
 def test_fraud_gpu_variants_run_where_a_gpu_pool_exists(trees: dict[str, RenderedTree]) -> None:
     env = load_environment("prod")
     deps = _deployments(trees["prod"])
-    assert set(deps) == {"data-gather", "preprocessing-cpu", "preprocessing-gpu", "model-build", "inference-cpu", "inference-gpu"}
+    assert set(deps) == {
+        "data-gather",
+        "preprocessing-cpu",
+        "preprocessing-gpu",
+        "model-build",
+        "inference-cpu",
+        "inference-gpu",
+    }
     assert deps["inference-gpu"]["spec"]["replicas"] == env.apps.fraud_pipeline.replicas.inference
     assert deps["inference-cpu"]["spec"]["replicas"] == 0
     gpu_pod = pod_spec(deps["inference-gpu"])
     assert gpu_pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert gpu_pod["nodeSelector"] == env.node_groups["gpu"].labels
-    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in gpu_pod["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in gpu_pod[
+        "tolerations"
+    ]
     assert {"name": "DEVICE", "value": "gpu"} in gpu_pod["containers"][0]["env"]
 
 
@@ -113,7 +127,14 @@ def test_fraud_without_gpu_scales_gpu_variants_to_zero(trees: dict[str, Rendered
     assert deps["preprocessing-gpu"]["spec"]["replicas"] == deps["inference-gpu"]["spec"]["replicas"] == 0
     assert deps["inference-cpu"]["spec"]["replicas"] == env.apps.fraud_pipeline.replicas.inference
     assert "nvidia.com/gpu" not in pod_spec(deps["model-build"])["containers"][0]["resources"]["limits"]
-    no_pool = render_environment(env_with("staging", node_groups={"gpu": {"kind": "cpu", "instance_types": ["m5.large"], "taints": [], "labels": {"workload": "cpu"}}}))
+    no_pool = render_environment(
+        env_with(
+            "staging",
+            node_groups={
+                "gpu": {"kind": "cpu", "instance_types": ["m5.large"], "taints": [], "labels": {"workload": "cpu"}}
+            },
+        )
+    )
     assert _deployments(no_pool)["inference-gpu"]["spec"]["replicas"] == 0
 
 
@@ -141,12 +162,20 @@ def test_irsa_environment_annotates_service_accounts() -> None:
     with pytest.raises(RenderError, match="ServiceAccount ml-inference/ml-inference-api uses IRSA"):
         render_environment(env)
     plain = render_environment(load_environment("prod"))  # Pod Identity: associations live in AWS
-    assert all("eks.amazonaws.com/role-arn" not in sa["metadata"]["annotations"] for sa in objects(plain, "ServiceAccount").values())
+    assert all(
+        "eks.amazonaws.com/role-arn" not in sa["metadata"]["annotations"]
+        for sa in objects(plain, "ServiceAccount").values()
+    )
 
 
 def test_image_tag_override_reaches_every_container() -> None:
     tree = render_environment(load_environment("local"), image_tag="sha-0123abcd")
-    images = {c["image"] for o in tree.objects if o.kind in ("Deployment", "CronJob", "Job") for c in pod_spec(o.manifest)["containers"]}
+    images = {
+        c["image"]
+        for o in tree.objects
+        if o.kind in ("Deployment", "CronJob", "Job")
+        for c in pod_spec(o.manifest)["containers"]
+    }
     assert images == {"ml-inference-api:sha-0123abcd", "ml-pipeline:sha-0123abcd"}
     with pytest.raises(RenderError, match="latest"):
         render_environment(load_environment("local"), image_tag="latest")
