@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from argocd.findings import Finding
+
 
 class GitOpsError(Exception):
     """Base of every error this package raises; its text is one line fit for the CLI."""
@@ -14,7 +19,7 @@ class RenderError(GitOpsError):
 class ValidationFailed(GitOpsError):
     """A tree with findings: nothing leaves the machine. ``findings`` holds every one."""
 
-    def __init__(self, env: str, findings: list) -> None:  # list[Finding]; no import cycle
+    def __init__(self, env: str, findings: list[Finding]) -> None:
         self.env = env
         self.findings = findings
         first = findings[0] if findings else None

@@ -78,7 +78,8 @@ class RenderedObject:
 
     @property
     def namespace(self) -> str | None:
-        return self.manifest["metadata"].get("namespace")
+        namespace = self.manifest["metadata"].get("namespace")
+        return str(namespace) if namespace is not None else None
 
     @property
     def ref(self) -> str:

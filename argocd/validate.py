@@ -99,7 +99,7 @@ def _errors(validator: Any, manifest: dict[str, Any]) -> list[jsonschema.Validat
 def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         return f"unknown field: {err.message}"
-    return err.message
+    return str(err.message)
 
 
 # ---------------------------------------------------------------- Kubernetes schemas
@@ -117,7 +117,7 @@ def _schema_version(version: str) -> str:
             f"Kubernetes {version}: kubernetes-validate {', '.join(kv.major_minor(v) for v in kv.all_versions())} "
             "has no schemas for it; pick a supported aws.cluster.kubernetes_version or update the pin"
         )
-    return available[-1]
+    return str(available[-1])
 
 
 @functools.cache
