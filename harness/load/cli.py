@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -120,7 +121,8 @@ def baselines(
     try:
         env = load_environment(env_name)
         name = machine_profile(machine)
-        table = Table("profile", "recorded", "target", "req/s", "p95 per endpoint (ms)", title=f"baselines · {name}")
+        table = Table("profile", "recorded", "target", "req/s", "p95 per endpoint (ms)", box=box.SIMPLE_HEAD,
+                      title=f"baselines · {name}")
         for profile in env.perf.profiles:
             path = baseline_path(machine=name, env=env.name, profile=profile)
             b = load_baseline(path)
@@ -143,11 +145,16 @@ def thresholds(env_name: str = typer.Option("local", "--env")) -> None:
         env = load_environment(env_name)
     except EnvironmentFileError as e:
         _fail(str(e))
-    table = Table("profile", "users", "duration s", "max requests", "min req/s", "failure ratio", "endpoint",
-                  "p95 ms", "p99 ms", title=f"perf gates · env {env.name} · regression {env.perf.regression_ratio}x")
+    table = Table(box=box.SIMPLE_HEAD, title=f"perf gates · env {env.name} · regression {env.perf.regression_ratio}x")
+    table.add_column("profile")
+    table.add_column("load and limits")
+    table.add_column("endpoint", no_wrap=True)
+    table.add_column("p95 ms", justify="right")
+    table.add_column("p99 ms", justify="right")
     for name, p in env.perf.profiles.items():
+        load = f"{p.users} users · {p.duration_s} s\n≤ {p.max_requests} requests\n≥ {p.min_rps:g} req/s\n" \
+               f"≤ {p.failure_ratio:.1%} failed"
         for i, (key, t) in enumerate(p.endpoints.items()):
-            head = [name, str(p.users), str(p.duration_s), str(p.max_requests), f"{p.min_rps:g}",
-                    f"{p.failure_ratio:.2%}"] if i == 0 else [""] * 6
-            table.add_row(*head, key, f"{t.p95_ms:g}", f"{t.p99_ms:g}")
+            table.add_row(name if i == 0 else "", load if i == 0 else "", key, f"{t.p95_ms:g}", f"{t.p99_ms:g}")
+        table.add_section()
     console.print(table)

@@ -6,7 +6,7 @@
 
 Locust runs as a real process (its gevent monkey-patching stays out of ours), bounded three
 ways: the profile's load shape ends at `duration_s`, the locustfile stops at `max_requests`,
-and `--run-time` plus a process timeout catch anything else.
+and a process timeout catches anything else (Locust ignores `--run-time` when a shape runs).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from harness.load.errors import LoadRunError, TargetError
 from harness.load.gate import Verdict, evaluate
 from harness.load.locustfiles import locustfile
 from harness.load.plan import PLAN_ENV, LoadPlan
-from harness.load.results import RunResult, read_stats_csv
+from harness.load.results import RunResult, read_stats_json
 from harness.load.schema import fetch_schema
 
 # Past the shape's own end: time for Locust to start, stop users and write its reports.
@@ -100,13 +100,12 @@ def run_locust(*, plan: LoadPlan, target_url: str, out_dir: Path) -> tuple[int, 
         log=out_dir / "locust.log",
         gate=out_dir / "gate.json",
     )
-    run_time_s = int(plan.duration_s) + GRACE_S
+    timeout_s = int(plan.duration_s) + 2 * GRACE_S
     argv = [
         sys.executable, "-m", "locust",
         "-f", str(locustfile(plan.profile)),
         "--headless", "--only-summary",
         "--host", target_url,
-        "--run-time", f"{run_time_s}s",
         "--csv", str(out_dir / "locust"),
         "--html", str(artifacts.html),
         "--json-file", str(out_dir / "locust"),
@@ -115,17 +114,17 @@ def run_locust(*, plan: LoadPlan, target_url: str, out_dir: Path) -> tuple[int, 
     child_env = {**os.environ, PLAN_ENV: str(artifacts.plan)}
     with (out_dir / "locust.out").open("wb") as out:
         try:
-            proc = subprocess.run(argv, env=child_env, stdout=out, stderr=subprocess.STDOUT, timeout=run_time_s + GRACE_S,
+            proc = subprocess.run(argv, env=child_env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s,
                                   check=False)
         except subprocess.TimeoutExpired:
             raise LoadRunError(
-                f"locust did not finish within {run_time_s + GRACE_S}s against {target_url}; "
+                f"locust did not finish within {timeout_s}s against {target_url}; "
                 f"last log lines:\n{_tail(artifacts.log)}"
             ) from None
-    if proc.returncode not in (0, 1) or not artifacts.stats_csv.is_file():
+    if proc.returncode not in (0, 1) or not artifacts.json_stats.is_file():
         raise LoadRunError(
             f"locust exited {proc.returncode} without a complete run against {target_url} "
-            f"(expected 0 or 1 with {artifacts.stats_csv.name}); output:\n{_tail(out_dir / 'locust.out')}\n"
+            f"(expected 0 or 1 with {artifacts.json_stats.name}); output:\n{_tail(out_dir / 'locust.out')}\n"
             f"log:\n{_tail(artifacts.log)}"
         )
     return proc.returncode, artifacts
@@ -154,7 +153,7 @@ def run_gate(
     plan = LoadPlan.build(profile_name=profile, profile=settings, schema=schema, batch_size=settings.batch_size,
                           malformed_requests=malformed_requests)
     exit_code, artifacts = run_locust(plan=plan, target_url=url, out_dir=out_dir)
-    result = read_stats_csv(artifacts.stats_csv)
+    result = read_stats_json(artifacts.json_stats)
 
     machine_name = machine_profile(machine)
     path = baseline_path(machine=machine_name, env=env.name, profile=profile,

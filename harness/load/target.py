@@ -15,7 +15,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,14 @@ from harness.load.errors import TargetError
 from harness.load.seed import seed_registry
 
 READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunningApi:
+    """An API under test: its base URL and a way to read its recent logs (for failure reports)."""
+
+    url: str
+    logs: Callable[[], str]
 
 
 class Faults(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from environments import load_environment
 from harness.load.baseline import Baseline, BaselineEndpoint, baseline_from, load_baseline, write_baseline
 from harness.load.errors import BaselineError, LoadRunError, TargetError
 from harness.load.gate import evaluate
-from harness.load.results import EndpointResult, RunResult, read_stats_csv
+from harness.load.results import EndpointResult, RunResult, read_stats_json
 from harness.load.runner import check_target
 from harness.load.schema import parse_model_info
 
@@ -101,23 +102,30 @@ def test_baseline_files_round_trip_and_a_broken_one_names_the_field(tmp_path: Pa
         load_baseline(path)
 
 
-def test_locust_stats_csv_is_read_per_endpoint(tmp_path: Path) -> None:
-    header = ("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,"
-              "Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,"
-              "99.99%,100%")
-    rows = [
-        "POST,/v1/predict,900,1,4,5.1,1,80,30,90.0,0.1,4,5,6,6,8,11,14,19,60,80,80",
-        "GET,/v1/model,100,0,2,2.5,1,9,300,10.0,0.0,2,2,3,3,4,5,6,7,9,9,9",
-        ",Aggregated,1000,1,4,4.8,1,80,57,100.0,0.1,4,5,6,6,8,10,13,18,60,80,80",
-    ]
-    path = tmp_path / "x_stats.csv"
-    path.write_text("\n".join([header, *rows]) + "\n")
-    result = read_stats_csv(path)
-    assert (result.requests, result.failures, result.requests_per_s) == (1000, 1, 100.0)
-    assert result.endpoints["POST /v1/predict"].p95_ms == 11
-    assert result.endpoints["GET /v1/model"].p99_ms == 7
+def test_locust_stats_json_is_read_per_endpoint_with_locusts_percentiles(tmp_path: Path) -> None:
+    def entry(method: str, name: str, times: dict[int, int], failures: int) -> dict[str, object]:
+        n = sum(times.values())
+        return {"name": name, "method": method, "num_requests": n, "num_none_requests": 0, "num_failures": failures,
+                "total_response_time": float(sum(k * v for k, v in times.items())),
+                "max_response_time": float(max(times)), "start_time": 1000.0, "last_request_timestamp": 1010.0,
+                "response_times": {str(k): v for k, v in times.items()}, "num_reqs_per_sec": {}}
+
+    # 100 predictions: 90 at 4 ms, 5 at 11 ms, 4 at 19 ms, 1 at 80 ms; Locust reads percentiles from
+    # the top, so p95 is 19 (5 requests take 19 ms or more) and p99 is 80.
+    predict = entry("POST", "/v1/predict", {4: 90, 11: 5, 19: 4, 80: 1}, failures=1)
+    model = entry("GET", "/v1/model", {2: 10}, failures=0)
+    path = tmp_path / "locust.json"
+    path.write_text(json.dumps([predict, model]))
+    result = read_stats_json(path)
+    assert (result.requests, result.failures, result.requests_per_s, result.duration_s) == (110, 1, 11.0, 10.0)
+    p = result.endpoints["POST /v1/predict"]
+    assert (p.median_ms, p.p95_ms, p.p99_ms, p.max_ms, p.requests_per_s) == (4, 19, 80, 80.0, 10.0)
+    assert result.endpoints["GET /v1/model"].p99_ms == 2
     with pytest.raises(LoadRunError, match="wrote no statistics"):
-        read_stats_csv(tmp_path / "missing_stats.csv")
+        read_stats_json(tmp_path / "missing.json")
+    path.write_text('{"not": "a list"}')
+    with pytest.raises(LoadRunError, match="not Locust's stats JSON"):
+        read_stats_json(path)
 
 
 def test_targets_off_this_machine_need_an_explicit_permission() -> None:
