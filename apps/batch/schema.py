@@ -74,7 +74,7 @@ def features_matrix(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.
     values = arr.values.slice(arr.offset * FEATURE_DIM, n * FEATURE_DIM)
     matrix = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, FEATURE_DIM)
     if not present.all():
-        matrix = np.where(present[:, None], np.nan_to_num(matrix, nan=0.0), 0.0).astype(np.float32)
+        matrix = np.where(present[:, None], matrix, np.float32(0.0)).astype(np.float32, copy=False)
     return matrix, present
 
 
