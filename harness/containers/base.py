@@ -25,7 +25,7 @@ import docker.errors
 from pydantic import BaseModel, ConfigDict
 
 from harness.containers.errors import ImageBuildError
-from harness.containers.settings import OWNER, LABEL_OWNER, ContainersSettings
+from harness.containers.settings import LABEL_BUILT_BY, OWNER, ContainersSettings
 
 UPSTREAM_BASE = "python:3.11-slim"
 BASE_REPOSITORY = "mlops-base"
@@ -51,7 +51,19 @@ class BaseRecipe(BaseModel):
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
 
     def tag(self) -> str:
-        return f"{BASE_REPOSITORY}:{self.suite}-py311-{self.digest()}"
+        # The image is the rootfs plus the import settings: both name it.
+        h = hashlib.sha256("\0".join([self.digest(), *import_changes(self)]).encode()).hexdigest()[:12]
+        return f"{BASE_REPOSITORY}:{self.suite}-py311-{h}"
+
+
+def import_changes(recipe: BaseRecipe) -> list[str]:
+    """The Dockerfile settings `docker import` applies: what a python:3.11-slim user relies on."""
+    return [
+        f"ENV PATH={_PATH}",
+        "ENV LANG=C.UTF-8",
+        f"LABEL {LABEL_BUILT_BY}={OWNER} org.opencontainers.image.base.name=debian:{recipe.suite}",
+        'CMD ["python3"]',
+    ]
 
 
 def _image_exists(client: docker.DockerClient, ref: str) -> bool:
@@ -113,14 +125,9 @@ def build_rootfs_tarball(recipe: BaseRecipe, *, dest: Path, settings: Containers
 def import_base(client: docker.DockerClient, tarball: Path, recipe: BaseRecipe) -> str:
     """`docker import` the rootfs with the settings a python:3.11-slim user relies on."""
     repository, tag = recipe.tag().split(":", 1)
-    changes = [
-        f"ENV PATH={_PATH}",
-        "ENV LANG=C.UTF-8",
-        f"LABEL {LABEL_OWNER}={OWNER} org.opencontainers.image.base.name=debian:{recipe.suite}",
-        'CMD ["python3"]',
-    ]
     try:
-        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag,
+                                          changes=import_changes(recipe))
     except docker.errors.APIError as e:
         raise ImageBuildError(f"docker import of {tarball} as {recipe.tag()} failed: {e}") from e
     return recipe.tag()

@@ -2,8 +2,8 @@
 ports on 127.0.0.1 only, labelled for cleanup; readiness as wait-strategy objects built on the one
 waiting helper, failing fast (with the logs) when the container exits instead of becoming ready.
 
-    >>> c = DockerContainer(image, **hardened(settings))             # doctest: +SKIP
-    >>> c.waiting_for(http_ready(5000, "/readyz")).with_exposed_ports(5000)
+    >>> c = writable(DockerContainer(image, **hardened(settings)))   # doctest: +SKIP
+    >>> publish_on_loopback(c, 5000).waiting_for(http_ready(5000, "/readyz"))
 """
 
 from __future__ import annotations
@@ -23,18 +23,24 @@ APP_UID = "10001"
 
 
 def hardened(settings: ContainersSettings, *, keep: bool = False, reuse_key: str | None = None,
-             user: str = APP_UID, tmpfs_size: str = "256m", **extra: Any) -> dict[str, Any]:
-    """docker create kwargs for a container like production's security context."""
+             user: str = APP_UID, **extra: Any) -> dict[str, Any]:
+    """docker create kwargs for a container like production's security context (add `writable`)."""
     kwargs: dict[str, Any] = {
         "labels": settings.labels(keep=keep, reuse_key=reuse_key),
         "user": user,
         "read_only": True,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
-        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmpfs_size}"},
     }
     kwargs.update(extra)
     return kwargs
+
+
+def writable(container: DockerContainer, mounts: dict[str, str] | None = None) -> DockerContainer:
+    """The only writable paths of a read-only container: tmpfs mounts (default /tmp), with options."""
+    for path, options in (mounts or {"/tmp": "rw,nosuid,nodev,size=256m"}).items():
+        container.tmpfs[path] = options
+    return container
 
 
 def publish_on_loopback(container: DockerContainer, *ports: int) -> DockerContainer:

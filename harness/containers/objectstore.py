@@ -21,7 +21,7 @@ from testcontainers.community.minio import MinioContainer
 
 from harness.containers.errors import ImageBuildError
 from harness.containers.images import BuiltImage
-from harness.containers.settings import LABEL_OWNER, OWNER, ContainersSettings
+from harness.containers.settings import LABEL_BUILT_BY, OWNER, ContainersSettings
 
 MINIO_REPOSITORY = "mlops-minio"
 MINIO_UID = 10001
@@ -82,7 +82,7 @@ def build_minio_image(client: docker.DockerClient, *, binary: Path, base_image: 
             image, _ = client.images.build(
                 fileobj=context, custom_context=True, tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True,
                 forcerm=True, network_mode="none", container_limits={"cpushares": settings.build_cpu_shares},
-                labels={LABEL_OWNER: OWNER, "org.opencontainers.image.version": minio_version(binary)},
+                labels={LABEL_BUILT_BY: OWNER, "org.opencontainers.image.version": minio_version(binary)},
             )
         except (docker.errors.BuildError, docker.errors.APIError) as e:
             raise ImageBuildError(f"MinIO image build failed: {e}") from e
@@ -90,7 +90,7 @@ def build_minio_image(client: docker.DockerClient, *, binary: Path, base_image: 
     # The alias points at our image only when nothing else holds that tag (never retag a real pull).
     try:
         existing = client.images.get(TESTCONTAINERS_MINIO_IMAGE)
-        owned = existing.labels.get(LABEL_OWNER) == OWNER
+        owned = existing.labels.get(LABEL_BUILT_BY) == OWNER
     except docker.errors.ImageNotFound:
         existing, owned = None, True
     if existing is None or (owned and existing.id != image.id):

@@ -28,7 +28,9 @@ import pytest
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
-from harness.containers.build import ImageSet, ensure_images
+from harness.containers.base import ensure_base_image
+from harness.containers.build import ImageSet, ensure_app_images, ensure_minio_image
+from harness.containers.images import BuiltImage
 from harness.containers.cleanup import remove_session, remove_stale
 from harness.containers.engine import Engine, start_engine, stop_engine
 from harness.containers.errors import EngineUnavailableError
@@ -110,11 +112,26 @@ def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: Cont
 
 
 @pytest.fixture(scope="session")
-def mlops_images(request: pytest.FixtureRequest, mlops_docker: Engine,
+def mlops_base_image(request: pytest.FixtureRequest, mlops_docker: Engine,
+                     mlops_containers_settings: ContainersSettings) -> str:
+    """BASE_IMAGE for every build: python:3.11-slim when a registry gives it, else the local base."""
+    return ensure_base_image(mlops_docker.client, settings=mlops_containers_settings,
+                             choice=_base_choice(request.config))
+
+
+@pytest.fixture(scope="session")
+def mlops_minio_image(mlops_docker: Engine, mlops_base_image: str,
+                      mlops_containers_settings: ContainersSettings) -> BuiltImage:
+    """The MinIO image (also under testcontainers' MinIO module's default tag: it never pulls)."""
+    return ensure_minio_image(mlops_docker.client, settings=mlops_containers_settings, base_image=mlops_base_image)
+
+
+@pytest.fixture(scope="session")
+def mlops_images(mlops_docker: Engine, mlops_base_image: str, mlops_minio_image: BuiltImage,
                  mlops_containers_settings: ContainersSettings) -> ImageSet:
-    """The base, the app images and the MinIO image, built only when their inputs changed."""
-    return ensure_images(mlops_docker.client, settings=mlops_containers_settings,
-                         base_choice=_base_choice(request.config))
+    """This toolkit's app images (ml-inference-api, ml-pipeline) and MinIO, built only when inputs changed."""
+    apps = ensure_app_images(mlops_docker.client, settings=mlops_containers_settings, base_image=mlops_base_image)
+    return ImageSet(base=mlops_base_image, images=(*apps, mlops_minio_image))
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +143,10 @@ def mlops_network(request: pytest.FixtureRequest, mlops_docker: Engine,
 
 
 @pytest.fixture(scope="session")
-def mlops_s3(request: pytest.FixtureRequest, mlops_images: ImageSet, mlops_network: Network,
+def mlops_s3(request: pytest.FixtureRequest, mlops_minio_image: BuiltImage, mlops_network: Network,
              mlops_containers_settings: ContainersSettings) -> Iterator[S3Service]:
     """The S3-compatible store (MinIO via testcontainers' own module), on the session network."""
-    with s3_service(image=mlops_images.tag("minio"), settings=mlops_containers_settings, network=mlops_network,
+    with s3_service(image=mlops_minio_image.tag, settings=mlops_containers_settings, network=mlops_network,
                     keep=_keep(request.config)) as s3:
         yield s3
 

@@ -20,7 +20,8 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 from testcontainers.core.waiting_utils import WaitStrategy
 
-from harness.containers.containers import APP_UID, base_url, hardened, http_ready, logs_of, publish_on_loopback, running, state_of
+from harness.containers.containers import (APP_UID, base_url, hardened, http_ready, logs_of, publish_on_loopback,
+                                           running, state_of, writable)
 from harness.containers.errors import ContainerFailedError
 from harness.containers.settings import ContainersSettings
 from harness.containers.waiting import wait_for
@@ -62,8 +63,9 @@ class Running:
 def _container(image: str, *, settings: ContainersSettings, network: Network | None, name: str,
                env: Mapping[str, str], command: Sequence[str] | None, volumes: Mapping[str, str],
                keep: bool = False) -> DockerContainer:
-    mounts = {vol: {"bind": path, "mode": "rw"} for vol, path in volumes.items()}
-    c = DockerContainer(image, **hardened(settings, keep=keep, volumes=mounts))
+    c = writable(DockerContainer(image, **hardened(settings, keep=keep)))
+    for volume, path in volumes.items():
+        c.with_volume_mapping(volume, path, "rw")
     c.with_name(name).with_envs(**dict(env))
     if command:
         c.with_command(list(command))

@@ -23,7 +23,7 @@ import docker.errors
 from testcontainers.community.minio import MinioContainer
 from testcontainers.core.network import Network
 
-from harness.containers.containers import base_url, hardened, http_ready, publish_on_loopback
+from harness.containers.containers import base_url, hardened, http_ready, publish_on_loopback, writable
 from harness.containers.settings import LABEL_KEEP, LABEL_OWNER, LABEL_REUSE_KEY, OWNER, ContainersSettings
 
 S3_ALIAS = "minio"
@@ -125,10 +125,10 @@ def s3_service(*, image: str, settings: ContainersSettings, network: Network, ke
     access_key, secret_key = f"mlops-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
     minio = MinioContainer(
         image=image, access_key=access_key, secret_key=secret_key,
-        **hardened(settings, keep=keep, reuse_key=reuse_key,
-                   # The root filesystem is read-only: data lives in a tmpfs owned by MinIO's user.
-                   tmpfs={"/tmp": "rw,size=64m", "/data": "rw,size=2g,uid=10001,gid=10001,mode=0700"}),
+        **hardened(settings, keep=keep, reuse_key=reuse_key),
     )
+    # The root filesystem is read-only: data lives in a tmpfs owned by MinIO's user.
+    writable(minio, {"/tmp": "rw,size=64m", "/data": "rw,size=2g,uid=10001,gid=10001,mode=0700"})
     minio.with_envs(MINIO_ROOT_USER=access_key, MINIO_ROOT_PASSWORD=secret_key)
     minio.with_network(network).with_network_aliases(S3_ALIAS)
     minio.waiting_for(http_ready(S3_PORT, "/minio/health/ready", timeout=timeout))

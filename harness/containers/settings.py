@@ -19,6 +19,9 @@ LABEL_BOOT = "io.mlops-toolkit.boot-id"
 LABEL_KEEP = "io.mlops-toolkit.keep"
 LABEL_REUSE_KEY = "io.mlops-toolkit.reuse-key"
 OWNER = "mlops-harness"
+# Images get a different key: containers inherit their image's labels, and a container run by
+# someone else from our image must not look like ours.
+LABEL_BUILT_BY = "io.mlops-toolkit.built-by"
 
 
 def _boot_id() -> str:
