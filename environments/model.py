@@ -94,6 +94,8 @@ class Aws(Strict):
     cluster: Cluster
     argocd_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")]
     nvidia_device_plugin_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "0.17.1"
+    # Chart 9.50.x ships Cluster Autoscaler 1.33, matching cluster.kubernetes_version.
+    cluster_autoscaler_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "9.50.1"
     # CloudWatch retention of control-plane and VPC flow logs (values CloudWatch accepts).
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653] = 30
 

@@ -15,7 +15,7 @@ GitOps catalog (`argocd.render.service_accounts`), never restated here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -108,12 +108,10 @@ class Identity(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.role_arns = {}
         for w in args.workloads:
-            trust: dict[str, Any]
-            if args.mode == "pod_identity":
-                trust = policies.pod_identity_trust(account_id=args.account_id, cluster_arn=args.cluster_arn)
-            else:
-                trust = policies.irsa_trust(oidc_provider_arn=args.oidc_provider_arn, issuer_host=args.oidc_issuer,
-                                            namespace=w.namespace, service_account=w.service_account)
+            trust = policies.workload_trust(
+                mode=args.mode, account_id=args.account_id, cluster_arn=args.cluster_arn,
+                oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, namespace=w.namespace,
+                service_account=w.service_account)
             role = aws.iam.Role(
                 f"{name}-{w.app}",
                 name=role_name(args.cluster_name_literal, w.app),

@@ -113,3 +113,29 @@ def flow_logs_write(log_group_arn: pulumi.Input[str]) -> Document:
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
         "Resource": [log_group_arn, pulumi.Output.concat(log_group_arn, ":*")],
     })
+
+
+def workload_trust(*, mode: str, account_id: pulumi.Input[str], cluster_arn: pulumi.Input[str],
+                   oidc_provider_arn: pulumi.Input[str], oidc_issuer: pulumi.Input[str], namespace: str,
+                   service_account: str) -> Document:
+    """The trust of a role a pod assumes: Pod Identity (this cluster) or IRSA (this service account)."""
+    if mode == "pod_identity":
+        return pod_identity_trust(account_id=account_id, cluster_arn=cluster_arn)
+    return irsa_trust(oidc_provider_arn=oidc_provider_arn, issuer_host=oidc_issuer, namespace=namespace,
+                      service_account=service_account)
+
+
+def cluster_autoscaler(cluster_name: str) -> Document:
+    """Read what it must to plan; change only the groups tagged as this cluster's (EKS tags them)."""
+    return document(
+        # Describe calls have no resource-level permissions in AWS.
+        {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
+            "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+            "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+            "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+            "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+            "eks:DescribeNodegroup"]},
+        {"Sid": "ScaleOwnGroups", "Effect": "Allow", "Resource": "*",
+         "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+         "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
+    )

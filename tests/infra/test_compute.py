@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from environments import Environment, load_environment
@@ -128,3 +130,31 @@ def test_no_gpu_group_means_no_device_plugin() -> None:
     run = run_program(cpu_only)
     assert run.count(NODE_GROUP) == 1
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if "nvidia" in r.name]
+
+
+def test_cluster_autoscaler_owns_desired_size_and_scales_only_this_cluster(env: Environment, run: Run) -> None:
+    release = run.one("kubernetes:helm.sh/v3:Release", "cluster-autoscaler").inputs
+    assert release["version"] == env.aws.cluster_autoscaler_chart_version
+    assert release["values"]["autoDiscovery"]["clusterName"] == env.aws.cluster.name
+    assert release["values"]["awsRegion"] == env.aws.region
+    names = {g.name for g in run.of_type(NODE_GROUP)}
+    assert names <= set(run.one("kubernetes:helm.sh/v3:Release", "cluster-autoscaler").depends_on)
+    doc = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "autoscaler-scale").inputs["policy"])
+    scale = next(s for s in doc["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
+    assert scale["Condition"] == {"StringEquals": {
+        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{env.aws.cluster.name}": "owned"}}
+    discover = next(s for s in doc["Statement"] if s["Sid"] == "Discover")
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in discover["Action"]), "read-only on '*'"
+    (assoc,) = [a for a in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                if a.inputs["serviceAccount"] == "cluster-autoscaler"]
+    assert assoc.inputs["namespace"] == "kube-system"
+    assert assoc.inputs["roleArn"] == run.one("aws:iam/role:Role", "-autoscaler").outputs["arn"]
+
+
+def test_cluster_autoscaler_under_irsa_carries_its_role_on_the_service_account(run_with) -> None:
+    run = run_with("staging", {"aws": {"cluster": {"identity": "irsa"}}})
+    role = run.one("aws:iam/role:Role", "-autoscaler")
+    values = run.one("kubernetes:helm.sh/v3:Release", "cluster-autoscaler").inputs["values"]
+    assert values["rbac"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert list(trust["Condition"]["StringEquals"].values())[0] == "system:serviceaccount:kube-system:cluster-autoscaler"

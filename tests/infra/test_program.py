@@ -30,14 +30,15 @@ def test_resource_counts_follow_the_env(env: Environment, run: Run) -> None:
         "aws:ec2/flowLog:FlowLog": 1 if net.flow_logs else 0,
         "eks:index:Cluster": 1,
         "aws:eks/nodeGroup:NodeGroup": len(env.node_groups),
-        # one per workload, the node role, the flow-logs role
-        "aws:iam/role:Role": workloads + 1 + (1 if net.flow_logs else 0),
+        # one per workload, the autoscaler's, the node role, the flow-logs role
+        "aws:iam/role:Role": workloads + 2 + (1 if net.flow_logs else 0),
         "aws:eks/podIdentityAssociation:PodIdentityAssociation":
-            workloads if env.aws.cluster.identity == "pod_identity" else 0,
+            workloads + 1 if env.aws.cluster.identity == "pod_identity" else 0,
         "aws:ecr/repository:Repository": 2,
         "aws:s3/bucket:Bucket": 2,
         "aws:kms/key:Key": 2,
-        "kubernetes:helm.sh/v3:Release": 1 + (1 if env.has_gpu else 0),
+        # Argo CD, the Cluster Autoscaler, the NVIDIA device plugin where there are GPUs
+        "kubernetes:helm.sh/v3:Release": 2 + (1 if env.has_gpu else 0),
         "pulumi-python:dynamic:Resource": 1,
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
