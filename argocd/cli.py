@@ -50,12 +50,13 @@ def render(
     env_name: str = ENV_ARG,
     out: Path = typer.Option(None, "--out", help="Directory to write (default: build/gitops/<env>)."),
     image_tag: str = TAG_OPT,
+    repo_url: str = REPO_OPT,
 ) -> None:
     """Render the tree into a directory (files of an earlier render that are gone are removed)."""
     from argocd.render import render_environment
 
     with _one_line_errors():
-        env = _env(env_name, None)
+        env = _env(env_name, repo_url)
         tree = render_environment(env, image_tag=image_tag)
         target = out or Path("build/gitops") / env.name
         tree.write(target)

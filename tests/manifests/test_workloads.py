@@ -194,3 +194,27 @@ def test_every_object_carries_the_recommended_labels(trees: dict[str, RenderedTr
     keys = {f"app.kubernetes.io/{k}" for k in ("name", "instance", "component", "part-of", "managed-by")}
     for obj in trees["prod"].objects:
         assert keys <= set(obj.manifest["metadata"]["labels"]), obj.ref
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_api_quota_lets_the_hpa_reach_its_maximum(name: str, trees: dict[str, RenderedTree]) -> None:
+    from apps.k8s import cpu_millis, memory_bytes
+
+    env = load_environment(name)
+    hard = objects(trees[name], "ResourceQuota", api.APP)[f"{api.APP}-quota"]["spec"]["hard"]
+    limits = env.resources(env.apps.inference_api.sizing, "api").limits
+    peak = env.apps.inference_api.autoscaling.max_replicas
+    assert int(hard["pods"]) >= peak
+    assert cpu_millis(hard["limits.cpu"]) >= peak * cpu_millis(limits.cpu)
+    assert memory_bytes(hard["limits.memory"]) >= peak * memory_bytes(limits.memory)
+
+
+def test_backfill_job_validates_against_the_cluster_schema() -> None:
+    from argocd.render import RenderedObject
+    from argocd.validate import validate_tree
+
+    env = load_environment("prod")
+    job = batch.backfill_job(env, start=date(2025, 1, 1), end=date(2025, 1, 31))
+    tree = RenderedTree(env.name, [RenderedObject(path="templates/backfill.yaml", app=batch.APP, wave=0, manifest=job)])
+    report = validate_tree(env, tree)
+    assert report.findings == [], [str(f) for f in report.findings]
