@@ -41,3 +41,29 @@ def plan(
         console.print_json(report.model_dump_json())
     else:
         console.print(render_report(report))
+
+
+@app.command("destroy-order")
+def destroy_order(env: str = typer.Argument(..., help="Environment name or path to an environment file.")) -> None:
+    """Print the destroy steps for ENV, with the exact resource URNs, that avoid the "cluster unreachable" trap."""
+    from environments import EnvironmentFileError, load_environment
+
+    try:
+        environment = load_environment(env)
+    except EnvironmentFileError as e:
+        _fail(str(e))
+    if environment.aws is None:
+        _fail(f"environment {environment.name!r} has no aws block: there is no stack to destroy")
+    from infra.destroy import destroy_steps
+    from infra.errors import InfraError
+    from infra.mocks import run_program
+
+    try:
+        steps = destroy_steps(environment, run_program(environment))
+    except InfraError as e:
+        _fail(str(e))
+    console = Console()
+    for n, step in enumerate(steps, 1):
+        console.print(f"[bold]{n}. {step.title}[/]\n   [dim]{step.why}[/]", soft_wrap=True)
+        for command in step.commands:
+            console.print(f"   {command}", highlight=False, soft_wrap=True, markup=False)

@@ -45,8 +45,8 @@ def _production_rules(env: Environment) -> list[Violation]:
                                    "a public production endpoint must be limited to known CIDRs"))
     if not cluster.deletion_protection:
         found.append(Violation(src, "aws.cluster.deletion_protection", "is false",
-                               "production clusters keep deletion protection on; turn it off in a reviewed change "
-                               "before a deliberate teardown"))
+                               "production clusters keep deletion protection on; a deliberate teardown lifts it on "
+                               "the cluster itself (see `mlops infra destroy-order`)"))
     return found
 
 

@@ -45,6 +45,7 @@ class Recorded:
     outputs: dict[str, Any] = field(default_factory=dict)
     provider: str | None = None
     ignore_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
     depends_on: list[str] = field(default_factory=list)
 
 
@@ -167,6 +168,7 @@ def run_program(env: Environment, *, project: str | None = None,
             parent=None if parent is None or parent is get_root_resource() else parent._name,
             custom=isinstance(args.resource, pulumi.CustomResource),
             ignore_changes=list(opts.ignore_changes or []) if opts else [],
+            retain_on_delete=bool(opts and opts.retain_on_delete),
             depends_on=[d._name for d in (opts.depends_on or []) if isinstance(d, pulumi.Resource)]
             if opts and isinstance(opts.depends_on, list) else [],
         ))

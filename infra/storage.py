@@ -7,6 +7,9 @@ lifecycle that keeps data for the environment's retention.
 
 Repositories live under `<project>/<env>/` so several environments can share an account;
 `registry` is then exactly the prefix `Environment.image()` expects.
+
+In production everything here (and the key that decrypts it) is retained on delete: a
+`pulumi destroy` leaves the data, the models and the images in the account.
 """
 
 from __future__ import annotations
@@ -88,7 +91,8 @@ class RegistriesAndStorage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegistriesAndStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._retain = not args.disposable
+        child = self._opts()
 
         self.repository_urls, self.repository_arns = {}, {}
         for image in args.images:
@@ -125,9 +129,12 @@ class RegistriesAndStorage(pulumi.ComponentResource):
             "models_bucket": self.models_bucket,
         })
 
+    def _opts(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, retain_on_delete=self._retain, depends_on=depends_on)
+
     def _bucket(self, name: str, role: str, ref: BucketRef, key: aws.kms.Key, args: RegistriesAndStorageArgs, *,
                 expire_current: bool) -> aws.s3.Bucket:
-        child = pulumi.ResourceOptions(parent=self)
+        child = self._opts()
         bucket = aws.s3.Bucket(f"{name}-{role}", bucket=ref.name, force_destroy=args.disposable, opts=child)
         block = aws.s3.BucketPublicAccessBlock(f"{name}-{role}-public-access", bucket=bucket.id,
                                                block_public_acls=True, block_public_policy=True,
@@ -157,5 +164,5 @@ class RegistriesAndStorage(pulumi.ComponentResource):
         # After the public access block: a policy written first could race it.
         aws.s3.BucketPolicy(f"{name}-{role}-tls-only", bucket=bucket.id,
                             policy=policies.as_json(policies.deny_insecure_transport(bucket.arn)),
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]))
+                            opts=self._opts(depends_on=[block]))
         return bucket

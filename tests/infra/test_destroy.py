@@ -1,0 +1,58 @@
+"""Destroy order: the root app alone, then everything in the cluster, then (prod) protections, then the rest."""
+
+from __future__ import annotations
+
+import re
+
+from typer.testing import CliRunner
+
+from environments import Environment
+from infra.destroy import destroy_steps, urn
+from infra.mocks import Run
+
+URN = re.compile(r"'(urn:pulumi:[^']+)'")
+
+
+def _targets(command: str) -> list[str]:
+    return URN.findall(command)
+
+
+def test_steps_target_the_root_app_then_everything_in_cluster(env: Environment, run: Run) -> None:
+    steps = destroy_steps(env, run)
+    first, second = (_targets(c) for s in steps[:2] for c in s.commands)
+    root = run.one("kubernetes:argoproj.io/v1alpha1:Application")
+    assert first == [urn(run, root)]
+    in_cluster = {urn(run, r) for r in run.resources if r.custom and r.type.startswith("kubernetes:")}
+    assert set(second) == in_cluster - set(first), "after step 2 nothing needs the Kubernetes API"
+    assert steps[-1].commands == (f"pulumi destroy --stack {env.name}",)
+    protection = [s for s in steps if "deletion protection" in s.title]
+    assert bool(protection) is env.production
+    if env.production:
+        assert any("--no-deletion-protection" in c and env.aws.cluster.name in c for c in protection[0].commands)
+
+
+def test_urns_chain_every_parent_type(run: Run) -> None:
+    root = run.one("kubernetes:argoproj.io/v1alpha1:Application")
+    assert urn(run, root) == (
+        f"urn:pulumi:{run.env}::ml-platform::mlops:infra:MlPlatform$mlops:infra:GitOpsBootstrap$"
+        f"kubernetes:argoproj.io/v1alpha1:Application::{root.name}")
+
+
+def test_production_storage_outlives_the_stack(env: Environment, run: Run) -> None:
+    storage = [r for r in run.resources if r.parent == f"{env.name}-storage"]
+    assert storage
+    for r in storage:
+        assert r.retain_on_delete is env.production, f"{r.name}: retain_on_delete should be {env.production}"
+    others = [r for r in run.resources if r.custom and r.parent != f"{env.name}-storage"]
+    assert not [r.name for r in others if r.retain_on_delete]
+
+
+def test_destroy_order_command() -> None:
+    from harness.cli import app
+
+    result = CliRunner().invoke(app, ["infra", "destroy-order", "dev"])
+    assert result.exit_code == 0, result.output
+    assert "1. Delete the root application first" in result.output
+    assert "pulumi destroy --stack dev --target 'urn:pulumi:dev::ml-platform::" in result.output
+    local = CliRunner().invoke(app, ["infra", "destroy-order", "local"])
+    assert local.exit_code == 1 and "no aws block" in local.output
