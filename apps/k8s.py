@@ -200,6 +200,13 @@ def env_from(*, config_map: str) -> list[Obj]:
     return [{"configMapRef": {"name": config_map}}]
 
 
+def aws_environ(env: Environment) -> dict[str, str]:
+    """Region for boto3 (Pod Identity injects credentials, not the region); nothing for local."""
+    if env.aws is None:
+        return {}
+    return {"AWS_REGION": env.aws.region, "AWS_DEFAULT_REGION": env.aws.region}
+
+
 def s3_credentials_volume() -> Obj:
     """The optional S3 credentials Secret as a file (a key ``credentials`` in AWS INI format).
 

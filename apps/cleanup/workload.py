@@ -39,7 +39,7 @@ def config(env: Environment) -> dict[str, str]:
     }
     if env.storage.endpoint_url:
         data["S3_ENDPOINT_URL"] = env.storage.endpoint_url
-    return data
+    return {**data, **k8s.aws_environ(env)}
 
 
 def resources(env: Environment) -> Obj:
