@@ -21,12 +21,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_eks")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/infra/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.infra)
-
-
 @pytest.fixture(params=CLOUD_ENVS)
 def env(request: pytest.FixtureRequest) -> Environment:
     return load_environment(request.param)

@@ -10,6 +10,8 @@ from environments import Environment, load_environment
 from infra.mocks import Run, run_program
 from infra.nodegroups import AMI_TYPES, NODEGROUP_LABEL, node_group_name
 
+pytestmark = pytest.mark.infra
+
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 

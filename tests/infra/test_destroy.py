@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from environments import Environment
 from infra.destroy import destroy_steps, urn
 from infra.mocks import Run
+
+pytestmark = pytest.mark.infra
 
 URN = re.compile(r"'(urn:pulumi:[^']+)'")
 

@@ -15,6 +15,8 @@ from infra.gitops import CASCADE_FINALIZER
 from infra.mocks import Run
 from infra.publish import GitOpsPublishProvider, PublishSpec, file_digests, with_registry
 
+pytestmark = pytest.mark.infra
+
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
 

@@ -14,6 +14,8 @@ from infra.errors import GuardrailError
 from infra.mocks import PlatformMocks
 from infra.platform import deploy
 
+pytestmark = pytest.mark.infra
+
 BAD_PROD = [
     ({"aws": {"network": {"nat": "single"}}}, "aws.network.nat", "per_az"),
     ({"aws": {"network": {"az_count": 2}}}, "aws.network.az_count", "at least 3"),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from environments import Environment
 from infra.mocks import Run
 from infra.network import nat_count
+
+pytestmark = pytest.mark.infra
 
 SUBNET = "aws:ec2/subnet:Subnet"
 

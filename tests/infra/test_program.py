@@ -6,6 +6,7 @@ import json
 import runpy
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -14,6 +15,8 @@ from environments import Environment, load_environment
 from infra.mocks import Run, run_program
 from infra.network import nat_count
 from infra.platform import PROJECT
+
+pytestmark = pytest.mark.infra
 
 ROOT = Path(__file__).resolve().parents[2]
 

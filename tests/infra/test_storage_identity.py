@@ -12,6 +12,8 @@ from environments import Environment
 from infra.mocks import Run
 from infra.storage import BucketRef
 
+pytestmark = pytest.mark.infra
+
 BUCKET = "aws:s3/bucket:Bucket"
 
 
