@@ -7,6 +7,7 @@ Layout under `<root>/queue/<name>/`:
     committing/<id>~<attempt>~<deadline_ms>~<token>.json outputs being published
     staged/<id>~<token>.json                             an output written, not yet visible
     dead-letter/<id>~<token>.json (+ .error.json)        given up, with the reason
+    dead-letter/<id>~r<index>.error.json                 one bad record of a message, with the reason
 
 Why it is safe with several workers (and hosts) on one POSIX volume: `rename` is atomic and
 fails for all but one caller once the source name is gone. A claim renames pending -> processing
@@ -176,6 +177,14 @@ class FileQueue:
         commit.unlink(missing_ok=True)
         return True
 
+    def release(self, item: Claimed) -> bool:
+        """Hand an item back untouched (a worker stopping): pending again, the attempt not counted."""
+        try:
+            os.rename(item.handle, self.dir / "pending" / f"{item.item_id}~{item.attempt - 1}.json")
+        except FileNotFoundError:
+            return False
+        return True
+
     def fail(self, item: Claimed, error: str, *, retry: bool = True) -> str:
         """Return the item for another attempt, or dead-letter it; says where it went."""
         if retry and item.attempt < self.max_attempts:
@@ -185,6 +194,20 @@ class FileQueue:
                 return "lease-lost"
             return "pending"
         return self._dead_letter(Path(item.handle), item.item_id, item.token, item.attempt, error)
+
+    def reject_records(self, item: Claimed, rejected: list[tuple[int, str, object]]) -> None:
+        """Dead-letter single records of a message (index, error, record) while the rest goes on.
+
+        Written before the message is acked, under names fixed by item id and index: a redo of
+        the message after a crash rewrites the same notes, so no record is noted twice.
+        """
+        dl = self.dir / "dead-letter"
+        for index, error, record in rejected:
+            note = {"queue": self.name, "item_id": item.item_id, "record_index": index, "attempts": item.attempt,
+                    "error": error, "record": record, "dead_lettered_at": self._clock()}
+            tmp = self.dir / "staged" / f"{item.item_id}~r{index}-{item.token}.note"
+            _write(tmp, json.dumps(note, sort_keys=True, default=str).encode())
+            os.replace(tmp, dl / f"{item.item_id}~r{index}.error.json")
 
     def _dead_letter(self, src: Path, item_id: str, token: str, attempt: int, error: str) -> str:
         dl = self.dir / "dead-letter"
@@ -270,8 +293,9 @@ class FileQueue:
     # ------------------------------------------------------------------ inspection
 
     def depth(self) -> dict[str, int]:
+        """Files per state; `dead-letter` counts error notes (whole messages and single records)."""
         counts = {state: len(self._names(self.dir / state)) for state in STATES}
-        counts["dead-letter"] = sum(1 for n in self._names(self.dir / "dead-letter") if not n.endswith(".error.json"))
+        counts["dead-letter"] = sum(1 for n in self._names(self.dir / "dead-letter") if n.endswith(".error.json"))
         return counts
 
     def dead_letters(self) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Literal
 
@@ -65,6 +66,23 @@ class Score(Message):
 
 def encode(message: Message) -> bytes:
     return message.model_dump_json().encode()
+
+
+def encode_records(messages: list[Message]) -> bytes:
+    """One queue message carrying several records: {"records": [...]}.
+
+    Records travel in small batches so the file work (claim, write, commit) is shared by all of
+    them; each record is still validated, scored and dead-lettered on its own.
+    """
+    return b'{"records":[' + b",".join(m.model_dump_json().encode() for m in messages) + b"]}"
+
+
+def decode_records(payload: bytes) -> list[object]:
+    """The raw records of a message; raises ValueError when the message itself is malformed."""
+    data = json.loads(payload)
+    if not isinstance(data, dict) or not isinstance(data.get("records"), list) or set(data) != {"records"}:
+        raise ValueError('expected a JSON object {"records": [...]}')
+    return data["records"]
 
 
 def feature_matrix(rows: list[FeatureRow]) -> np.ndarray:

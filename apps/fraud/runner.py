@@ -14,7 +14,7 @@ from apps.fraud import metrics
 from apps.fraud.device import resolve_device
 from apps.fraud.file_queue import FileQueue
 from apps.fraud.model_build import run_model_build
-from apps.fraud.records import encode
+from apps.fraud.records import encode_records
 from apps.fraud.settings import FraudSettings, StageName
 from apps.fraud.stages import FEATURES, RAW, RESULTS, TRAINING, Inference, Preprocessing, synthetic_transactions
 from apps.fraud.worker import run_consumer
@@ -28,16 +28,21 @@ def queues(settings: FraudSettings) -> dict[str, FileQueue]:
 
 
 def run_data_gather(settings: FraudSettings, queue: FileQueue, stop: threading.Event) -> int:
-    """Emit synthetic transactions at GATHER_RATE items/s (0: flat out) until stopped or GATHER_LIMIT."""
+    """Emit synthetic transactions at GATHER_RATE records/s (0: flat out) until stopped or GATHER_LIMIT.
+
+    Records go out in messages of up to RECORDS_PER_MESSAGE; at a set rate, one message every
+    ~100 ms, so a slow trickle is not held back waiting for a full message.
+    """
     rng = np.random.default_rng(settings.seed)
     sent, started = 0, time.monotonic()
-    chunk = max(1, min(settings.batch_size, int(settings.gather_rate) or settings.batch_size))
+    per_message = settings.records_per_message
+    if settings.gather_rate:
+        per_message = max(1, min(per_message, int(settings.gather_rate / 10)))
     while not stop.is_set():
-        n = chunk if not settings.gather_limit else min(chunk, settings.gather_limit - sent)
+        n = per_message if not settings.gather_limit else min(per_message, settings.gather_limit - sent)
         if n <= 0:
             break
-        for tx in synthetic_transactions(n, rng):
-            queue.put(encode(tx), item_id=tx.transaction_id)
+        queue.put(encode_records(synthetic_transactions(n, rng)))
         sent += n
         metrics.PROCESSED.labels("data-gather").inc(n)
         if settings.gather_rate:

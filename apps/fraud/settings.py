@@ -25,7 +25,7 @@ _ENV = {
     "BATCH_SIZE": "batch_size", "POLL_INTERVAL_S": "poll_interval_s", "GATHER_RATE": "gather_rate",
     "GATHER_LIMIT": "gather_limit", "TRAINING_SAMPLE_RATE": "training_sample_rate",
     "MIN_TRAINING_ITEMS": "min_training_items", "MIN_AUC": "min_auc", "RELOAD_INTERVAL_S": "reload_interval_s",
-    "FRAUD_THRESHOLD": "fraud_threshold", "SEED": "seed",
+    "FRAUD_THRESHOLD": "fraud_threshold", "SEED": "seed", "RECORDS_PER_MESSAGE": "records_per_message",
 }
 
 
@@ -41,12 +41,13 @@ class FraudSettings(BaseModel):
     s3_endpoint_url: str | None = None
     metrics_port: int = Field(default=8080, ge=0, le=65535)  # 0: no metrics server (local runs, tests)
     log_level: str = "INFO"
-    batch_size: int = Field(default=64, ge=1, le=10_000)
+    batch_size: int = Field(default=16, ge=1, le=10_000)  # messages claimed per iteration
+    records_per_message: int = Field(default=64, ge=1, le=10_000)
     poll_interval_s: float = Field(default=0.2, gt=0)
     gather_rate: float = Field(default=50.0, ge=0)  # items/s; 0 = as fast as the volume takes them
     gather_limit: int = Field(default=0, ge=0)  # stop after this many items; 0 = run until stopped
     training_sample_rate: float = Field(default=0.1, ge=0, le=1)
-    min_training_items: int = Field(default=2000, ge=10)
+    min_training_items: int = Field(default=2000, ge=10)  # labelled rows model-build waits for
     min_auc: float = Field(default=0.7, ge=0, le=1)
     reload_interval_s: float = Field(default=5.0, gt=0)
     fraud_threshold: float = Field(default=0.5, gt=0, lt=1)

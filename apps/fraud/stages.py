@@ -26,9 +26,11 @@ from apps.fraud.records import (
     HOME_COUNTRY,
     MERCHANT_CATEGORIES,
     FeatureRow,
+    Message,
     Score,
     Transaction,
-    encode,
+    decode_records,
+    encode_records,
     feature_matrix,
 )
 from apps.fraud.settings import FraudSettings
@@ -90,6 +92,48 @@ def _sampled(transaction_id: str, rate: float) -> bool:
     return zlib.crc32(transaction_id.encode()) % 10_000 < rate * 10_000
 
 
+def _error(e: ValidationError) -> str:
+    first = e.errors()[0]
+    return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
+
+
+def parse_records(items: list[Claimed], model: type[Message]) -> tuple[list[tuple[int, int, Message]], dict[int, Outcome],
+                                                                         dict[int, list[tuple[int, str, object]]], dict[int, int]]:
+    """Validate every record of every message: (message index, record index, record) for the good
+    ones; a whole-message Outcome for malformed messages; per-message rejected records; record counts."""
+    good: list[tuple[int, int, Message]] = []
+    broken: dict[int, Outcome] = {}
+    rejected: dict[int, list[tuple[int, str, object]]] = {}
+    counts: dict[int, int] = {}
+    for m, item in enumerate(items):
+        try:
+            raw = decode_records(item.payload)
+        except ValueError as e:
+            broken[m] = Outcome.failed(PoisonItem(f"not a message of {model.__name__} records: {e}"))
+            continue
+        counts[m] = len(raw)
+        for r, record in enumerate(raw):
+            try:
+                good.append((m, r, model.model_validate(record)))
+            except ValidationError as e:
+                rejected.setdefault(m, []).append((r, f"not a valid {model.__name__}: {_error(e)}", record))
+    return good, broken, rejected, counts
+
+
+def assemble(items: list[Claimed], broken: dict[int, Outcome], rejected: dict[int, list[tuple[int, str, object]]],
+             counts: dict[int, int], outputs: dict[int, dict[str, list[Message]]]) -> list[Outcome]:
+    """One Outcome per message: its records regrouped per target queue, bad records noted."""
+    result = []
+    for m in range(len(items)):
+        if m in broken:
+            result.append(broken[m])
+            continue
+        per_target = outputs.get(m, {})
+        result.append(Outcome(outputs={t: encode_records(rs) for t, rs in per_target.items() if rs},
+                              rejected=rejected.get(m, []), records=counts.get(m, 0)))
+    return result
+
+
 class Preprocessing:
     name = "preprocessing"
 
@@ -102,30 +146,18 @@ class Preprocessing:
         return True
 
     def process(self, items: list[Claimed]) -> list[Outcome]:
-        parsed: list[Transaction | None] = []
-        errors: dict[int, Outcome] = {}
-        for i, item in enumerate(items):
-            try:
-                parsed.append(Transaction.model_validate_json(item.payload))
-            except ValidationError as e:
-                parsed.append(None)
-                errors[i] = Outcome.failed(PoisonItem(f"not a valid transaction: {e.errors()[0]['loc']}: "
-                                                      f"{e.errors()[0]['msg']}"))
-        valid = [t for t in parsed if t is not None]
-        feats = featurize(valid, self.xp) if valid else np.zeros((0, len(FEATURE_NAMES)), np.float32)
-        outcomes, j = [], 0
-        for i, tx in enumerate(parsed):
-            if tx is None:
-                outcomes.append(errors[i])
-                continue
-            row = encode(FeatureRow(transaction_id=tx.transaction_id, features=feats[j].tolist(),
-                                    is_fraud=tx.is_fraud, created_at=tx.created_at, device=self.device.device))
-            j += 1
-            outputs = {FEATURES: row}
+        good, broken, rejected, counts = parse_records(items, Transaction)
+        txs = [t for _, _, t in good]
+        feats = featurize(txs, self.xp) if txs else np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        outputs: dict[int, dict[str, list[Message]]] = {}
+        for (m, _, tx), vec in zip(good, feats, strict=True):
+            row = FeatureRow(transaction_id=tx.transaction_id, features=vec.tolist(), is_fraud=tx.is_fraud,
+                             created_at=tx.created_at, device=self.device.device)
+            targets = outputs.setdefault(m, {FEATURES: [], TRAINING: []})
+            targets[FEATURES].append(row)
             if tx.is_fraud is not None and _sampled(tx.transaction_id, self.settings.training_sample_rate):
-                outputs[TRAINING] = row
-            outcomes.append(Outcome(outputs=outputs))
-        return outcomes
+                targets[TRAINING].append(row)
+        return assemble(items, broken, rejected, counts, outputs)
 
 
 class Inference:
@@ -179,27 +211,17 @@ class Inference:
     def process(self, items: list[Claimed]) -> list[Outcome]:
         predictor = self.predictor
         assert predictor is not None  # run_consumer only claims once ready()
-        rows: list[FeatureRow | None] = []
-        for item in items:
-            try:
-                rows.append(FeatureRow.model_validate_json(item.payload))
-            except ValidationError as e:
-                rows.append(None)
-                log.warning("poison_features", item_id=item.item_id, error=str(e.errors()[0]))
-        valid = [r for r in rows if r is not None]
-        proba = predictor.predict_proba(feature_matrix(valid))[:, self._positive] if valid else np.zeros(0)
+        good, broken, rejected, counts = parse_records(items, FeatureRow)
+        rows = [r for _, _, r in good]
+        proba = predictor.predict_proba(feature_matrix(rows))[:, self._positive] if rows else np.zeros(0)
         now = time.time()
-        outcomes, j = [], 0
-        for row in rows:
-            if row is None:
-                outcomes.append(Outcome.failed(PoisonItem("not a valid feature row")))
-                continue
-            p = float(min(1.0, max(0.0, proba[j])))
-            j += 1
-            score = Score(transaction_id=row.transaction_id, fraud_probability=p,
-                          is_fraud_predicted=p >= self.settings.fraud_threshold, threshold=self.settings.fraud_threshold,
-                          model_version=predictor.version, backend=predictor.backend, device=predictor.device,
-                          created_at=row.created_at, scored_at=now)
+        outputs: dict[int, dict[str, list[Message]]] = {}
+        threshold = self.settings.fraud_threshold
+        for (m, _, row), p in zip(good, proba, strict=True):
+            p = float(min(1.0, max(0.0, p)))
+            outputs.setdefault(m, {RESULTS: []})[RESULTS].append(Score(
+                transaction_id=row.transaction_id, fraud_probability=p, is_fraud_predicted=p >= threshold,
+                threshold=threshold, model_version=predictor.version, backend=predictor.backend,
+                device=predictor.device, created_at=row.created_at, scored_at=now))
             metrics.END_TO_END.observe(max(0.0, now - row.created_at))
-            outcomes.append(Outcome(outputs={RESULTS: encode(score)}))
-        return outcomes
+        return assemble(items, broken, rejected, counts, outputs)

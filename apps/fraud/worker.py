@@ -29,6 +29,9 @@ class Outcome:
     outputs: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
     retry: bool = True
+    # Single bad records of the message: (index, error, record); dead-lettered, the rest goes on.
+    rejected: list[tuple[int, str, object]] = field(default_factory=list)
+    records: int = 1  # records the message carried (for metrics)
 
     @classmethod
     def failed(cls, error: BaseException) -> Outcome:
@@ -94,8 +97,14 @@ def settle(queue: FileQueue, keeper: LeaseKeeper, stage: str, items: list[Claime
                 metrics.FAILED.labels(stage, "lease-lost").inc()
                 continue
             if outcome.error is None:
+                if outcome.rejected:
+                    queue.reject_records(current, outcome.rejected)
+                    log.warning("records_dead_lettered", stage=stage, item_id=item.item_id, count=len(outcome.rejected),
+                                first_error=outcome.rejected[0][1])
                 if queue.ack(current, outcome.outputs):
-                    metrics.PROCESSED.labels(stage).inc()
+                    metrics.PROCESSED.labels(stage).inc(outcome.records - len(outcome.rejected))
+                    if outcome.rejected:
+                        metrics.FAILED.labels(stage, "record-dead-letter").inc(len(outcome.rejected))
                 else:
                     metrics.FAILED.labels(stage, "lease-lost").inc()
                 continue
@@ -148,7 +157,6 @@ def run_consumer(stage: ConsumingStage, queue: FileQueue, *, batch_size: int, po
             keeper.hold(items)
             started = time.perf_counter()
             outcomes = process_safely(stage, items)
-            per_item = (time.perf_counter() - started) / len(items)
-            for _ in items:
-                metrics.STAGE_LATENCY.labels(stage.name).observe(per_item)
+            records = sum(o.records for o in outcomes) or 1
+            metrics.STAGE_LATENCY.labels(stage.name).observe((time.perf_counter() - started) / records)
             settle(queue, keeper, stage.name, items, outcomes)

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from apps.fraud.device import cuda_available, resolve_device
 from apps.fraud.exceptions import SettingsError
 from apps.fraud.file_queue import FileQueue
-from apps.fraud.records import FeatureRow, Score, encode
+from apps.fraud.records import FeatureRow, Score, decode_records, encode_records
 from apps.fraud.runner import run_stage
 from apps.fraud.settings import FraudSettings
 from apps.fraud.stages import FEATURES, RAW, RESULTS, TRAINING, synthetic_transactions
@@ -53,6 +53,10 @@ def stages(s: FraudSettings, *names: str) -> Iterator[threading.Event]:
             t.join(timeout=30)
 
 
+def records(root: Path, name: str) -> list[dict]:
+    return [r for _, p in q(root, name).pending_payloads() for r in decode_records(p)]  # type: ignore[misc]
+
+
 def describe(root: Path) -> str:
     return "; ".join(f"{n}: {q(root, n).depth()}" for n in (RAW, FEATURES, TRAINING, RESULTS))
 
@@ -61,9 +65,9 @@ def test_items_flow_through_all_four_stages_exactly_once(tmp_path: Path) -> None
     s = settings(tmp_path, gather_limit=400, gather_rate=0, training_sample_rate=1.0, min_training_items=150,
                  min_auc=0.0, reload_interval_s=0.2)
     with stages(s, "data-gather", "preprocessing", "preprocessing", "model-build", "inference", "inference"):
-        wait_for(lambda: q(tmp_path, RESULTS).depth()["pending"] >= 400, what="400 scores", timeout=240,
+        wait_for(lambda: len(records(tmp_path, RESULTS)) >= 400, what="400 scores", timeout=240,
                  describe=lambda: describe(tmp_path))
-    scores = [Score.model_validate_json(p) for _, p in q(tmp_path, RESULTS).pending_payloads()]
+    scores = [Score.model_validate(r) for r in records(tmp_path, RESULTS)]
     assert len(scores) == 400 and len({sc.transaction_id for sc in scores}) == 400
     assert all(0 <= sc.fraud_probability <= 1 and sc.device == "cpu" for sc in scores)
     assert q(tmp_path, FEATURES).depth()["pending"] == 0 and q(tmp_path, RAW).depth()["pending"] == 0
@@ -75,18 +79,23 @@ def test_items_flow_through_all_four_stages_exactly_once(tmp_path: Path) -> None
 def test_poison_records_end_in_dead_letter_with_the_reason(tmp_path: Path) -> None:
     raw = q(tmp_path, RAW)
     good = synthetic_transactions(5, np.random.default_rng(1))
-    for tx in good:
-        raw.put(encode(tx), item_id=tx.transaction_id)
-    raw.put(b"{not json", item_id="poison-1")
-    bad = json.loads(encode(good[0]))
-    bad.update(transaction_id="poison-2", amount=-5)
-    raw.put(json.dumps(bad).encode(), item_id="poison-2")
+    raw.put(encode_records(good[:2]), item_id="message-a")
+    raw.put(b"{not json", item_id="poison-message")
+    bad = json.loads(encode_records(good[2:3]))["records"][0]
+    bad.update(transaction_id="poison-record", amount=-5)
+    mixed = json.loads(encode_records(good[3:]))
+    mixed["records"].insert(1, bad)
+    raw.put(json.dumps(mixed).encode(), item_id="message-b")
     with stages(settings(tmp_path, training_sample_rate=0.0), "preprocessing"):
-        wait_for(lambda: raw.depth()["dead-letter"] == 2 and q(tmp_path, FEATURES).depth()["pending"] == 5,
-                 what="2 dead letters and 5 feature rows", timeout=60, describe=lambda: describe(tmp_path))
-    notes = {n["item_id"]: n for n in raw.dead_letters()}
-    assert notes["poison-1"]["attempts"] == 1 and "not a valid transaction" in notes["poison-1"]["error"]
-    assert "amount" in notes["poison-2"]["error"]
+        wait_for(lambda: raw.depth()["dead-letter"] == 2 and len(records(tmp_path, FEATURES)) == 4,
+                 what="2 dead letters and 4 feature rows", timeout=60, describe=lambda: describe(tmp_path))
+    notes = {(n["item_id"], n.get("record_index")): n for n in raw.dead_letters()}
+    whole = notes[("poison-message", None)]
+    assert whole["attempts"] == 1 and "not a message of Transaction records" in whole["error"]
+    record = notes[("message-b", 1)]
+    assert "amount" in record["error"] and record["record"]["transaction_id"] == "poison-record"
+    assert sorted(r["transaction_id"] for r in records(tmp_path, FEATURES)) == sorted(
+        t.transaction_id for t in good[:2] + good[3:])
 
 
 # The worker that gets killed: the real consumer loop and queue, with a stage that is stuck
@@ -112,7 +121,7 @@ run_consumer(Stuck(), FileQueue(root, "raw-transactions", lease_s=2, max_attempt
 def test_sigkill_mid_item_then_processed_exactly_once_after_the_lease(tmp_path: Path) -> None:
     raw = FileQueue(tmp_path, RAW, lease_s=2, max_attempts=3)
     [tx] = synthetic_transactions(1, np.random.default_rng(3))
-    raw.put(encode(tx), item_id=tx.transaction_id)
+    raw.put(encode_records([tx]), item_id=tx.transaction_id)
     victim = subprocess.Popen([sys.executable, "-c", _STUCK_WORKER, str(tmp_path)], cwd=REPO)
     try:
         wait_for(lambda: (tmp_path / "in-process").exists(), what="the worker to be inside the item", timeout=60)
@@ -138,7 +147,8 @@ def test_sigkill_mid_item_then_processed_exactly_once_after_the_lease(tmp_path: 
         rescuer.wait(timeout=30)
     [(item_id, payload)] = features.pending_payloads()
     assert item_id == tx.transaction_id
-    assert FeatureRow.model_validate_json(payload).transaction_id == tx.transaction_id
+    [row] = decode_records(payload)
+    assert FeatureRow.model_validate(row).transaction_id == tx.transaction_id
     assert raw.depth() == {"pending": 0, "processing": 0, "committing": 0, "staged": 0, "dead-letter": 0}
     events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     assert any(e["event"] == "queue_reaped" and e["requeued"] == 1 for e in events)
@@ -152,11 +162,11 @@ def test_gpu_requested_without_one_falls_back_to_cpu_with_a_warning(tmp_path: Pa
     assert any(e["event"] == "gpu_unavailable_cpu_fallback" and e["log_level"] == "warning" for e in logs)
     raw = q(tmp_path, RAW)
     [tx] = synthetic_transactions(1, np.random.default_rng(4))
-    raw.put(encode(tx), item_id=tx.transaction_id)
+    raw.put(encode_records([tx]), item_id=tx.transaction_id)
     with stages(settings(tmp_path, device="gpu"), "preprocessing"):
         wait_for(lambda: q(tmp_path, FEATURES).depth()["pending"] == 1, what="one feature row", timeout=60)
-    [(_, payload)] = q(tmp_path, FEATURES).pending_payloads()
-    assert FeatureRow.model_validate_json(payload).device == "cpu"
+    [row] = records(tmp_path, FEATURES)
+    assert FeatureRow.model_validate(row).device == "cpu"
 
 
 def test_a_gpu_is_used_when_present_and_asked_for() -> None:
