@@ -317,6 +317,9 @@ class LoadProfile(Strict):
     failure_ratio: float = Field(ge=0, le=1)
     # Records per request to /v1/predict/batch (at most apps.inference_api.batch_limit).
     batch_size: int = Field(default=32, ge=1)
+    # Requests/s each user aims at (think time between calls); None: the next request leaves as soon
+    # as the last one answers (a closed loop that measures capacity, and queueing with it).
+    user_rps: float | None = Field(default=None, gt=0)
     endpoints: dict[str, EndpointThreshold] = Field(min_length=1)
 
 

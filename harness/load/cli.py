@@ -152,7 +152,8 @@ def thresholds(env_name: str = typer.Option("local", "--env")) -> None:
     table.add_column("p95 ms", justify="right")
     table.add_column("p99 ms", justify="right")
     for name, p in env.perf.profiles.items():
-        load = f"{p.users} users · {p.duration_s} s\n≤ {p.max_requests} requests\n≥ {p.min_rps:g} req/s\n" \
+        pace = f" × {p.user_rps:g}/s" if p.user_rps else " (closed loop)"
+        load = f"{p.users} users{pace} · {p.duration_s} s\n≤ {p.max_requests} requests\n≥ {p.min_rps:g} req/s\n" \
                f"≤ {p.failure_ratio:.1%} failed"
         for i, (key, t) in enumerate(p.endpoints.items()):
             table.add_row(name if i == 0 else "", load if i == 0 else "", key, f"{t.p95_ms:g}", f"{t.p99_ms:g}")

@@ -29,6 +29,7 @@ class LoadPlan(BaseModel):
     duration_s: float = Field(gt=0)
     max_requests: int = Field(ge=1)
     batch_size: int = Field(ge=1)
+    user_rps: float | None = Field(default=None, gt=0)
     schema_: FeatureSchema = Field(alias="schema")
     seed: int = 0
     # Requests sent with one feature missing at the start of the run: a real 4xx the API
@@ -54,6 +55,7 @@ class LoadPlan(BaseModel):
                 "duration_s": profile.duration_s,
                 "max_requests": profile.max_requests,
                 "batch_size": batch_size,
+                "user_rps": profile.user_rps,
                 "schema": schema.model_dump(),
                 "seed": seed,
                 "malformed_requests": malformed_requests,

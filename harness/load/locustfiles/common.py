@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, LoadTestShape, constant, events
+from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events
 from locust.env import Environment
 
 from harness.load.plan import PLAN_ENV, LoadPlan
@@ -42,10 +42,12 @@ def take_malformed() -> bool:
 
 
 class InferenceUser(FastHttpUser):
-    """Base of the profiles' users: rows drawn from the schema, no think time (closed loop)."""
+    """Base of the profiles' users: rows drawn from the schema, paced at `user_rps` when set."""
 
     abstract = True
-    wait_time = constant(0)
+    # Paced: each user aims at user_rps (a slow answer is followed at once, never made up for).
+    # Unpaced: a closed loop, the next request leaves when the last one answers.
+    wait_time = constant_throughput(PLAN.user_rps) if PLAN.user_rps else constant(0)
 
     def on_start(self) -> None:
         rng = random.Random(PLAN.seed * 1_000_003 + next(_user_ids))
