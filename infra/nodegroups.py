@@ -11,6 +11,7 @@ the `aws.eks.NodeGroup` itself because an ignore on a component is not passed do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -86,7 +87,7 @@ class NodeGroupsArgs:
     device_plugin_chart_version: str
     autoscaler_chart_version: str
     # How the autoscaler's pod gets its role (the environment's identity mode).
-    identity_mode: str
+    identity_mode: Literal["pod_identity", "irsa"]
     account_id: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
     oidc_provider_arn: pulumi.Input[str]
