@@ -17,6 +17,7 @@ from rich.table import Table
 
 from environments import EnvironmentFileError, load_environment
 from environments.model import Environment, LoadProfileName
+from harness.containers.errors import ContainersError
 from harness.load.baseline import BASELINE_DIR, baseline_path, load_baseline, machine_profile
 from harness.load.errors import LoadError
 from harness.load.report import print_summary
@@ -106,7 +107,7 @@ def run(
                 print_summary(report, env.perf.profiles[name], console)
                 if not report.passed:
                     failed.append(name)
-    except (EnvironmentFileError, LoadError) as e:
+    except (EnvironmentFileError, LoadError, ContainersError) as e:
         _fail(str(e))
     if failed:
         _fail(f"perf gate failed for profile(s) {', '.join(failed)}: see the breaches above and {out_dir}")

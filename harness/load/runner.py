@@ -111,7 +111,8 @@ def run_locust(*, plan: LoadPlan, target_url: str, out_dir: Path) -> tuple[int, 
         "--json-file", str(out_dir / "locust"),
         "--logfile", str(artifacts.log),
     ]  # fmt: skip
-    child_env = {**os.environ, PLAN_ENV: str(artifacts.plan)}
+    # Locust reads LOCUST_* variables as options: only the plan configures this run.
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")} | {PLAN_ENV: str(artifacts.plan)}
     with (out_dir / "locust.out").open("wb") as out:
         try:
             proc = subprocess.run(argv, env=child_env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s,
@@ -168,6 +169,9 @@ def run_gate(
     if record_baseline and not [b for b in verdict.breaches if b.kind != "regression"]:
         write_baseline(baseline_from(result, machine=machine_name, env=env.name, profile=profile, target=target), path)
         recorded = True
+    elif record_baseline:
+        verdict = verdict.model_copy(update={"notes": [*verdict.notes, "baseline not recorded: the run breached "
+                                                       "its thresholds"]})
     report = GateReport(
         env=env.name, profile=profile, target_url=url, target=target, machine=machine_name,
         model_version=schema.model_version, locust_exit_code=exit_code, result=result, verdict=verdict,
