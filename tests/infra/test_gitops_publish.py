@@ -106,3 +106,14 @@ def test_diff_shows_files_and_replaces_on_new_location(spec: PublishSpec) -> Non
     assert changed.changes is True and changed.replaces == []
     moved = provider.diff("id", old, {**old, "branch": "release"})
     assert moved.replaces == ["branch"]
+
+
+def test_publish_provider_is_pickled_by_reference() -> None:
+    """`pulumi up` runs the provider in another process: it must import it, not carry a copy."""
+    import pickle
+
+    import dill
+
+    blob = dill.dumps(GitOpsPublishProvider(), protocol=pickle.DEFAULT_PROTOCOL, recurse=True)
+    assert b"infra.publish" in blob
+    assert isinstance(dill.loads(blob), GitOpsPublishProvider)
