@@ -20,6 +20,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,20 +169,22 @@ def argocd_crd_dir() -> Path:
 @functools.cache
 def module_dir(module: str, version: str) -> Path:
     """``go mod download`` a module into the Go module cache (once) and return its directory."""
-    go = shutil.which("go")
+    # Debian/official installs put Go in /usr/local/go; PATH may not name it (CI, cron).
+    go = shutil.which("go") or next((str(p) for p in [Path("/usr/local/go/bin/go")] if p.is_file()), None)
     if go is None:
         raise GitOpsError(
             f"CRD schemas: `go` is not on PATH; it fetches {module}@{version} from the Go module proxy. "
             "Install Go (or put it on PATH) and retry"
         )
-    result = subprocess.run(
-        [go, "mod", "download", "-json", f"{module}@{version}"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        cwd=Path.home(),
-    )
+    with tempfile.TemporaryDirectory(prefix="mlops-gomod-") as outside_any_module:
+        result = subprocess.run(
+            [go, "mod", "download", "-json", f"{module}@{version}"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+            cwd=outside_any_module,
+        )
     try:
         info = json.loads(result.stdout)
     except json.JSONDecodeError:

@@ -142,3 +142,17 @@ def test_concurrent_publishers_never_lose_a_commit(tmp_path: Path) -> None:
         deployment = git(repo, "show", f"main:{path}/apps/inference-api/deployment-ml-inference-api.yaml")
         assert f"ml-inference-api:{tags[-1]}" in deployment, f"{path}: last publish of that writer not on the branch"
     print("attempts per publish:", sorted(r["attempts"] for r in results))
+
+
+def test_file_urls_work_and_credentials_are_masked_in_messages(tmp_path: Path) -> None:
+    from argocd.publish import mask
+
+    env = env_at(tmp_path / "r.git")
+    url = f"file://{tmp_path / 'r.git'}"
+    result = publish(env, render_environment(env), repo_url=url)
+    assert result.changed and commits(tmp_path / "r.git") == [result.commit]
+    assert mask("https://bot:s3cr3t@git.example.com/gitops.git") == "https://***@git.example.com/gitops.git"
+    unreachable = env_at(tmp_path / "r.git", gitops={"repo_url": "https://bot:s3cr3t@127.0.0.1:9/gitops.git"})
+    with pytest.raises(Exception) as info:
+        publish(unreachable, render_environment(unreachable))
+    assert "s3cr3t" not in str(info.value) and "***@127.0.0.1" in str(info.value)
