@@ -120,3 +120,38 @@ def publish(
         if show_diff:
             console.print(result.diff, markup=False, highlight=False, soft_wrap=True)
         console.print(f"[green]published[/] {env.name}: {result.commit} to {where}", highlight=False)
+
+
+@app.command()
+def job(
+    env_name: str = ENV_ARG,
+    partition: str = typer.Option(None, "--partition", help="YYYYMMDD: one manual run of that partition."),
+    start: str = typer.Option(None, "--start", help="YYYYMMDD: first day of a backfill (an Indexed Job)."),
+    end: str = typer.Option(None, "--end", help="YYYYMMDD: last day of a backfill."),
+    image_tag: str = TAG_OPT,
+) -> None:
+    """Print a validated batch Job for `kubectl create -f -`: one partition, or a backfill range."""
+    from datetime import datetime
+
+    from apps.batch import workload as batch
+    from argocd.errors import RenderError
+    from argocd.render import RenderedObject, RenderedTree, dump, with_tag
+    from argocd.validate import validate_or_raise
+
+    def day(value: str, flag: str) -> datetime:
+        try:
+            return datetime.strptime(value, "%Y%m%d")
+        except ValueError:
+            raise RenderError(f"{flag} {value!r}: expected a date as YYYYMMDD") from None
+
+    with _one_line_errors():
+        env = with_tag(_env(env_name, None), image_tag)
+        if (start is None) != (end is None) or (partition and start):
+            raise RenderError("give either --partition, or both --start and --end")
+        if start and end:
+            manifest = batch.backfill_job(env, start=day(start, "--start").date(), end=day(end, "--end").date())
+        else:
+            manifest = batch.manual_job(env, partition=day(partition, "--partition").date() if partition else None)
+        obj = RenderedObject(path="job.yaml", app=batch.APP, wave=0, manifest=manifest, synced=False)
+        validate_or_raise(env, RenderedTree(env.name, [obj]))
+        typer.echo(dump(manifest).decode(), nl=False)

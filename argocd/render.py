@@ -150,7 +150,7 @@ def dump(manifest: Obj) -> bytes:
     return text.encode("utf-8")
 
 
-def _with_tag(env: Environment, image_tag: str | None) -> Environment:
+def with_tag(env: Environment, image_tag: str | None) -> Environment:
     if image_tag is None:
         return env
     try:
@@ -186,7 +186,7 @@ def render_environment(
     role_arns: app name -> IAM role ARN, required for IRSA environments (from infra outputs).
     repo_url: the URL Argo CD clones (defaults to ``env.gitops.repo_url``).
     """
-    env = _with_tag(env, image_tag)
+    env = with_tag(env, image_tag)
     role_arns = dict(role_arns or {})
     unknown = sorted(set(role_arns) - {a.name for a in catalog.APPS})
     if unknown:

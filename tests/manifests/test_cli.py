@@ -54,3 +54,16 @@ def test_errors_are_one_line_and_non_zero(args: tuple[str, ...], text: str) -> N
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], result.output
+
+
+def test_job_prints_a_backfill_ready_for_kubectl() -> None:
+    import yaml
+
+    result = run("job", "prod", "--start", "20250101", "--end", "20250110", "--image-tag", "rel-1")
+    assert result.exit_code == 0, result.output
+    manifest = yaml.safe_load(result.output)
+    assert manifest["kind"] == "Job" and manifest["spec"]["completionMode"] == "Indexed"
+    assert manifest["spec"]["completions"] == 10
+    assert manifest["spec"]["template"]["spec"]["containers"][0]["image"].endswith("ml-pipeline:rel-1")
+    bad = run("job", "prod", "--partition", "2025-01-01")
+    assert bad.exit_code == 1 and "expected a date as YYYYMMDD" in bad.output

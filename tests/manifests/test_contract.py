@@ -13,9 +13,15 @@ pytestmark = pytest.mark.manifests
 def container_environ(tree: RenderedTree, kind: str, name: str) -> dict[str, str]:
     """What the process sees: the ConfigMap(s) it loads, then its own env entries."""
     obj = next(o.manifest for o in tree.objects if o.kind == kind and o.name == name)
-    pod = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"] if kind == "CronJob" else obj["spec"]["template"]["spec"]
+    pod = (
+        obj["spec"]["jobTemplate"]["spec"]["template"]["spec"] if kind == "CronJob" else obj["spec"]["template"]["spec"]
+    )
     container = pod["containers"][0]
-    maps = {o.name: o.manifest["data"] for o in tree.objects if o.kind == "ConfigMap" and o.namespace == obj["metadata"]["namespace"]}
+    maps = {
+        o.name: o.manifest["data"]
+        for o in tree.objects
+        if o.kind == "ConfigMap" and o.namespace == obj["metadata"]["namespace"]
+    }
     environ: dict[str, str] = {}
     for source in container.get("envFrom", []):
         environ.update(maps[source["configMapRef"]["name"]])
