@@ -117,3 +117,19 @@ def test_publish_provider_is_pickled_by_reference() -> None:
     blob = dill.dumps(GitOpsPublishProvider(), protocol=pickle.DEFAULT_PROTOCOL, recurse=True)
     assert b"infra.publish" in blob
     assert isinstance(dill.loads(blob), GitOpsPublishProvider)
+
+
+def test_bootstrap_objects_are_those_of_the_published_tree(env: Environment, run: Run) -> None:
+    """Rendered before the registry and roles exist, they must still equal the published files."""
+    import yaml
+
+    pub = run.one(DYNAMIC, "-publish").inputs
+    tree = render_environment(with_registry(env, pub["registry"]), role_arns=pub["role_arns"])
+    project = run.one("kubernetes:argoproj.io/v1alpha1:AppProject").inputs
+    published = yaml.safe_load(tree["bootstrap/appproject.yaml"])
+    assert project["metadata"] == published["metadata"] and project["spec"] == published["spec"]
+    root = run.one("kubernetes:argoproj.io/v1alpha1:Application").inputs
+    published_root = yaml.safe_load(tree["bootstrap/root-application.yaml"])
+    assert root["spec"] == published_root["spec"]
+    assert {k: v for k, v in root["metadata"].items() if k != "finalizers"} == \
+        {k: v for k, v in published_root["metadata"].items() if k != "finalizers"}
