@@ -62,19 +62,22 @@ def _scaling(i: dict[str, Any]) -> str:
     return f"min {int(s.get('minSize', 0))} / desired {int(s.get('desiredSize', 0))} / max {int(s.get('maxSize', 0))}"
 
 
-def summarise(r: Recorded) -> str:
-    """The inputs a reviewer reads for this resource type ('' when nothing stands out)."""
-    i, t = r.inputs, r.type
+def summarise(r: Recorded, names: dict[str, str] | None = None) -> str:
+    """The inputs a reviewer reads for this resource type ('' when nothing stands out).
+
+    names: resource id -> resource name, to show what a reference points at.
+    """
+    i, t, names = r.inputs, r.type, names or {}
     tags = i.get("tags") or {}
     if t == "aws:ec2/vpc:Vpc":
         return f"cidr {i.get('cidrBlock')}"
     if t == "aws:ec2/subnet:Subnet":
         return f"{tags.get('tier', '?'):7} {i.get('cidrBlock')}  {i.get('availabilityZone')}"
     if t == "aws:ec2/natGateway:NatGateway":
-        return "egress for private subnets"
+        return f"in {names.get(i.get('subnetId', ''), '?')}"
     if t == "aws:ec2/route:Route":
-        via = "igw" if i.get("gatewayId") else "nat" if i.get("natGatewayId") else "?"
-        return f"{i.get('destinationCidrBlock')} -> {via}"
+        target = i.get("gatewayId") or i.get("natGatewayId") or ""
+        return f"{i.get('destinationCidrBlock')} -> {names.get(target, '?')}"
     if t == "aws:ec2/flowLog:FlowLog":
         return f"traffic {i.get('trafficType')} -> {i.get('logDestinationType')}"
     if t == "aws:cloudwatch/logGroup:LogGroup":
@@ -127,7 +130,8 @@ def build_report(env: Environment) -> PlanReport:
     started = time.perf_counter()
     run = run_program(env)
     seconds = time.perf_counter() - started
-    resources = [PlannedResource(type=r.type, name=r.name, parent=r.parent, summary=summarise(r))
+    names = {r.id: r.name for r in run.resources if r.id}
+    resources = [PlannedResource(type=r.type, name=r.name, parent=r.parent, summary=summarise(r, names))
                  for r in run.resources]
     counts = dict(sorted(run.counts().items()))
     outputs = {k: v for k, v in run.outputs.items() if k not in HIDDEN_OUTPUTS}

@@ -116,6 +116,7 @@ def test_offline_plan_prints_tree_counts_and_key_inputs() -> None:
     assert "min 1 / desired 1 / max 4" in out
     assert "argo-cd 8.1.2" in out
     assert "resources per type" in out and "aws:ec2/natGateway:NatGateway" in out
+    assert "0.0.0.0/0 -> prod-network-nat-2" in out, "each private route names its NAT"
 
 
 def test_offline_plan_json_and_relaxed_notes() -> None:
