@@ -17,3 +17,7 @@ class SourceError(BatchError):
 
 class ModelMismatch(BatchError):
     """The active model does not take the vectors this pipeline produces."""
+
+
+class OutputSchemaError(BatchError):
+    """Formatted output rows fail the output schema: a bug in postprocessing, not bad input."""

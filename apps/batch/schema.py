@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from apps.features import FEATURE_DIM
@@ -51,6 +52,9 @@ REJECTS_SCHEMA = pa.schema([
 ])
 
 
+PACKED_FEATURES = pa.binary(FEATURE_DIM * 4)
+
+
 def part_key(table: str, partition: str, name: str = "part-00000.parquet") -> str:
     return f"{table}/partition={partition}/{name}"
 
@@ -65,17 +69,45 @@ def features_array(vectors: np.ndarray | None, n: int, present: np.ndarray | Non
 
 
 def features_matrix(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 584) float32 matrix (zeros where null) and the boolean `present` mask, zero-copy where possible."""
+    """(n, 584) float32 view of the vectors and the boolean `present` mask, without copying.
+
+    Rows where `present` is False hold whatever the null slots contain: callers must not read them.
+    The view is read-only (it is Arrow's memory).
+    """
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     n = len(arr)
     if n == 0:
         return np.zeros((0, FEATURE_DIM), np.float32), np.zeros(0, bool)
-    present = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    values = arr.values.slice(arr.offset * FEATURE_DIM, n * FEATURE_DIM)
-    matrix = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, FEATURE_DIM)
-    if not present.all():
-        matrix = np.where(present[:, None], matrix, np.float32(0.0)).astype(np.float32, copy=False)
+    if arr.null_count == n:
+        return np.zeros((n, FEATURE_DIM), np.float32), np.zeros(n, bool)
+    present = np.ones(n, bool) if arr.null_count == 0 else ~arr.is_null().to_numpy(zero_copy_only=False)
+    values = arr.values
+    data = values.buffers()[1]
+    start = (values.offset + arr.offset * FEATURE_DIM) * 4
+    matrix = np.frombuffer(data, dtype=np.float32, count=n * FEATURE_DIM, offset=start).reshape(n, FEATURE_DIM)
     return matrix, present
+
+
+def unpack_features(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The packed layout (fixed_size_binary(2336): 584 little-endian float32 per row) as the list layout.
+
+    Parquet decodes a fixed-size list value by value (repetition levels), a packed binary
+    column row by row: producers of large partitions may write the packed layout, ~6x faster to read.
+    """
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(arr)
+    data = arr.buffers()[1]
+    flat = pa.Array.from_buffers(pa.float32(), n * FEATURE_DIM,
+                                 [None, data.slice(arr.offset * FEATURE_DIM * 4, n * FEATURE_DIM * 4)])
+    return pa.FixedSizeListArray.from_arrays(flat, FEATURE_DIM, mask=arr.is_null() if arr.null_count else None)
+
+
+def pack_features(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The list layout as the packed one (for producers and benchmarks)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    matrix, present = features_matrix(arr)
+    out = pa.FixedSizeBinaryArray.from_buffers(PACKED_FEATURES, len(arr), [None, pa.py_buffer(matrix.tobytes())])
+    return out if present.all() else pc.if_else(pa.array(present), out, pa.nulls(len(arr), PACKED_FEATURES))
 
 
 class StageDurations(BaseModel):

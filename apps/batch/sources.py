@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from apps.batch.exceptions import SourceError
-from apps.batch.schema import INPUT_SCHEMA, INPUT_TABLE, features_array
+from apps.batch.schema import INPUT_SCHEMA, INPUT_TABLE, PACKED_FEATURES, features_array, pack_features, unpack_features
 from apps.features import EMBEDDING_DIM, Featurizer
 from apps.features.corpus import synthetic_cases
 from apps.storage import ObjectStore
@@ -34,8 +34,13 @@ def _conform(table: pa.Table, where: str) -> pa.Table:
         raise SourceError(f"{where}: expected columns {INPUT_SCHEMA.names}, missing {missing}")
     if "features" not in table.column_names:
         table = table.append_column("features", features_array(None, table.num_rows))
+    elif table.schema.field("features").type == PACKED_FEATURES:
+        table = table.set_column(table.column_names.index("features"), "features", unpack_features(table.column("features")))
+    table = table.select(INPUT_SCHEMA.names)
+    if table.schema == INPUT_SCHEMA:
+        return table
     try:
-        return table.select(INPUT_SCHEMA.names).cast(INPUT_SCHEMA)
+        return table.cast(INPUT_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
         raise SourceError(f"{where}: columns do not convert to the input schema {INPUT_SCHEMA}: {e}") from e
 
@@ -102,10 +107,16 @@ class ParquetSource:
         return pa.concat_tables(tables)
 
 
-def write_input_partition(store: ObjectStore, partition: str, table: pa.Table) -> str:
-    """Store `table` as the input partition (what an upstream export does; tests and benchmarks use it)."""
+def write_input_partition(store: ObjectStore, partition: str, table: pa.Table, *, packed: bool = False) -> str:
+    """Store `table` as the input partition (what an upstream export does; tests and benchmarks use it).
+
+    `packed` writes the vectors as fixed_size_binary(2336) (see `unpack_features`).
+    """
     key = f"{INPUT_TABLE}/partition={partition}/part-00000.parquet"
     buf = io.BytesIO()
-    pq.write_table(_conform(table, "input table"), buf)
+    table = _conform(table, "input table")
+    if packed:
+        table = table.set_column(3, "features", pack_features(table.column("features")))
+    pq.write_table(table, buf)
     store.put_bytes(key, buf.getvalue())
     return key

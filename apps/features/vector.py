@@ -43,15 +43,19 @@ def validate_vectors(vectors: np.ndarray) -> np.ndarray:
     """Per row, the reason it is not a valid 584 vector, or "" when it is (vectorised).
 
     Checks the width, finiteness and that each block has L2 norm 1 (or 0: an empty text).
+    A row's squared norm is finite exactly when all its values are (NaN and inf propagate), so
+    one pass per block over the matrix checks both, with no full-size temporaries.
     """
     if vectors.ndim != 2 or vectors.shape[1] != FEATURE_DIM:
         raise FeatureError(f"feature matrix: expected shape (n, {FEATURE_DIM}), got {vectors.shape}")
     reasons = np.full(len(vectors), "", dtype=object)
-    finite = np.isfinite(vectors).all(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        blocks = {name: np.einsum("ij,ij->i", b, b, dtype=np.float64)
+                  for name, b in (("embedding", vectors[:, :EMBEDDING_DIM]), ("tfidf", vectors[:, EMBEDDING_DIM:]))}
+    finite = np.isfinite(blocks["embedding"]) & np.isfinite(blocks["tfidf"])
     reasons[~finite] = "features contain NaN or infinity"
-    safe = np.where(finite[:, None], vectors, 0.0)
-    for name, block in (("embedding", safe[:, :EMBEDDING_DIM]), ("tfidf", safe[:, EMBEDDING_DIM:])):
-        norm = np.linalg.norm(block, axis=1)
+    for name, sq in blocks.items():
+        norm = np.sqrt(np.where(finite, sq, 0.0))
         bad = finite & (np.abs(norm - 1.0) > _NORM_TOLERANCE) & (norm > _NORM_TOLERANCE)
         for i in np.flatnonzero(bad & (reasons == "")):
             reasons[i] = f"{name} block L2 norm is {norm[i]:.4f}, expected 1 (or 0 for empty text)"

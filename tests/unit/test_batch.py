@@ -177,3 +177,32 @@ def test_python_m_apps_batch_run_prints_the_monitoring_record(tmp_path, registry
     bad = subprocess.run([sys.executable, "-m", "apps.batch", "run", "--partition", "2025-01-10"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "expected a date as YYYYMMDD" in bad.stderr
+
+
+def test_postprocessing_rejects_unusable_scores_with_the_reason() -> None:
+    from datetime import UTC, datetime
+
+    from apps.batch.stages import Rejects, postprocess
+
+    rejects = Rejects()
+    ids = pa.array(["a", "b", "", "d"])
+    out = postprocess(ids, np.arange(4), np.array([0.2, np.nan, 0.9, 1.5], np.float32), partition=PARTITION,
+                      run_id="r1", model_version="v1", now=datetime.now(UTC), rejects=rejects)
+    assert out.column("case_id").to_pylist() == ["a"]
+    assert dict(zip(rejects.index, rejects.reason)) == {1: "score nan is outside [0, 1]", 2: "case_id is empty",
+                                                        3: "score 1.5 is outside [0, 1]"}
+
+
+def test_the_packed_vector_layout_reads_like_the_list_layout(tmp_path, registry, featurizer) -> None:
+    store = open_store(f"file://{tmp_path}/data")
+    table = SampleSource(rows=50, seed=4, featurizer=featurizer).read(PARTITION)
+    write_input_partition(store, PARTITION, table, packed=True)
+    from apps.batch.sources import ParquetSource
+
+    again = ParquetSource(store).read(PARTITION)
+    assert again.schema == table.schema
+    from apps.batch.schema import features_matrix
+
+    (m1, p1), (m2, p2) = features_matrix(again.column("features")), features_matrix(table.column("features"))
+    np.testing.assert_array_equal(p1, p2)
+    np.testing.assert_array_equal(m1[p1], m2[p2])  # NaNs included: the bad rows survive the round trip
