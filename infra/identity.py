@@ -86,7 +86,6 @@ def access_policy(*, workload: Workload, data_bucket_arn: pulumi.Input[str], dat
 class IdentityArgs:
     cluster_name: pulumi.Input[str]
     cluster_name_literal: str
-    cluster_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     mode: Literal["pod_identity", "irsa"]
     oidc_provider_arn: pulumi.Input[str]
@@ -109,7 +108,7 @@ class Identity(pulumi.ComponentResource):
         self.role_arns = {}
         for w in args.workloads:
             trust = policies.workload_trust(
-                mode=args.mode, account_id=args.account_id, cluster_arn=args.cluster_arn,
+                mode=args.mode, account_id=args.account_id, cluster_name=args.cluster_name,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, namespace=w.namespace,
                 service_account=w.service_account)
             role = aws.iam.Role(

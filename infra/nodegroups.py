@@ -89,7 +89,6 @@ class NodeGroupsArgs:
     # How the autoscaler's pod gets its role (the environment's identity mode).
     identity_mode: Literal["pod_identity", "irsa"]
     account_id: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     kubernetes_provider: k8s.Provider | None = None
@@ -159,7 +158,7 @@ class NodeGroups(pulumi.ComponentResource):
             f"{name}-autoscaler",
             name=f"{args.cluster_name_literal}-cluster-autoscaler"[:64],
             assume_role_policy=policies.as_json(policies.workload_trust(
-                mode=args.identity_mode, account_id=args.account_id, cluster_arn=args.cluster_arn,
+                mode=args.identity_mode, account_id=args.account_id, cluster_name=args.cluster_name,
                 oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer,
                 namespace=AUTOSCALER_NAMESPACE, service_account=AUTOSCALER_SERVICE_ACCOUNT)),
             opts=child,

@@ -88,14 +88,12 @@ class MlPlatform(pulumi.ComponentResource):
         kubernetes = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.cluster.kubeconfig,
                                   enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
 
-        cluster_arn = pulumi.Output.concat("arn:aws:eks:", spec.region, ":", account_id, ":cluster/",
-                                           self.cluster.name)
         self.node_groups = NodeGroups(f"{name}-nodes", NodeGroupsArgs(
             cluster_name=self.cluster.name, cluster_name_literal=spec.cluster.name, region=spec.region,
             subnet_ids=self.network.private_subnet_ids, groups=dict(env.node_groups),
             device_plugin_chart_version=spec.nvidia_device_plugin_chart_version,
             autoscaler_chart_version=spec.cluster_autoscaler_chart_version, identity_mode=spec.cluster.identity,
-            account_id=account_id, cluster_arn=cluster_arn, oidc_provider_arn=self.cluster.oidc_provider_arn,
+            account_id=account_id, oidc_provider_arn=self.cluster.oidc_provider_arn,
             oidc_issuer=self.cluster.oidc_issuer, kubernetes_provider=kubernetes), opts=aws_opts)
 
         images = app_images()
@@ -107,7 +105,6 @@ class MlPlatform(pulumi.ComponentResource):
                           for a, ns, sa in service_accounts(env))
         self.identity = Identity(f"{name}-identity", IdentityArgs(
             cluster_name=self.cluster.name, cluster_name_literal=spec.cluster.name,
-            cluster_arn=cluster_arn,
             account_id=account_id, mode=spec.cluster.identity,
             oidc_provider_arn=self.cluster.oidc_provider_arn, oidc_issuer=self.cluster.oidc_issuer,
             workloads=workloads, data_bucket_arn=self.storage.data_bucket_arn, data_prefix=data.prefix,

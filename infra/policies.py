@@ -37,15 +37,19 @@ def service_trust(service: str, *, actions: list[str] | None = None, conditions:
     return document(statement)
 
 
-def pod_identity_trust(*, account_id: pulumi.Input[str], cluster_arn: pulumi.Input[str]) -> Document:
-    """EKS Pod Identity: the agent assumes the role and tags the session; only for this cluster."""
+def pod_identity_trust(*, account_id: pulumi.Input[str], cluster_name: pulumi.Input[str], namespace: str,
+                       service_account: str) -> Document:
+    """EKS Pod Identity: the agent assumes the role and tags the session with the cluster, namespace and
+    service account; the role accepts only this one (the session-tag conditions of the EKS user guide)."""
     return service_trust(
         "pods.eks.amazonaws.com",
         actions=["sts:AssumeRole", "sts:TagSession"],
-        conditions={
-            "StringEquals": {"aws:SourceAccount": account_id},
-            "ArnEquals": {"aws:SourceArn": cluster_arn},
-        },
+        conditions={"StringEquals": {
+            "aws:SourceAccount": account_id,
+            "aws:RequestTag/eks-cluster-name": cluster_name,
+            "aws:RequestTag/kubernetes-namespace": namespace,
+            "aws:RequestTag/kubernetes-service-account": service_account,
+        }},
     )
 
 
@@ -115,12 +119,13 @@ def flow_logs_write(log_group_arn: pulumi.Input[str]) -> Document:
     })
 
 
-def workload_trust(*, mode: str, account_id: pulumi.Input[str], cluster_arn: pulumi.Input[str],
+def workload_trust(*, mode: str, account_id: pulumi.Input[str], cluster_name: pulumi.Input[str],
                    oidc_provider_arn: pulumi.Input[str], oidc_issuer: pulumi.Input[str], namespace: str,
                    service_account: str) -> Document:
-    """The trust of a role a pod assumes: Pod Identity (this cluster) or IRSA (this service account)."""
+    """The trust of a role one service account's pods assume, by Pod Identity or by IRSA."""
     if mode == "pod_identity":
-        return pod_identity_trust(account_id=account_id, cluster_arn=cluster_arn)
+        return pod_identity_trust(account_id=account_id, cluster_name=cluster_name, namespace=namespace,
+                                  service_account=service_account)
     return irsa_trust(oidc_provider_arn=oidc_provider_arn, issuer_host=oidc_issuer, namespace=namespace,
                       service_account=service_account)
 

@@ -9,7 +9,7 @@ import pytest
 
 from argocd.render import service_accounts
 from environments import Environment
-from infra.mocks import Run
+from infra.mocks import ACCOUNT_ID, Run
 from infra.storage import BucketRef
 
 pytestmark = pytest.mark.infra
@@ -115,7 +115,13 @@ def test_one_role_per_workload_bound_to_its_service_account(env: Environment, ru
             trust = json.loads(roles[app].inputs["assumeRolePolicy"])["Statement"][0]
             assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
             assert sorted(trust["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
-            assert trust["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(f":cluster/{env.aws.cluster.name}")
+            # only this cluster's pods of this namespace and service account (Pod Identity's session tags)
+            assert trust["Condition"] == {"StringEquals": {
+                "aws:SourceAccount": ACCOUNT_ID,
+                "aws:RequestTag/eks-cluster-name": env.aws.cluster.name,
+                "aws:RequestTag/kubernetes-namespace": ns,
+                "aws:RequestTag/kubernetes-service-account": sa,
+            }}
     else:
         assert not associations
 
