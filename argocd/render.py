@@ -102,8 +102,8 @@ class RenderedTree(Mapping[str, bytes]):
         self.objects: tuple[RenderedObject, ...] = tuple(sorted(objects, key=lambda o: o.path))
         self._files = {o.path: dump(o.manifest) for o in self.objects}
         if len(self._files) != len(self.objects):
-            seen: set[str] = set()
-            dup = next(o.path for o in self.objects if o.path in seen or seen.add(o.path))  # type: ignore[func-returns-value]
+            paths = [o.path for o in self.objects]
+            dup = next(p for p in paths if paths.count(p) > 1)
             raise RenderError(f"env {env}: two objects render to {dup}; names must be unique per kind and app")
 
     def __getitem__(self, path: str) -> bytes:
