@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 
+import numpy as np
 import structlog
 
 from apps.batch import metrics
@@ -76,7 +77,9 @@ def run_partition(settings: BatchSettings, partition: str, *, store: ObjectStore
         predictor = (predictor_loader or _load_predictor(settings))()
         check_model(list(predictor.schema.features), featurizer() if pre.computed else None)
         model_version = predictor.version
-        scores = infer(predictor.predict_proba, pre.X, positive_column=list(predictor.schema.classes).index(1))
+        with np.errstate(all="ignore"):  # rejected rows may hold NaN; their scores are discarded
+            scores = infer(predictor.predict_proba, pre.X, positive_column=list(predictor.schema.classes).index(1))
+        scores = scores[pre.rows]
         durations.inference_s = time.perf_counter() - t
 
         t = time.perf_counter()

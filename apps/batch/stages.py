@@ -50,15 +50,17 @@ class Rejects:
 
 @dataclass
 class Preprocessed:
-    X: np.ndarray  # (n_ok, 584) float32
-    rows: np.ndarray  # input row index of each row of X
+    # (n, 584) float32 for every input row (rejected rows hold anything): scoring all rows of
+    # Arrow's buffer in place is cheaper than copying out the accepted ones.
+    X: np.ndarray
+    rows: np.ndarray  # the accepted input rows: only their scores are used
     computed: int  # vectors computed from text in this run
 
 
 def preprocess(table: pa.Table, featurizer: Callable[[], Featurizer], rejects: Rejects) -> Preprocessed:
     """Validate precomputed vectors (width, finiteness, block norms); compute missing ones from text.
 
-    The vectors stay in Arrow's memory until the one copy that gathers the accepted rows.
+    The vectors stay in Arrow's memory unless some must be computed here.
     """
     n = table.num_rows
     ids = table.column("case_id")
@@ -84,11 +86,10 @@ def preprocess(table: pa.Table, featurizer: Callable[[], Featurizer], rejects: R
         ok &= ~no_text
         to_compute = np.flatnonzero(missing & ~no_text)
     rows = np.flatnonzero(ok)
-    if len(rows) == n and not len(to_compute):
-        return Preprocessed(X=matrix, rows=rows, computed=0)  # every vector valid: no copy at all
-    X = matrix[rows]
-    if len(to_compute):
-        X[np.searchsorted(rows, to_compute)] = featurizer().transform([texts[i] or "" for i in to_compute])
+    if not len(to_compute):
+        return Preprocessed(X=matrix, rows=rows, computed=0)  # no copy at all
+    X = matrix.copy()
+    X[to_compute] = featurizer().transform([texts[i] or "" for i in to_compute])
     return Preprocessed(X=X, rows=rows, computed=len(to_compute))
 
 

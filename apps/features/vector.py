@@ -50,7 +50,7 @@ def validate_vectors(vectors: np.ndarray) -> np.ndarray:
         raise FeatureError(f"feature matrix: expected shape (n, {FEATURE_DIM}), got {vectors.shape}")
     reasons = np.full(len(vectors), "", dtype=object)
     with np.errstate(over="ignore", invalid="ignore"):
-        blocks = {name: np.einsum("ij,ij->i", b, b, dtype=np.float64)
+        blocks = {name: np.einsum("ij,ij->i", b, b)
                   for name, b in (("embedding", vectors[:, :EMBEDDING_DIM]), ("tfidf", vectors[:, EMBEDDING_DIM:]))}
     finite = np.isfinite(blocks["embedding"]) & np.isfinite(blocks["tfidf"])
     reasons[~finite] = "features contain NaN or infinity"
