@@ -68,11 +68,12 @@ class MlPlatform(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MlPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         env = args.env
-        assert env.aws is not None
-        # Guardrails before the component registers: a refused environment creates nothing at all.
+        # Guardrails before the component registers: a refused environment creates nothing at all
+        # (and one without an aws block is refused with NoCloudError).
         guardrails.enforce(env)
         super().__init__(TOKEN, name, None, opts)
         spec = env.aws
+        assert spec is not None  # for the type checker: enforce() refused it otherwise
 
         tagging = Tagging(f"{name}-tagging", TaggingArgs.from_env(env), opts=pulumi.ResourceOptions(parent=self))
         aws_opts = pulumi.ResourceOptions(parent=self, providers=[tagging.provider])
