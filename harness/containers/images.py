@@ -26,7 +26,7 @@ import docker.errors
 from pydantic import BaseModel, ConfigDict
 
 from harness.containers.errors import ImageBuildError
-from harness.containers.settings import ContainersSettings
+from harness.containers.settings import LABEL_BUILT_BY, OWNER, ContainersSettings
 from harness.containers.wheelhouse import Wheelhouse
 
 WHEELS_DIR = ".wheelhouse"  # where the build context carries the wheels (a COPY glob picks it up)
@@ -158,7 +158,7 @@ def build_image(client: docker.DockerClient, spec: ImageSpec, *, repo_root: Path
             try:
                 stream = client.api.build(
                     fileobj=fileobj, custom_context=True, dockerfile=spec.dockerfile, tag=tag, buildargs=buildargs,
-                    rm=True, forcerm=True, decode=True, labels=labels or {},
+                    rm=True, forcerm=True, decode=True, labels={LABEL_BUILT_BY: OWNER, **(labels or {})},
                     # No network in the build: what it installs comes from the context. A low CPU
                     # weight is the engine's `nice`: builds yield to everything else on the machine.
                     network_mode="none", container_limits={"cpushares": settings.build_cpu_shares},
@@ -173,4 +173,22 @@ def build_image(client: docker.DockerClient, spec: ImageSpec, *, repo_root: Path
                 raise ImageBuildError(f"{spec.name}: the engine refused the build of {spec.dockerfile}: {e}") from e
     if not _image_id(client, tag):
         raise ImageBuildError(f"{spec.name}: the build ended without an image {tag}:\n" + "\n".join(lines[-25:]))
+    prune_older(client, spec.name, keep=tag)
     return BuiltImage(name=spec.name, tag=tag, built=True, seconds=time.monotonic() - started)
+
+
+def prune_older(client: docker.DockerClient, repository: str, *, keep: str) -> list[str]:
+    """Untag this harness's older builds of `repository` (content-hash tags pile up otherwise).
+
+    An image a container still uses is left alone; shared layers stay in the build cache.
+    """
+    removed: list[str] = []
+    for image in client.images.list(name=repository, filters={"label": f"{LABEL_BUILT_BY}={OWNER}"}):
+        for ref in image.tags:
+            if ref != keep and ref.split(":", 1)[0] == repository:
+                try:
+                    client.images.remove(ref, noprune=False)
+                except docker.errors.APIError:
+                    continue
+                removed.append(ref)
+    return removed

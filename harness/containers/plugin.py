@@ -30,7 +30,7 @@ from testcontainers.core.network import Network
 
 from harness.containers.base import ensure_base_image
 from harness.containers.build import ImageSet, ensure_app_images, ensure_minio_image
-from harness.containers.images import BuiltImage
+from harness.containers.images import APP_IMAGES, BuiltImage, ImageSpec
 from harness.containers.cleanup import remove_session, remove_stale
 from harness.containers.engine import Engine, start_engine, stop_engine
 from harness.containers.errors import EngineUnavailableError
@@ -127,11 +127,32 @@ def mlops_minio_image(mlops_docker: Engine, mlops_base_image: str,
 
 
 @pytest.fixture(scope="session")
-def mlops_images(mlops_docker: Engine, mlops_base_image: str, mlops_minio_image: BuiltImage,
-                 mlops_containers_settings: ContainersSettings) -> ImageSet:
-    """This toolkit's app images (ml-inference-api, ml-pipeline) and MinIO, built only when inputs changed."""
-    apps = ensure_app_images(mlops_docker.client, settings=mlops_containers_settings, base_image=mlops_base_image)
-    return ImageSet(base=mlops_base_image, images=(*apps, mlops_minio_image))
+def mlops_api_image(mlops_docker: Engine, mlops_base_image: str,
+                    mlops_containers_settings: ContainersSettings) -> BuiltImage:
+    """ml-inference-api from apps/api/Dockerfile, built only when its inputs changed."""
+    [image] = ensure_app_images(mlops_docker.client, settings=mlops_containers_settings, base_image=mlops_base_image,
+                                specs=[_spec("ml-inference-api")])
+    return image
+
+
+@pytest.fixture(scope="session")
+def mlops_pipeline_image(mlops_docker: Engine, mlops_base_image: str,
+                         mlops_containers_settings: ContainersSettings) -> BuiltImage:
+    """ml-pipeline from apps/Dockerfile, built only when its inputs changed."""
+    [image] = ensure_app_images(mlops_docker.client, settings=mlops_containers_settings, base_image=mlops_base_image,
+                                specs=[_spec("ml-pipeline")])
+    return image
+
+
+@pytest.fixture(scope="session")
+def mlops_images(mlops_base_image: str, mlops_api_image: BuiltImage, mlops_pipeline_image: BuiltImage,
+                 mlops_minio_image: BuiltImage) -> ImageSet:
+    """Every image of the toolkit: ml-inference-api, ml-pipeline and MinIO."""
+    return ImageSet(base=mlops_base_image, images=(mlops_api_image, mlops_pipeline_image, mlops_minio_image))
+
+
+def _spec(name: str) -> ImageSpec:
+    return next(spec for spec in APP_IMAGES if spec.name == name)
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +190,7 @@ def mlops_bucket(request: pytest.FixtureRequest, mlops_s3: S3Service,
 
 
 @pytest.fixture
-def mlops_inference_api(request: pytest.FixtureRequest, mlops_images: ImageSet, mlops_network: Network,
+def mlops_inference_api(request: pytest.FixtureRequest, mlops_api_image: BuiltImage, mlops_network: Network,
                         mlops_s3: S3Service, mlops_containers_settings: ContainersSettings
                         ) -> Iterator[Callable[..., Running]]:
     """Factory: `start(MODEL_REGISTRY_URI=..., **env)` runs the API image, ready on /readyz; `.url`."""
@@ -177,7 +198,7 @@ def mlops_inference_api(request: pytest.FixtureRequest, mlops_images: ImageSet, 
 
         def start(**env: str) -> Running:
             run = stack.enter_context(inference_api(
-                image=mlops_images.tag("ml-inference-api"), settings=mlops_containers_settings,
+                image=mlops_api_image.tag, settings=mlops_containers_settings,
                 network=mlops_network, env={**mlops_s3.container_env(), **env}))
             return _track(request, run)
 
@@ -185,11 +206,11 @@ def mlops_inference_api(request: pytest.FixtureRequest, mlops_images: ImageSet, 
 
 
 @pytest.fixture
-def mlops_pipeline(request: pytest.FixtureRequest, mlops_images: ImageSet, mlops_network: Network,
+def mlops_pipeline(request: pytest.FixtureRequest, mlops_pipeline_image: BuiltImage, mlops_network: Network,
                    mlops_s3: S3Service, mlops_containers_settings: ContainersSettings) -> Iterator[PipelineRunner]:
     """The pipeline image: one-shot runs, long-running workers and shared volumes, all removed after the test."""
     with contextlib.ExitStack() as stack:
-        yield PipelineRunner(request=request, stack=stack, image=mlops_images.tag("ml-pipeline"),
+        yield PipelineRunner(request=request, stack=stack, image=mlops_pipeline_image.tag,
                              network=mlops_network, s3=mlops_s3, settings=mlops_containers_settings)
 
 
