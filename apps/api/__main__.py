@@ -1,0 +1,29 @@
+"""`python -m apps.api`: serve the inference API on PORT with settings from the environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import uvicorn
+
+from apps.api.app import create_app
+from apps.api.settings import Settings, SettingsError
+from apps.observability import configure_logging
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_environ(os.environ)
+    except SettingsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    configure_logging("inference-api", settings.log_level)
+    # One worker per container: Kubernetes scales replicas; access logs off (the metrics count requests).
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, access_log=False,
+                log_config=None, timeout_graceful_shutdown=10, server_header=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The API's settings: one pydantic object read once from the process environment.
+
+Defaults that the environment files hold (port, batch limit, reload interval) come from
+the `local` environment, so no number is restated here; a deployment sets every variable
+from its own environment (apps/api/workload.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from environments import load_environment
+
+
+class SettingsError(ValueError):
+    """A bad or missing environment variable; the message is one line naming it."""
+
+
+@lru_cache(maxsize=1)
+def _environment_defaults() -> dict[str, Any]:
+    api = load_environment("local").apps.inference_api
+    return {"port": api.port, "batch_limit": api.batch_limit, "reload_interval_s": api.reload_interval_s}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_registry_uri: str = Field(pattern=r"^(file|s3)://.+")
+    s3_endpoint_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = Field(ge=1, le=65535)
+    batch_limit: int = Field(ge=1, le=10_000)
+    reload_interval_s: float = Field(gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    runtime: Literal["onnx", "sklearn"] = "onnx"
+    # Test-only faults for the load gates; refused unless explicitly allowed (never in production).
+    fault_injection_allowed: bool = False
+    fault_latency_ms: float = Field(default=0.0, ge=0, le=60_000)
+    fault_error_ratio: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _faults_need_permission(self) -> Settings:
+        if (self.fault_latency_ms or self.fault_error_ratio) and not self.fault_injection_allowed:
+            raise ValueError(
+                f"FAULT_LATENCY_MS={self.fault_latency_ms:g} / FAULT_ERROR_RATIO={self.fault_error_ratio:g} set while "
+                "FAULT_INJECTION_ALLOWED is false: fault injection is test-only; unset the faults or allow them"
+            )
+        return self
+
+    @property
+    def faults_active(self) -> bool:
+        return bool(self.fault_latency_ms or self.fault_error_ratio)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read `MODEL_REGISTRY_URI`, `PORT`, ... (the upper-cased field names) from `environ`."""
+        values: dict[str, Any] = dict(_environment_defaults())
+        for name in cls.model_fields:
+            raw = environ.get(name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        if "log_level" in values:
+            values["log_level"] = str(values["log_level"]).upper()
+        values.update(overrides)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as e:
+            first = e.errors()[0]
+            msg = first["msg"].removeprefix("Value error, ")
+            if not first["loc"]:  # a cross-field rule: its message names the variables itself
+                raise SettingsError(msg) from None
+            seen = f", got {first['input']!r}" if first["type"] != "missing" else ""
+            raise SettingsError(f"{str(first['loc'][0]).upper()}: {msg}{seen}") from None
+
+
+@lru_cache(maxsize=1)
+def settings_from_process() -> Settings:
+    import os
+
+    return Settings.from_environ(os.environ)
