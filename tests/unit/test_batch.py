@@ -206,3 +206,23 @@ def test_the_packed_vector_layout_reads_like_the_list_layout(tmp_path, registry,
     (m1, p1), (m2, p2) = features_matrix(again.column("features")), features_matrix(table.column("features"))
     np.testing.assert_array_equal(p1, p2)
     np.testing.assert_array_equal(m1[p1], m2[p2])  # NaNs included: the bad rows survive the round trip
+
+
+def test_the_long_running_mode_runs_a_partition_once(tmp_path, registry) -> None:
+    import threading
+
+    from apps.batch.output import partition_done
+    from apps.batch.service import serve
+    from harness.containers.waiting import wait_for
+
+    settings = make_settings(tmp_path, registry, partition_date="20250120", serve_interval_s=0.05, sample_rows=50)
+    store = open_store(settings.data_uri)
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(settings,), kwargs={"stop": stop}, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: partition_done(store, "20250120"), what="the scheduled partition", timeout=120)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert len(read_monitoring(store, "20250120")) == 1  # later cycles see _SUCCESS and skip

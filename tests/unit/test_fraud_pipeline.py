@@ -189,3 +189,32 @@ def test_python_m_refuses_an_unknown_stage() -> None:
     proc = subprocess.run([sys.executable, "-m", "apps.fraud", "scoring"], cwd=REPO, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "data-gather|preprocessing|inference|model-build" in proc.stderr
+
+
+def test_a_stage_serves_metrics_and_health_over_http(tmp_path: Path) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    raw = q(tmp_path, RAW)
+    raw.put(encode_records(synthetic_transactions(3, np.random.default_rng(5))))
+    env = {**os.environ, "QUEUE_ROOT": str(tmp_path), "LEASE_S": "3", "MAX_ATTEMPTS": "3", "METRICS_PORT": str(port),
+           "DEVICE": "cpu", "POLL_INTERVAL_S": "0.05"}
+    proc = subprocess.Popen([sys.executable, "-m", "apps.fraud", "preprocessing"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def scraped() -> str | None:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            return text if 'fraud_items_processed_total{stage="preprocessing"} 3.0' in text else None
+
+        text = wait_for(scraped, what="3 processed items in /metrics", timeout=60, transient=(httpx.HTTPError,))
+        assert 'fraud_queue_depth{queue="features-ready",state="pending"}' in text
+        assert "fraud_stage_item_seconds_count" in text
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out.decode()[-2000:]

@@ -175,3 +175,12 @@ def test_concurrent_workers_process_each_item_exactly_once(tmp_path: Path) -> No
     assert sorted(i for i, _ in published) == sorted(ids)  # every item, none twice
     assert sorted(json.loads(p)["i"] for _, p in published) == list(range(600))
     assert raw.depth() == {"pending": 0, "processing": 0, "committing": 0, "staged": 0, "dead-letter": 0}
+
+
+def test_a_stopping_worker_hands_items_back_without_spending_an_attempt(tmp_path: Path) -> None:
+    q = make(tmp_path, max_attempts=1)
+    q.put(b"x")
+    [item] = q.claim(1)
+    assert q.release(item)
+    [again] = q.claim(1)
+    assert again.attempt == 1  # one attempt allowed, still available after the release
