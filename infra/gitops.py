@@ -3,7 +3,8 @@ root application (taken from the rendered tree, never rewritten here), and the p
 step that commits the tree Argo CD will sync.
 
 Works against any Kubernetes provider: the EKS cluster's for cloud environments, a local
-kubeconfig's for `local` (a later step).
+kubeconfig's for `local` (a later step: `GitOpsBootstrapArgs.for_env(env, registry=
+env.images.registry, role_arns={}, ...)` with a provider built from that kubeconfig).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from argocd.objects import API_VERSION as ARGOCD_API_VERSION
-from infra.publish import GitOpsPublish
+from argocd.render import service_accounts
+from environments import Environment
+from infra.publish import GitOpsPublish, file_digests, render
 
 TOKEN = "mlops:infra:GitOpsBootstrap"
 ARGOCD_REPO = "https://argoproj.github.io/argo-helm"
@@ -44,6 +47,23 @@ def with_cascade(manifest: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/placeholder"
+
+
+def bootstrap_objects(env: Environment) -> dict[str, dict[str, Any]]:
+    """The AppProject and root application. They name no image and no role, so they are rendered
+    before the registry and roles exist: a first `pulumi preview` already shows them in full."""
+    placeholders = {app: PLACEHOLDER_ROLE for app, _, _ in service_accounts(env)}
+    tree = render(env, registry=env.images.registry, role_arns=placeholders)
+    by_path = {o.path: o.manifest for o in tree.objects}
+    return {p: by_path[p] for p in (APPPROJECT_FILE, ROOT_APP_FILE)}
+
+
+def tree_digests(env: Environment, registry: str, role_arns: dict[str, str]) -> dict[str, str]:
+    """Every file of the tree as it will be published, by digest: what the publish step's diff shows."""
+    return file_digests(render(env, registry=registry, role_arns=role_arns))
+
+
 @dataclass(frozen=True)
 class GitOpsBootstrapArgs:
     env_name: str
@@ -58,6 +78,16 @@ class GitOpsBootstrapArgs:
     files: pulumi.Input[dict[str, str]]
     bootstrap: pulumi.Input[dict[str, dict[str, Any]]]
     kubernetes_provider: k8s.Provider
+
+    @classmethod
+    def for_env(cls, env: Environment, *, chart_version: str, registry: pulumi.Input[str],
+                role_arns: pulumi.Input[dict[str, str]], kubernetes_provider: k8s.Provider) -> GitOpsBootstrapArgs:
+        """Everything from the environment; only where images live and which roles apps use come from outside."""
+        files = pulumi.Output.all(registry, role_arns).apply(lambda a: tree_digests(env, a[0], dict(a[1])))
+        return cls(env_name=env.name, namespace=env.gitops.argocd_namespace, chart_version=chart_version,
+                   repo_url=env.gitops.repo_url, branch=env.gitops.branch, path=env.gitops.path,
+                   registry=registry, role_arns=role_arns, files=files, bootstrap=bootstrap_objects(env),
+                   kubernetes_provider=kubernetes_provider)
 
 
 class GitOpsBootstrap(pulumi.ComponentResource):

@@ -19,11 +19,10 @@ from argocd.render import service_accounts
 from environments import Environment
 from infra import guardrails
 from infra.cluster import Cluster, ClusterArgs
-from infra.gitops import APPPROJECT_FILE, ROOT_APP_FILE, GitOpsBootstrap, GitOpsBootstrapArgs
+from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs
 from infra.identity import Identity, IdentityArgs, Workload
 from infra.network import Network, NetworkArgs
 from infra.nodegroups import NodeGroups, NodeGroupsArgs
-from infra.publish import file_digests, render
 from infra.storage import BucketRef, RegistriesAndStorage, RegistriesAndStorageArgs
 from infra.tagging import Tagging, TaggingArgs
 
@@ -34,23 +33,6 @@ PROJECT = "ml-platform"
 def app_images() -> dict[str, str]:
     """app name -> the image it runs, from the GitOps catalog (one repository per distinct image)."""
     return {app.name: app.module.IMAGE for app in catalog.APPS}
-
-
-PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/placeholder"
-
-
-def bootstrap_objects(env: Environment) -> dict[str, dict[str, Any]]:
-    """The AppProject and root application. They name no image and no role, so they are rendered
-    before the registry and roles exist: a first `pulumi preview` already shows them in full."""
-    placeholders = {app: PLACEHOLDER_ROLE for app, _, _ in service_accounts(env)}
-    tree = render(env, registry=env.images.registry, role_arns=placeholders)
-    by_path = {o.path: o.manifest for o in tree.objects}
-    return {p: by_path[p] for p in (APPPROJECT_FILE, ROOT_APP_FILE)}
-
-
-def tree_digests(env: Environment, registry: str, role_arns: dict[str, str]) -> dict[str, str]:
-    """Every file of the tree as it will be published, by digest: what the publish step's diff shows."""
-    return file_digests(render(env, registry=registry, role_arns=role_arns))
 
 
 @dataclass(frozen=True)
@@ -112,14 +94,9 @@ class MlPlatform(pulumi.ComponentResource):
             models_bucket_arn=self.storage.models_bucket_arn, models_prefix=models.prefix,
             key_arn=self.storage.key_arn, repository_arns=self.storage.repository_arns), opts=aws_opts)
 
-        role_arns = pulumi.Output.all(**self.identity.role_arns)
-        files = pulumi.Output.all(self.storage.registry, role_arns).apply(
-            lambda a: tree_digests(env, a[0], dict(a[1])))
-        self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs(
-            env_name=env.name, namespace=env.gitops.argocd_namespace, chart_version=spec.argocd_chart_version,
-            repo_url=env.gitops.repo_url, branch=env.gitops.branch, path=env.gitops.path,
-            registry=self.storage.registry, role_arns=role_arns, files=files,
-            bootstrap=bootstrap_objects(env), kubernetes_provider=kubernetes),
+        self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
+            env, chart_version=spec.argocd_chart_version, registry=self.storage.registry,
+            role_arns=pulumi.Output.all(**self.identity.role_arns), kubernetes_provider=kubernetes),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups]))
 
         self.outputs = stack_outputs(self)
