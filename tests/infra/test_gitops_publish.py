@@ -133,3 +133,26 @@ def test_bootstrap_objects_are_those_of_the_published_tree(env: Environment, run
     assert root["spec"] == published_root["spec"]
     assert {k: v for k, v in root["metadata"].items() if k != "finalizers"} == \
         {k: v for k, v in published_root["metadata"].items() if k != "finalizers"}
+
+
+def test_bootstrap_serves_local_without_cloud() -> None:
+    """`local` (no aws block) gets the same bootstrap from a kubeconfig: the later Kubernetes half."""
+    import pulumi_kubernetes as k8s
+
+    from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs
+    from infra.mocks import run_program
+
+    local = load_environment("local")
+
+    def entry() -> None:
+        provider = k8s.Provider("local-kubernetes", kubeconfig="{}")
+        GitOpsBootstrap("local-gitops", GitOpsBootstrapArgs.for_env(
+            local, chart_version="8.1.2", registry=local.images.registry, role_arns={}, kubernetes_provider=provider))
+
+    run = run_program(local, entry=entry)
+    assert not [r for r in run.resources if r.type.startswith(("aws:", "eks:"))]
+    pub = run.one(DYNAMIC, "-publish").inputs
+    assert pub["repo_url"] == local.gitops.repo_url and pub["registry"] == ""
+    assert pub["files"] == file_digests(render_environment(local))
+    assert run.one("kubernetes:argoproj.io/v1alpha1:Application").inputs["spec"]["source"]["repoURL"] == \
+        local.gitops.repo_url
