@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 import sys
 
-import uvicorn
-
-from apps.api.app import create_app
 from apps.api.settings import Settings, SettingsError
-from apps.observability import configure_logging
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from apps.api.app import create_app
+    from apps.observability import configure_logging
+
+    configure_logging("inference-api", settings.log_level)
+    # One worker per container: Kubernetes scales replicas; access logs off (the metrics count requests).
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, access_log=False,
+                log_config=None, timeout_graceful_shutdown=10, server_header=False)
 
 
 def main() -> int:
@@ -18,10 +26,7 @@ def main() -> int:
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    configure_logging("inference-api", settings.log_level)
-    # One worker per container: Kubernetes scales replicas; access logs off (the metrics count requests).
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, access_log=False,
-                log_config=None, timeout_graceful_shutdown=10, server_header=False)
+    serve(settings)
     return 0
 
 

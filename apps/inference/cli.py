@@ -1,0 +1,126 @@
+"""`mlops apps train` and `mlops apps registry ...`: train, publish, promote and roll back models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from apps.inference.dataset import Dataset, synthetic_dataset
+from apps.inference.errors import InferenceError
+from apps.storage import StorageError
+
+console = Console()
+registry_app = typer.Typer(no_args_is_help=True, help="Model registry: list, show, promote, roll back versions.")
+
+RegistryOpt = typer.Option(None, "--registry", help="Registry URI (file://... or s3://...); default MODEL_REGISTRY_URI.")
+EndpointOpt = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint; default S3_ENDPOINT_URL.")
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _registry(uri: str | None, endpoint_url: str | None):
+    from apps.inference.registry import ModelRegistry
+
+    uri = uri or os.environ.get("MODEL_REGISTRY_URI")
+    if not uri:
+        raise _fail("no registry: pass --registry file:///path or s3://bucket/prefix, or set MODEL_REGISTRY_URI")
+    return ModelRegistry(uri, endpoint_url=endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None)
+
+
+def load_table(path: Path, *, label: str) -> Dataset:
+    """A CSV or Parquet file: every column but `label` is a feature, in file order."""
+    import numpy as np
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    table = pyarrow.parquet.read_table(path) if path.suffix == ".parquet" else pyarrow.csv.read_csv(path)
+    if label not in table.column_names:
+        raise InferenceError(f"{path}: expected a label column {label!r}, found columns {table.column_names}")
+    features = [c for c in table.column_names if c != label]
+    X = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in features])
+    return Dataset.from_arrays(X, table.column(label).to_numpy(zero_copy_only=False), features=features)
+
+
+def train_command(
+    registry: str | None = RegistryOpt,
+    endpoint_url: str | None = EndpointOpt,
+    env: str = typer.Option("local", "--env", help="Environment whose apps.inference_api.classifier is the default."),
+    classifier: str | None = typer.Option(None, help="random_forest | logistic_regression; default from --env."),
+    data: Path | None = typer.Option(None, help="CSV or Parquet training data; default a synthetic dataset."),
+    label: str = typer.Option("label", help="The label column of --data."),
+    samples: int = typer.Option(2000, help="Rows of the synthetic dataset."),
+    features: int = typer.Option(20, help="Features of the synthetic dataset (the inference seed sends 20)."),
+    seed: int = typer.Option(0, help="Seed of the split, the estimator and the synthetic data."),
+    promote: bool = typer.Option(False, "--promote", help="Make the new version the active one."),
+) -> None:
+    """Train a classifier, publish it as a new registry version, optionally promote it."""
+    from apps.inference.training import train
+    from environments import load_environment
+
+    try:
+        name = classifier or load_environment(env).apps.inference_api.classifier
+        dataset = load_table(data, label=label) if data else synthetic_dataset(n_samples=samples, n_features=features, seed=seed)
+        reg = _registry(registry, endpoint_url)
+        with console.status(f"training {name} on {len(dataset)} rows x {dataset.schema.n_features} features"):
+            trained = train(dataset, classifier=name, seed=seed)
+            version = reg.publish(trained)
+        if promote:
+            reg.promote(version)
+    except (InferenceError, StorageError, ValueError, OSError) as e:
+        raise _fail(str(e)) from None
+    m = trained.metrics
+    console.print(f"published {version} ({name}): accuracy {m.accuracy:.3f}, ROC AUC {m.roc_auc:.3f}, F1 {m.f1:.3f}"
+                  + (" [green]active[/green]" if promote else ""))
+    typer.echo(version)
+
+
+@registry_app.command("list")
+def list_versions(registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
+    """Every complete version, oldest first, the active one marked."""
+    reg = _registry(registry, endpoint_url)
+    try:
+        active, versions = reg.active_version(), reg.versions()
+    except (InferenceError, StorageError) as e:
+        raise _fail(str(e)) from None
+    table = Table("version", "active")
+    for v in versions:
+        table.add_row(v, "*" if v == active else "")
+    console.print(table)
+
+
+@registry_app.command("show")
+def show(version: str | None = typer.Argument(None, help="Default: the active version."),
+         registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
+    """Verify a version and print its metadata as JSON."""
+    try:
+        artifact = _registry(registry, endpoint_url).load(version)
+    except (InferenceError, StorageError) as e:
+        raise _fail(str(e)) from None
+    typer.echo(artifact.metadata.model_dump_json(indent=2))
+
+
+@registry_app.command("promote")
+def promote_command(version: str, registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
+    """Verify VERSION and make it active (running APIs pick it up within RELOAD_INTERVAL_S)."""
+    try:
+        _registry(registry, endpoint_url).promote(version)
+    except (InferenceError, StorageError) as e:
+        raise _fail(str(e)) from None
+    console.print(f"active: {version}")
+
+
+@registry_app.command("rollback")
+def rollback_command(registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
+    """Re-activate the previously active version."""
+    try:
+        version = _registry(registry, endpoint_url).rollback()
+    except (InferenceError, StorageError) as e:
+        raise _fail(str(e)) from None
+    console.print(f"active: {version}")
