@@ -90,6 +90,15 @@ def local(root: Path = typer.Option(Path("/tmp/fraud-pipeline"), help="the share
                 if dead:
                     _fail(f"stage {dead[0].stage} exited with {dead[0].process.returncode}; see {dead[0].log_path}")
     console.print(_depth_table(root, lease, attempts))
+    from apps.fraud.file_queue import FileQueue
+    from apps.fraud.records import decode_records
+
+    scored = [r for _, p in FileQueue(root, "inference-results", lease_s=lease, max_attempts=attempts).pending_payloads()
+              for r in decode_records(p)]
+    versions = sorted({r["model_version"] for r in scored})  # type: ignore[index]
+    flagged = sum(bool(r["is_fraud_predicted"]) for r in scored)  # type: ignore[index]
+    console.print(f"scored {len(scored)} transactions ({flagged} flagged as fraud) with model versions {versions}; "
+                  f"results in {root}/queue/inference-results/pending")
 
 
 @app.command("status")
