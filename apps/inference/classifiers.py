@@ -11,10 +11,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+
+# scikit-learn is imported inside the factories: the serving path (ONNX Runtime) never loads it.
 
 
 class Classifier(Protocol):
@@ -25,11 +23,17 @@ class Classifier(Protocol):
 
 
 def random_forest(seed: int) -> Classifier:
+    from sklearn.ensemble import RandomForestClassifier
+
     # 100 trees: the inference seed's N_ESTIMATORS and the benchmark's reference model.
     return RandomForestClassifier(n_estimators=100, max_depth=12, n_jobs=1, random_state=seed)
 
 
 def logistic_regression(seed: int) -> Classifier:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=1000, random_state=seed))])
 
 

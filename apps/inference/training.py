@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
 
 from apps.inference.classifiers import make_classifier
 from apps.inference.dataset import Dataset, FeatureSchema
@@ -65,6 +63,8 @@ class TrainedModel:
 
 def train(dataset: Dataset, *, classifier: str = "random_forest", seed: int = 0, test_fraction: float = 0.25) -> TrainedModel:
     """Fit `classifier` on a seeded split of `dataset`; the same inputs give the same model and metrics."""
+    from sklearn.model_selection import train_test_split
+
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction: expected a number between 0 and 1, got {test_fraction}")
     counts = np.bincount(np.searchsorted(dataset.schema.classes, dataset.y))
@@ -90,6 +90,8 @@ def train(dataset: Dataset, *, classifier: str = "random_forest", seed: int = 0,
 
 
 def evaluate(estimator: Any, X: np.ndarray, y: np.ndarray, *, classes: list[int], n_train: int) -> Metrics:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
     proba = estimator.predict_proba(X)
     predicted = np.asarray(classes)[proba.argmax(axis=1)]
     binary = len(classes) == 2
