@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from apps.inference.dataset import FeatureSchema
 from apps.inference.errors import ArtifactError, NoActiveVersion, RegistryError, SchemaMismatch
 from apps.inference.training import ONNX_INPUT, ONNX_PROBABILITIES, Metrics, TrainedModel
-from apps.storage import ObjectNotFound, StorageError, open_store
+from apps.storage import ObjectNotFound, ObjectStore, StorageError, open_store
 
 ONNX_FILE = "model.onnx"
 SKLEARN_FILE = "model.pkl"
@@ -111,9 +111,10 @@ def _new_version(now: datetime) -> str:
 class ModelRegistry:
     """Publish, verify, promote and roll back model versions on `uri` (file:// or s3://)."""
 
-    def __init__(self, uri: str, *, endpoint_url: str | None = None) -> None:
+    def __init__(self, uri: str, *, endpoint_url: str | None = None, store: ObjectStore | None = None) -> None:
         self.uri = uri
-        self.store = open_store(uri, endpoint_url=endpoint_url)
+        # `store`: an already opened store (explicit credentials, tests); default: open `uri`.
+        self.store = store if store is not None else open_store(uri, endpoint_url=endpoint_url)
 
     # ------------------------------------------------------------ writing
 

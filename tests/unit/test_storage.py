@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import os
+import secrets
+import socket
+import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 
 from apps.storage import FileStore, ObjectNotFound, S3Store, StorageError, open_store
@@ -21,29 +27,62 @@ def file_store(tmp_path: Path) -> FileStore:
     return store
 
 
-def _s3_endpoint() -> str:
-    endpoint = os.environ.get("MLOPS_TEST_S3_ENDPOINT")
-    if not endpoint:
-        pytest.skip(
-            "no S3-compatible server here: set MLOPS_TEST_S3_ENDPOINT (and AWS_ACCESS_KEY_ID/"
-            "AWS_SECRET_ACCESS_KEY) to a MinIO the containers harness starts; the e2e suite covers S3"
-        )
-    return endpoint
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+                            config=Config(s3={"addressing_style": "path"}))
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real MinIO server from the toolchain's cached binary (never built here: that takes minutes)."""
+    from harness.containers.waiting import wait_for
+    from harness.toolchain import tool_status
+
+    where = {name: path for name, _, path in tool_status()}.get("minio", "not built")
+    if where == "not built":
+        pytest.skip("no S3-compatible server: the toolchain's minio is not built yet "
+                    "(`mlops harness toolchain ensure minio`); the containers harness covers S3 with MinIO")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = S3Server(f"http://127.0.0.1:{port}", "unit-" + secrets.token_hex(4), secrets.token_hex(16))
+    data = tmp_path_factory.mktemp("minio")
+    env = {"MINIO_ROOT_USER": server.access_key, "MINIO_ROOT_PASSWORD": server.secret_key, "HOME": str(data),
+           "MINIO_BROWSER": "off", "PATH": "/usr/bin:/bin"}
+    log = data / "minio.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([where, "server", str(data / "export"), "--address", f"127.0.0.1:{port}", "--quiet"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: httpx.get(f"{server.endpoint}/minio/health/live", timeout=2).status_code == 200,
+                 what="MinIO to answer", timeout=60, transient=(httpx.TransportError,),
+                 describe=lambda: log.read_text()[-2000:])
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @pytest.fixture
-def s3_store() -> S3Store:
-    endpoint = _s3_endpoint()
+def s3_store(s3_server: S3Server) -> Iterator[S3Store]:
+    client = s3_server.client()
     bucket = f"mlops-test-{uuid.uuid4().hex[:12]}"
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket=bucket)
-    store = open_store(f"s3://{bucket}/prefix", endpoint_url=endpoint)
-    assert isinstance(store, S3Store)
+    store = S3Store(bucket, "prefix/", uri=f"s3://{bucket}/prefix", client=client)
     yield store
-    for key in store.list():
-        store.delete(key)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
     client.delete_bucket(Bucket=bucket)
 
 
@@ -133,8 +172,36 @@ def test_bad_uris_are_refused(uri: str, message: str) -> None:
         open_store(uri)
 
 
-def test_s3_missing_bucket_is_a_clear_error() -> None:
-    endpoint = _s3_endpoint()
-    store = open_store(f"s3://mlops-missing-{uuid.uuid4().hex[:8]}", endpoint_url=endpoint)
-    with pytest.raises(StorageError, match="NoSuchBucket"):
+def test_s3_keys_live_under_the_prefix(s3_store: S3Store) -> None:
+    s3_store.put_bytes("a/b.json", b"{}")
+    raw = s3_store._client.list_objects_v2(Bucket=s3_store.bucket)["Contents"]
+    assert [o["Key"] for o in raw] == ["prefix/a/b.json"]
+    assert s3_store.list() == ["a/b.json"]
+
+
+def test_s3_uri_parsing() -> None:
+    store = open_store("s3://ml-models/team/a", endpoint_url="http://127.0.0.1:9")
+    assert isinstance(store, S3Store) and (store.bucket, store.prefix) == ("ml-models", "team/a")
+
+
+def test_s3_missing_bucket_is_a_clear_error(s3_server: S3Server) -> None:
+    bucket = f"mlops-missing-{uuid.uuid4().hex[:8]}"
+    store = S3Store(bucket, "", uri=f"s3://{bucket}", client=s3_server.client())
+    with pytest.raises(StorageError, match=f"s3://{bucket} key 'k': cannot write: NoSuchBucket.*create the bucket"):
         store.put_bytes("k", b"v")
+
+
+def test_model_registry_on_s3(s3_store: S3Store) -> None:
+    from apps.inference import ArtifactError, ModelRegistry, load_runtime, synthetic_dataset, train
+
+    registry = ModelRegistry(s3_store.uri, store=s3_store)
+    trained = train(synthetic_dataset(n_samples=200, n_features=5), classifier="logistic_regression")
+    v1, v2 = registry.publish(trained), registry.publish(trained)
+    registry.promote(v1)
+    registry.promote(v2)
+    assert registry.versions() == sorted([v1, v2]) and registry.active_version() == v2
+    assert load_runtime(registry.load()).predict_proba(np.zeros((2, 5))).shape == (2, 2)
+    s3_store.put_bytes(f"versions/{v1}/model.onnx", b"truncated")
+    with pytest.raises(ArtifactError, match="model.onnx sha256"):
+        registry.rollback()
+    assert registry.active_version() == v2
