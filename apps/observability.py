@@ -68,6 +68,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 def _add_service(service: str) -> Callable[..., dict]:
     def processor(_logger: object, _method: str, event: dict) -> dict:
         event.setdefault("service", service)
+        event.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate of the message
         return event
 
     return processor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -65,10 +66,10 @@ class Api:
                 for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-async def _started(settings: Settings) -> AsyncIterator[Api]:
+async def _started(settings: Settings, *, raise_app_exceptions: bool = True) -> AsyncIterator[Api]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield Api(app, client)
 
@@ -150,6 +151,25 @@ async def test_not_ready_until_a_model_is_promoted(registry: ModelRegistry, fore
         assert await api.state.refresh()
         assert (await api.client.get("/readyz")).status_code == 200
         assert (await api.client.post("/v1/predict", json=SEED_BODY)).status_code == 200
+
+
+async def test_an_internal_failure_is_a_counted_json_500(registry: ModelRegistry, forest) -> None:
+    class Broken:
+        backend, device, providers = "onnxruntime", "cpu", []
+
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            raise RuntimeError("session lost")
+
+    registry.promote(registry.publish(forest))
+    async for api in _started(settings_for(registry), raise_app_exceptions=False):
+        api.state.current = dataclasses.replace(api.state.current, predictor=Broken())
+        with capture_logs() as logs:
+            response = await api.client.post("/v1/predict", json=SEED_BODY)
+        assert response.status_code == 500 and response.json() == {"detail": "internal error; see the server log"}
+        assert any(e["event"] == "request_failed" and "session lost" in e["error"] for e in logs)
+        m = await api.metrics()
+        assert m[("inference_errors_total", (("kind", "internal"), ("route", "/v1/predict")))] == 1
+        assert m[("inference_requests_total", (("method", "POST"), ("route", "/v1/predict"), ("status", "500")))] == 1
 
 
 # ------------------------------------------------------------------ bad input
