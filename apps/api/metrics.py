@@ -37,7 +37,7 @@ class ApiMetrics:
                                registry=r)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def model_loaded(self, version: str, backend: str, device: str, previous: str | None) -> None:
+    def model_loaded(self, version: str, backend: str, device: str) -> None:
         self.model_info.clear()
         self.model_info.labels(version=version, backend=backend, device=device).set(1)
 

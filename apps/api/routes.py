@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from apps.api.metrics import ROUTES
 from apps.api.schemas import (
     BatchPrediction,
     BatchRequest,
@@ -200,12 +201,6 @@ async def metrics(request: Request) -> Response:
 
 def unhandled(request: Request, exc: Exception) -> JSONResponse:
     route = request.url.path
-    request.app.state.metrics.errors.labels(route=route if route in _known() else "other", kind="internal").inc()
+    request.app.state.metrics.errors.labels(route=route if route in ROUTES else "other", kind="internal").inc()
     log.exception("request_failed", route=route, error=str(exc))
     return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
-
-
-def _known() -> frozenset[str]:
-    from apps.api.metrics import ROUTES
-
-    return ROUTES

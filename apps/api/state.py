@@ -83,7 +83,7 @@ class ModelState:
         previous = current.version if current else None
         self.current = loaded  # the atomic swap
         self._refused, self.last_error = None, None
-        self.metrics.model_loaded(loaded.version, loaded.predictor.backend, loaded.predictor.device, previous)
+        self.metrics.model_loaded(loaded.version, loaded.predictor.backend, loaded.predictor.device)
         self.metrics.reloads.labels(outcome="loaded").inc()
         log.info("model_loaded", version=loaded.version, previous=previous, backend=loaded.predictor.backend,
                  device=loaded.predictor.device, providers=getattr(loaded.predictor, "providers", []))
