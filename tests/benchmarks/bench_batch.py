@@ -38,7 +38,6 @@ def dense(table):  # noqa: ANN001, ANN201 - pyarrow tables
     """Dense unit embedding blocks, as MiniLM gives (hashing ones are sparse and compress unrealistically
     well); rows made invalid on purpose by the sample source stay invalid."""
     import numpy as np
-    import pyarrow as pa
 
     from apps.batch.schema import features_array, features_matrix
     from apps.features import EMBEDDING_DIM
