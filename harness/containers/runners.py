@@ -41,6 +41,9 @@ class Running:
     def logs(self, tail: int = 200) -> str:
         return logs_of(self.container, tail=tail)
 
+    def running(self) -> bool:
+        return bool(state_of(self.container).get("Running"))
+
     def kill(self) -> None:
         """SIGKILL, as a node loss or OOM kill would: no graceful shutdown."""
         self.container.get_wrapped_container().kill()
