@@ -160,3 +160,7 @@ def thresholds(env_name: str = typer.Option("local", "--env")) -> None:
             table.add_row(name if i == 0 else "", load if i == 0 else "", key, f"{t.p95_ms:g}", f"{t.p99_ms:g}")
         table.add_section()
     console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
 from environments.model import Environment
@@ -54,6 +55,8 @@ class ContainerStack:
 def container_stack(settings: ContainersSettings | None = None, *, base_choice: str = "auto",
                     log: bool = True) -> Iterator[ContainerStack]:
     settings = settings or default_settings()
+    # As the pytest plugin does: the reaper image cannot be pulled here; cleanup is by session label.
+    testcontainers_config.ryuk_disabled = True
     with docker_engine(settings) as engine:
         try:
             images = ensure_images(engine.client, settings=settings, base_choice=base_choice,
