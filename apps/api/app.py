@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from apps.api.fastpath import PredictFastPath
 from apps.api.metrics import ApiMetrics, MetricsMiddleware
 from apps.api.routes import router, unhandled
 from apps.api.settings import Settings
@@ -51,5 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.include_router(router)
     app.add_exception_handler(Exception, unhandled)
+    # Starlette wraps the last added outermost: metrics see the fast path's requests too.
+    app.add_middleware(PredictFastPath)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -1,22 +1,18 @@
-"""The API's routes. Prediction handlers parse the raw body with pydantic in one pass and run
-ONNX Runtime inline for small inputs: a thread hop costs more than a single-record prediction."""
+"""The API's routes. The prediction routes delegate to `predict.py` (the fast path answers them
+first in a running server; these declarations document them in OpenAPI and serve any other mount)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from typing import Any
 
-import anyio
-import numpy as np
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
 
 from apps.api.metrics import ROUTES
+from apps.api.predict import dispatch
 from apps.api.schemas import (
     BatchPrediction,
     BatchRequest,
@@ -27,13 +23,9 @@ from apps.api.schemas import (
     PredictRequest,
     ValidationFailure,
 )
-from apps.api.state import LoadedModel
 
 router = APIRouter()
 log = structlog.get_logger()
-
-# Above this many records a batch runs in a worker thread so the loop keeps serving single records.
-INLINE_BATCH_MAX = 32
 
 _PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationFailure, "description": "A field is missing, of the wrong type, NaN, or the wrong size"},
@@ -46,58 +38,9 @@ def _json(status: int, body: Any) -> Response:
                     media_type="application/json")
 
 
-def _invalid(route: str, request: Request, errors: list[dict[str, Any]]) -> Response:
-    request.app.state.metrics.errors.labels(route=route, kind="validation").inc()
-    return _json(422, {"detail": errors})
-
-
-def _field_error(loc: list[str | int], msg: str, type_: str) -> list[dict[str, Any]]:
-    return [{"loc": ["body", *loc], "msg": msg, "type": type_}]
-
-
-def _pydantic_errors(e: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
-            for err in e.errors(include_url=False, include_input=False)]
-
-
-async def _preflight(route: str, request: Request) -> LoadedModel | Response:
-    """The served model, or the response to send instead (no model yet, injected fault)."""
-    app_state = request.app.state
-    settings = app_state.settings
-    if settings.faults_active:
-        if settings.fault_latency_ms:
-            await asyncio.sleep(settings.fault_latency_ms / 1000)
-        if settings.fault_error_ratio and random.random() < settings.fault_error_ratio:  # noqa: S311
-            app_state.metrics.errors.labels(route=route, kind="injected").inc()
-            return _json(500, {"detail": f"injected fault (FAULT_ERROR_RATIO={settings.fault_error_ratio:g})"})
-    model = app_state.model.current
-    if model is None:
-        app_state.metrics.errors.labels(route=route, kind="unavailable").inc()
-        return _json(503, {"detail": "no verified model loaded yet; see /v1/model and /readyz"})
-    return model
-
-
-def _one(model: LoadedModel, features: list[float]) -> tuple[int, list[float]]:
-    proba = model.predictor.predict_proba(np.array((features,), dtype=np.float32))[0]
-    return int(model.classes[proba.argmax()]), [round(float(p), 6) for p in proba]
-
-
-async def _single(route: str, request: Request, legacy: bool) -> Response:
-    model = await _preflight(route, request)
-    if isinstance(model, Response):
-        return model
-    try:
-        body = PredictRequest.model_validate_json(await request.body())
-    except ValidationError as e:
-        return _invalid(route, request, _pydantic_errors(e))
-    if len(body.features) != model.n_features:
-        return _invalid(route, request, _field_error(
-            ["features"], f"expected {model.n_features} features (the model's schema), got {len(body.features)}",
-            "feature_count"))
-    label, probabilities = _one(model, body.features)
-    request.app.state.metrics.records.inc()
-    key = "prediction" if legacy else "label"
-    return _json(200, {key: label, "probabilities": probabilities, "model_version": model.version})
+async def _reply(request: Request, route: str) -> Response:
+    status, payload = await dispatch(request.app.state, route, await request.body())
+    return Response(payload, status_code=status, media_type="application/json")
 
 
 @router.post("/v1/predict", response_model=Prediction, responses=_PREDICT_RESPONSES,
@@ -105,7 +48,7 @@ async def _single(route: str, request: Request, legacy: bool) -> Response:
                  "schema": PredictRequest.model_json_schema()}}}})
 async def predict(request: Request) -> Response:
     """Predict one record."""
-    return await _single("/v1/predict", request, legacy=False)
+    return await _reply(request, "/v1/predict")
 
 
 @router.post("/predict-single", response_model=LegacyPrediction, responses=_PREDICT_RESPONSES,
@@ -113,7 +56,7 @@ async def predict(request: Request) -> Response:
                  "schema": PredictRequest.model_json_schema()}}}})
 async def predict_single(request: Request) -> Response:
     """The inference seed's route: `{"features": [20 numbers]}`."""
-    return await _single("/predict-single", request, legacy=True)
+    return await _reply(request, "/predict-single")
 
 
 @router.post("/v1/predict/batch", response_model=BatchPrediction, responses=_PREDICT_RESPONSES,
@@ -121,33 +64,7 @@ async def predict_single(request: Request) -> Response:
                  "schema": BatchRequest.model_json_schema()}}}})
 async def predict_batch(request: Request) -> Response:
     """Predict up to BATCH_LIMIT records at once."""
-    route = "/v1/predict/batch"
-    model = await _preflight(route, request)
-    if isinstance(model, Response):
-        return model
-    try:
-        body = BatchRequest.model_validate_json(await request.body())
-    except ValidationError as e:
-        return _invalid(route, request, _pydantic_errors(e))
-    limit = request.app.state.settings.batch_limit
-    if len(body.instances) > limit:
-        return _invalid(route, request, _field_error(
-            ["instances"], f"expected at most {limit} records (BATCH_LIMIT), got {len(body.instances)}; split the batch",
-            "too_long"))
-    for i, row in enumerate(body.instances):
-        if len(row) != model.n_features:
-            return _invalid(route, request, _field_error(
-                ["instances", i], f"expected {model.n_features} features (the model's schema), got {len(row)}",
-                "feature_count"))
-    X = np.array(body.instances, dtype=np.float32)
-    if len(X) > INLINE_BATCH_MAX:
-        proba = await anyio.to_thread.run_sync(model.predictor.predict_proba, X)
-    else:
-        proba = model.predictor.predict_proba(X)
-    request.app.state.metrics.records.inc(len(X))
-    return _json(200, {"labels": model.classes[proba.argmax(axis=1)].tolist(),
-                       "probabilities": np.round(proba.astype(np.float64), 6).tolist(),
-                       "model_version": model.version})
+    return await _reply(request, "/v1/predict/batch")
 
 
 @router.get("/v1/model", response_model=ModelInfo, responses={503: {"model": Detail}})

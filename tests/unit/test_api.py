@@ -109,6 +109,24 @@ async def test_big_batches_run_off_the_loop_and_agree(registry: ModelRegistry, f
         np.testing.assert_allclose(body["probabilities"], forest.estimator.predict_proba(rows), atol=1e-5)
 
 
+async def test_declared_routes_answer_like_the_fast_path(api: Api) -> None:
+    """The FastAPI routes (what OpenAPI documents) and the fast path share one core: same answers."""
+    from fastapi import FastAPI
+
+    from apps.api.routes import router
+
+    plain = FastAPI()
+    plain.include_router(router)
+    plain.state.settings, plain.state.metrics, plain.state.model = (
+        api.app.state.settings, api.app.state.metrics, api.app.state.model)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=plain), base_url="http://plain") as client:
+        for route, body in [("/v1/predict", SEED_BODY), ("/predict-single", SEED_BODY),
+                            ("/v1/predict/batch", {"instances": [SEED_BODY["features"]] * 3}),
+                            ("/v1/predict", {"features": [1, 2]})]:
+            slow, fast = await client.post(route, json=body), await api.client.post(route, json=body)
+            assert (slow.status_code, slow.json()) == (fast.status_code, fast.json())
+
+
 async def test_health_model_and_metrics_routes(api: Api) -> None:
     version = api.state.current.version
     assert (await api.client.get("/healthz")).json() == {"status": "ok"}
