@@ -13,6 +13,7 @@ declare -A apt_for=(
   [dockerd]=docker.io
   [debootstrap]=debootstrap
   [taskset]=util-linux
+  [redis-server]=redis-server
 )
 missing=()
 for cmd in "${!apt_for[@]}"; do
