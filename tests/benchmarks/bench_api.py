@@ -165,9 +165,10 @@ def per_record_us(predictor, X: np.ndarray, batch: int, rounds: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per scenario (after 2 s warm-up)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per scenario (after 2 s warm-up)")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--driver-core", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median round is reported")
     args = parser.parse_args()
 
     os.sched_setaffinity(0, {args.driver_core})
@@ -199,27 +200,30 @@ def main() -> int:
         ours_port, bare_port = _free_port(), _free_port()
         ours_env = {**base_env, "MODEL_REGISTRY_URI": registry.uri, "PORT": str(ours_port), "HOST": "127.0.0.1",
                     "LOG_LEVEL": "WARNING"}
-        with server("ours", [sys.executable, "-m", "apps.api"], env=ours_env, port=ours_port,
-                    core=args.server_core, ready="/readyz") as pid:
-            rss_loaded = rss_mib(pid)
-            for conns in (16, 64):
-                results[f"ours single c{conns}"] = {"r": drive(ours_port, "/v1/predict", single, connections=conns,
-                                                               duration=args.duration)}
-            results[f"ours batch{batch_size} c16"] = {"r": drive(ours_port, "/v1/predict/batch", batch, connections=16,
-                                                                 duration=args.duration), "records": batch_size}
-            rss_after = rss_mib(pid)
-
         bare_env = {**base_env, "BARE_MODEL": str(onnx_path)}
         bare_argv = [sys.executable, "-m", "uvicorn", "bare:app", "--app-dir", tmp, "--host", "127.0.0.1",
                      "--port", str(bare_port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-        with server("bare", bare_argv, env=bare_env, port=bare_port, core=args.server_core, ready="/docs") as pid:
-            bare_rss = rss_mib(pid)
-            for conns in (16, 64):
-                results[f"bare single c{conns}"] = {"r": drive(bare_port, "/v1/predict", single, connections=conns,
-                                                               duration=args.duration)}
+        # Both servers share the pinned core but only the driven one is busy; alternating them round by
+        # round spreads the other engineers' load over both, so the ratio is fair on a shared machine.
+        with server("ours", [sys.executable, "-m", "apps.api"], env=ours_env, port=ours_port,
+                    core=args.server_core, ready="/readyz") as ours_pid, \
+             server("bare", bare_argv, env=bare_env, port=bare_port, core=args.server_core, ready="/docs") as bare_pid:
+            rss_loaded, bare_rss = rss_mib(ours_pid), rss_mib(bare_pid)
+            for _ in range(args.rounds):
+                for conns in (16, 64):
+                    for name, port in (("ours", ours_port), ("bare", bare_port)):
+                        r = drive(port, "/v1/predict", single, connections=conns, duration=args.duration)
+                        results.setdefault(f"{name} single c{conns}", {"runs": []})["runs"].append(r)
+                r = drive(ours_port, "/v1/predict/batch", batch, connections=16, duration=args.duration)
+                results.setdefault(f"ours batch{batch_size} c16", {"runs": [], "records": batch_size})["runs"].append(r)
+            rss_after = rss_mib(ours_pid)
+        for entry in results.values():  # the median round by throughput stands for the scenario
+            runs = sorted(entry["runs"], key=lambda r: r.rps)
+            entry["r"] = runs[len(runs) // 2]
 
     load_after = os.getloadavg()
     print(f"\ninference API benchmark: 100-tree random forest, 20 features, {args.duration:.0f} s per scenario, "
+          f"median of {args.rounds} alternating rounds, "
           f"server on core {args.server_core}, driver on core {args.driver_core}")
     print(f"load average before {load_before[0]:.1f} / after {load_after[0]:.1f} on {os.cpu_count()} cores "
           "(other work shares the machine)\n")
@@ -239,7 +243,7 @@ def main() -> int:
         ">= 3000 single/s at 64 connections": ours64.rps >= 3000,
         "p99 < 30 ms at 64 connections": ours64.pct(99) < 30,
         ">= 75 % of the bare app": ratio >= 0.75,
-        "no failed request": all(e["r"].errors == 0 for e in results.values()),
+        "no failed request": all(r.errors == 0 for e in results.values() for r in e["runs"]),
     }
     for check, ok in checks.items():
         print(f"  [{'met' if ok else 'MISSED'}] {check}")
