@@ -142,7 +142,8 @@ def build_image(client: docker.DockerClient, spec: ImageSpec, *, repo_root: Path
     text = dockerfile.read_text()
     files = sorted({Path(spec.dockerfile), *context_files(repo_root, copy_sources(text))})
     base_id = _image_id(client, base_image) or base_image
-    digest = input_digest(repo_root, files, extra=[base_id, wheelhouse.digest if wheelhouse else "pypi"])
+    digest = input_digest(repo_root, files, extra=[spec.name, spec.dockerfile, base_id,
+                                                  wheelhouse.digest if wheelhouse else "pypi"])
     tag = f"{spec.name}:{digest[:12]}"
     if _image_id(client, tag):
         return BuiltImage(name=spec.name, tag=tag, built=False, seconds=time.monotonic() - started)
