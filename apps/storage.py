@@ -76,6 +76,8 @@ class FileStore:
             # Same directory, so the rename is atomic: a reader sees the old object or the new one.
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             try:
+                # mkstemp makes 0600 files; objects are read by other users too (a pod's uid 10001).
+                os.fchmod(fd, 0o644)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
                     fh.flush()

@@ -37,6 +37,8 @@ class Settings(BaseModel):
     reload_interval_s: float = Field(gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     runtime: Literal["onnx", "sklearn"] = "onnx"
+    # ONNX Runtime intra-op threads: 1 suits single records under a CPU limit (no idle spinning threads).
+    runtime_threads: int = Field(default=1, ge=1, le=64)
     # Test-only faults for the load gates; refused unless explicitly allowed (never in production).
     fault_injection_allowed: bool = False
     fault_latency_ms: float = Field(default=0.0, ge=0, le=60_000)

@@ -42,9 +42,10 @@ class LoadedModel:
 class ModelState:
     """Holds the current verified model; `refresh()` loads the registry's active version if it changed."""
 
-    def __init__(self, registry: ModelRegistry, *, runtime: str, metrics: ApiMetrics) -> None:
+    def __init__(self, registry: ModelRegistry, *, runtime: str, metrics: ApiMetrics, threads: int = 1) -> None:
         self.registry = registry
         self.runtime = runtime
+        self.threads = threads
         self.metrics = metrics
         self.current: LoadedModel | None = None
         self.last_error: ReloadError | None = None
@@ -56,7 +57,7 @@ class ModelState:
         # A hot swap keeps the API's contract: a version with another feature schema needs a new rollout.
         expected = current.metadata.feature_schema if current else None
         artifact = self.registry.load(version, expected_schema=expected)
-        predictor = load_runtime(artifact, prefer=self.runtime)  # type: ignore[arg-type]
+        predictor = load_runtime(artifact, prefer=self.runtime, threads=self.threads)  # type: ignore[arg-type]
         schema = artifact.schema
         probe = predictor.predict_proba(np.zeros((1, schema.n_features), dtype=np.float32))
         if probe.shape != (1, len(schema.classes)):

@@ -149,6 +149,11 @@ def test_writes_are_atomic_for_concurrent_readers(file_store: FileStore) -> None
     assert file_store.list() == ["big"], "no temporary file is left behind or listed"
 
 
+def test_objects_are_readable_by_other_users(file_store: FileStore) -> None:
+    file_store.put_bytes("models/v1/model.onnx", b"x")
+    assert (file_store.root / "models" / "v1" / "model.onnx").stat().st_mode & 0o777 == 0o644
+
+
 def test_write_failure_is_a_storage_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("a file where a directory is expected")
     store = open_store(f"file://{tmp_path}/file")
