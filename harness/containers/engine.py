@@ -24,7 +24,7 @@ import docker.errors
 import requests.exceptions
 
 from harness.containers.errors import EngineError, EngineUnavailableError
-from harness.containers.settings import ContainersSettings, default_settings
+from harness.containers.settings import LABEL_SESSION, ContainersSettings, default_settings
 from harness.containers.waiting import wait_for
 
 _SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin")
@@ -141,12 +141,25 @@ def start_engine(settings: ContainersSettings | None = None) -> Engine:
     return Engine(client=client, started=proc if proc.poll() is None else None, log_path=log_path)
 
 
-def stop_engine(engine: Engine, *, timeout: float = 30.0) -> None:
-    """Stop the dockerd this harness started; an engine it found running is left alone."""
+def stop_engine(engine: Engine, *, timeout: float = 30.0, session_id: str | None = None) -> bool:
+    """Stop the dockerd this harness started; True if stopped.
+
+    An engine found running is left alone, and so is ours while containers of other runs
+    (another session on this machine, or anyone's) still run on it: stopping would kill them.
+    """
+    stopped = False
+    if engine.started is not None and engine.started.poll() is None:
+        try:
+            others = [c.name for c in engine.client.containers.list()
+                      if session_id is None or c.labels.get(LABEL_SESSION) != session_id]
+        except _TRANSIENT:
+            others = []
+        if not others:
+            _stop(engine.started, timeout)
+            stopped = True
     with contextlib.suppress(Exception):
         engine.client.close()
-    if engine.started is not None:
-        _stop(engine.started, timeout)
+    return stopped
 
 
 @contextlib.contextmanager
@@ -157,4 +170,4 @@ def docker_engine(settings: ContainersSettings | None = None, *, keep: bool = Fa
         yield engine
     finally:
         if not keep:
-            stop_engine(engine)
+            stop_engine(engine, session_id=(settings or default_settings()).session_id)

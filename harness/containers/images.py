@@ -18,6 +18,7 @@ import shlex
 import tarfile
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -181,10 +182,15 @@ def build_image(client: docker.DockerClient, spec: ImageSpec, *, repo_root: Path
 def prune_older(client: docker.DockerClient, repository: str, *, keep: str) -> list[str]:
     """Untag this harness's older builds of `repository` (content-hash tags pile up otherwise).
 
-    An image a container still uses is left alone; shared layers stay in the build cache.
+    An image a container still uses is left alone, and so is one built in the last hour (another
+    run on this engine may be about to start it); shared layers stay in the build cache.
     """
     removed: list[str] = []
+    recent = datetime.now(UTC) - timedelta(hours=1)
     for image in client.images.list(name=repository, filters={"label": f"{LABEL_BUILT_BY}={OWNER}"}):
+        created = datetime.fromisoformat(image.attrs["Created"][:19]).replace(tzinfo=UTC)
+        if created > recent:
+            continue
         for ref in image.tags:
             if ref != keep and ref.split(":", 1)[0] == repository:
                 try:

@@ -66,11 +66,19 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Ryuk (the reaper) cannot be pulled without a registry; our labels and session cleanup replace it.
     testcontainers_config.ryuk_disabled = True
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _PREVIOUS_SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[_PREVIOUS_SIGTERM])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -108,7 +116,7 @@ def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: Cont
     finally:
         remove_session(engine.client, settings)
         if not keep:
-            stop_engine(engine)
+            stop_engine(engine, session_id=settings.session_id)
 
 
 @pytest.fixture(scope="session")

@@ -129,6 +129,7 @@ def s3_service(*, image: str, settings: ContainersSettings, network: Network, ke
     )
     # The root filesystem is read-only: data lives in a tmpfs owned by MinIO's user.
     writable(minio, {"/tmp": "rw,size=64m", "/data": "rw,size=2g,uid=10001,gid=10001,mode=0700"})
+    minio.with_name(f"mlops-minio-kept-{reuse_key[:8]}" if keep else f"mlops-minio-{settings.session_id}")
     minio.with_envs(MINIO_ROOT_USER=access_key, MINIO_ROOT_PASSWORD=secret_key)
     minio.with_network(network).with_network_aliases(S3_ALIAS)
     minio.waiting_for(http_ready(S3_PORT, "/minio/health/ready", timeout=timeout))
