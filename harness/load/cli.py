@@ -10,6 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import typer
 from rich import box
 from rich.console import Console
@@ -107,7 +108,7 @@ def run(
                 print_summary(report, env.perf.profiles[name], console)
                 if not report.passed:
                     failed.append(name)
-    except (EnvironmentFileError, LoadError, ContainersError) as e:
+    except (EnvironmentFileError, LoadError, ContainersError, docker.errors.DockerException) as e:
         _fail(str(e))
     if failed:
         _fail(f"perf gate failed for profile(s) {', '.join(failed)}: see the breaches above and {out_dir}")
