@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,6 +14,21 @@ from prometheus_client import CollectorRegistry, Counter
 from apps.observability import configure_logging, serve_metrics
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """configure_logging sets process-wide state: put it back so other tests see their own."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    uvicorn = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate)
+               for n in ("uvicorn", "uvicorn.error", "uvicorn.access")}
+    yield
+    structlog.reset_defaults()
+    root.handlers[:], root.level = handlers, level
+    for name, (h, propagate) in uvicorn.items():
+        logging.getLogger(name).handlers[:] = h
+        logging.getLogger(name).propagate = propagate
 
 
 def test_logs_are_one_json_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
