@@ -87,7 +87,8 @@ def _start_dockerd(settings: ContainersSettings) -> tuple[subprocess.Popen[bytes
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "dockerd.log"
     nice = shutil.which("nice")
-    argv = ([nice, "-n", str(settings.nice)] if nice else []) + [dockerd]
+    host = [f"--host={settings.docker_host}"] if settings.docker_host else []
+    argv = ([nice, "-n", str(settings.nice)] if nice else []) + [dockerd, *host, *settings.dockerd_args]
     with log_path.open("ab") as log:
         # Its own session: a Ctrl-C aimed at pytest must not kill the engine before cleanup runs.
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -38,6 +38,7 @@ class ContainersSettings(BaseModel):
 
     cache_dir: Path = Field(description="Base rootfs tarballs, wheelhouses, dockerd logs.")
     docker_host: str | None = Field(default=None, description="DOCKER_HOST, if set; else the local socket.")
+    dockerd_args: tuple[str, ...] = Field(default=(), description="Extra arguments for a dockerd we start.")
     engine_timeout_s: float = 60.0
     nice: int = Field(default=10, ge=0, le=19, description="Niceness of builds (and of a dockerd we start).")
     build_cpu_shares: int = Field(default=256, description="cgroup CPU weight of build containers (1024 = normal).")
