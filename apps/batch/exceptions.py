@@ -16,7 +16,7 @@ class SourceError(BatchError):
 
 
 class ModelMismatch(BatchError):
-    """The active model does not take the vectors this pipeline produces."""
+    """No usable model: none promoted, or the active one does not take the vectors this pipeline produces."""
 
 
 class OutputSchemaError(BatchError):

@@ -17,6 +17,7 @@ import numpy as np
 import structlog
 
 from apps.batch import metrics
+from apps.batch.exceptions import ModelMismatch
 from apps.batch.output import append_monitoring, write_partition, write_run_config, write_run_data, write_run_status
 from apps.batch.schema import MonitoringRecord, StageDurations
 from apps.batch.settings import BatchSettings
@@ -118,9 +119,13 @@ def run_partition(settings: BatchSettings, partition: str, *, store: ObjectStore
 
 def _load_predictor(settings: BatchSettings) -> Callable[[], object]:
     def load() -> object:
-        from apps.inference import ModelRegistry, load_runtime
+        from apps.inference import ModelRegistry, NoActiveVersion, load_runtime
 
         registry = ModelRegistry(settings.model_registry_uri, endpoint_url=settings.s3_endpoint_url)
-        return load_runtime(registry.load(with_sklearn=False))
+        try:
+            return load_runtime(registry.load(with_sklearn=False))
+        except NoActiveVersion as e:
+            raise ModelMismatch(f"{e}; for a PCC model trained on synthetic cases: `mlops apps batch train-sample "
+                                f"--registry {settings.model_registry_uri}`") from e
 
     return load
