@@ -104,7 +104,10 @@ def test_injected_latency_fails_every_latency_threshold_and_the_baseline(
         logs = api.logs()
     assert not report.passed
     messages = [b.message for b in report.verdict.breaches]
-    for key, t in profile.endpoints.items():
+    # The API injects its faults on the prediction routes; reading the model stays fast.
+    slowed = {key: t for key, t in profile.endpoints.items() if key.startswith("POST /v1/predict")}
+    assert slowed, "the mixed profile should gate the prediction routes"
+    for key, t in slowed.items():
         for metric, allowed in (("p95", t.p95_ms), ("p99", t.p99_ms)):
             if allowed >= latency_ms:
                 continue
@@ -112,12 +115,12 @@ def test_injected_latency_fails_every_latency_threshold_and_the_baseline(
             found = [m for m in messages if re.match(pattern, m)]
             assert found, f"no breach named for {key} {metric}:\n{_explain(report, logs)}"
             assert float(re.match(pattern, found[0]).group(1)) >= latency_ms
-    # A closed loop cannot beat users / latency: throughput falls below the minimum too.
+    # No user sends faster than one request per injected latency: throughput falls below the minimum too.
     assert any(m.startswith("requests/s: measured") for m in messages), messages
     # And the slowdown is flagged against the healthy run's baseline for this machine profile.
     regressions = [b for b in report.verdict.breaches if b.kind == "regression"]
     assert report.baseline_compared and {b.threshold for b in regressions} >= {
-        f"{k} p95 vs baseline" for k in healthy_run.result.endpoints
+        f"{k} p95 vs baseline" for k in slowed
     } | {"requests/s vs baseline"}
     assert all("baseline test-machine/local/mixed" in b.detail for b in regressions)
 
