@@ -41,6 +41,7 @@ from apps.fraud.queue_interface import Claimed
 
 STATES = ("pending", "processing", "committing", "staged", "dead-letter")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # no '~' (the name separator), no glob characters
 _HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40] or "host"
 
 
@@ -105,6 +106,8 @@ class FileQueue:
     def put(self, payload: bytes, *, item_id: str | None = None) -> str:
         """Make an item visible in `pending` atomically (written aside, then renamed in)."""
         item_id = item_id or new_item_id()
+        if not _ITEM_ID.match(item_id):
+            raise QueueError(f"item id {item_id!r}: expected letters, digits, '.', '_' and '-' (at most 200)")
         staged = self._dir(self.dir, "staged") / f"{item_id}~put-{self._token()}.json"
         _write(staged, payload)
         os.rename(staged, self.dir / "pending" / f"{item_id}~0.json")

@@ -146,6 +146,8 @@ def test_orphaned_staged_outputs_are_removed(tmp_path: Path) -> None:
 def test_bad_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(QueueError, match="lowercase"):
         make(tmp_path, "Raw_Transactions")
+    with pytest.raises(QueueError, match="item id 'a~1'"):
+        make(tmp_path).put(b"x", item_id="a~1")
 
 
 def _worker(root: str, n_claims: int, out: mp.Queue) -> None:
