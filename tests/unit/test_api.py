@@ -405,7 +405,7 @@ async def test_injected_errors_and_latency_when_allowed(registry: ModelRegistry,
         start = asyncio.get_running_loop().time()
         response = await api.client.post("/v1/predict", json=SEED_BODY)
         assert response.status_code == 500 and "injected fault" in response.json()["detail"]
-        assert asyncio.get_running_loop().time() - start >= 0.03
+        assert asyncio.get_running_loop().time() - start >= 0.029  # asyncio may wake a clock tick early
         assert (await api.client.get("/healthz")).status_code == 200, "probes are never faulted"
         m = await api.metrics()
         assert m[("inference_errors_total", (("kind", "injected"), ("route", "/v1/predict")))] == 1
