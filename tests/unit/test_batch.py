@@ -226,3 +226,18 @@ def test_the_long_running_mode_runs_a_partition_once(tmp_path, registry) -> None
         stop.set()
         thread.join(timeout=60)
     assert len(read_monitoring(store, "20250120")) == 1  # later cycles see _SUCCESS and skip
+
+
+from tests.unit.test_storage import s3_server, s3_store  # noqa: E402,F401 - a real MinIO, skipped when not built
+
+
+def test_a_partition_on_s3_is_written_and_replaced(tmp_path, registry, featurizer, s3_store) -> None:
+    settings = make_settings(tmp_path, registry, data_uri=s3_store.uri, sample_rows=120)
+    first = run_partition(settings, PARTITION, store=s3_store, featurizer=lambda: featurizer)
+    second = run_partition(settings, PARTITION, store=s3_store, featurizer=lambda: featurizer)
+    out = read_output(s3_store, PARTITION)
+    assert out.num_rows == second.rows_out == first.rows_out
+    assert set(out.column("run_id").to_pylist()) == {second.run_id}
+    assert read_json(s3_store, part_key(OUTPUT_TABLE, PARTITION, "_SUCCESS"))["run_id"] == second.run_id
+    assert len(read_monitoring(s3_store, PARTITION)) == 2
+    assert any(k.startswith(f"runs/{second.run_id}/data/") for k in s3_store.list("runs/"))
