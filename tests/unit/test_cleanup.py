@@ -111,3 +111,15 @@ def test_settings_and_entry_point(tmp_path: Path) -> None:
     events = [json.loads(line) for line in ok.stdout.splitlines() if line.startswith("{")]
     assert any(e["event"] == "retention_decision" and e["action"] == "run-removed" for e in events)
     assert open_store(f"file://{tmp_path}/data").list("runs/failed-old/") == []
+
+
+from tests.unit.test_storage import s3_server, s3_store  # noqa: E402,F401 - a real MinIO, skipped when not built
+
+
+def test_retention_on_an_s3_store(s3_store) -> None:
+    add_run(s3_store, "ok-old", "succeeded", timedelta(days=8))
+    add_run(s3_store, "failed-old", "failed", timedelta(hours=13))
+    report = apply_retention(s3_store, success_hours=168, failed_hours=12, dry_run=False, now=NOW)
+    assert {d.run_id: d.action for d in report.decisions} == {"ok-old": "data-removed", "failed-old": "run-removed"}
+    assert sorted(k for k in s3_store.list("runs/")) == ["runs/ok-old/config.json", "runs/ok-old/status.json"]
+    assert s3_store.exists(report.log_key)
