@@ -11,15 +11,17 @@ from argocd.cli import app as argocd_app
 from environments import EnvironmentFileError, environment_names, load_environment
 from harness.clusters.cli import app as cluster_app
 from harness.containers.cli import app as images_app
+from harness.load.cli import app as load_app
 from harness.toolchain.cli import app as toolchain_app
 from infra.cli import app as infra_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="GitOps toolkit for ML pipelines on EKS.")
 env_app = typer.Typer(no_args_is_help=True, help="Environments: list, check and show them.")
-harness_app = typer.Typer(no_args_is_help=True, help="Harness: toolchain, clusters, images.")
+harness_app = typer.Typer(no_args_is_help=True, help="Harness: toolchain, clusters, images, load gates.")
 harness_app.add_typer(toolchain_app, name="toolchain")
 harness_app.add_typer(cluster_app, name="cluster")
 harness_app.add_typer(images_app, name="images")
+harness_app.add_typer(load_app, name="load")
 
 app.add_typer(env_app, name="env")
 app.add_typer(apps_app, name="apps")
