@@ -20,6 +20,9 @@ SizingStrategy = Literal["minimal", "balanced", "performance"]
 WorkloadClass = Literal["api", "worker", "job"]
 Classifier = Literal["random_forest", "logistic_regression"]
 LoadProfileName = Literal["single", "batch", "mixed"]
+# A model family has its own registry (its own active version): the fraud model is served by
+# the fraud pipeline's inference stage and the inference API; the PCC model by the batch pipeline.
+ModelFamily = Literal["fraud", "pcc"]
 
 # Kubernetes quantities as the API accepts them for cpu and memory ("250m", "1", "512Mi").
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]
@@ -386,6 +389,9 @@ class Environment(Strict):
 
     def resources(self, strategy: SizingStrategy, workload: WorkloadClass) -> Resources:
         return self.sizing[strategy][workload]
+
+    def model_registry_uri(self, family: ModelFamily) -> str:
+        return f"{self.storage.models_uri.rstrip('/')}/{family}"
 
     def image(self, name: str) -> str:
         """The pinned reference of one of the project's images."""

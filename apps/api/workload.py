@@ -34,7 +34,7 @@ def config(env: Environment) -> dict[str, str]:
     api = env.apps.inference_api
     data = {
         "PORT": str(api.port),
-        "MODEL_REGISTRY_URI": env.storage.models_uri,
+        "MODEL_REGISTRY_URI": env.model_registry_uri("fraud"),
         "BATCH_LIMIT": str(api.batch_limit),
         "RELOAD_INTERVAL_S": str(api.reload_interval_s),
         "LOG_LEVEL": LOG_LEVEL,

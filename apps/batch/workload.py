@@ -42,7 +42,7 @@ def config(env: Environment) -> dict[str, str]:
     batch = env.apps.batch_pipeline
     data = {
         "DATA_URI": env.storage.data_uri,
-        "MODEL_REGISTRY_URI": env.storage.models_uri,
+        "MODEL_REGISTRY_URI": env.model_registry_uri("pcc"),
         "SOURCE": batch.source,
         "DRY_RUN": "true" if batch.dry_run else "false",
         "TZ": batch.time_zone,

@@ -73,7 +73,7 @@ def config(env: Environment) -> dict[str, str]:
         "QUEUE_ROOT": MOUNT,
         "LEASE_S": str(fraud.lease_s),
         "MAX_ATTEMPTS": str(fraud.max_attempts),
-        "MODEL_REGISTRY_URI": env.storage.models_uri,
+        "MODEL_REGISTRY_URI": env.model_registry_uri("fraud"),
         "METRICS_PORT": str(METRICS_PORT),
         "LOG_LEVEL": "INFO",
     }

@@ -1,0 +1,23 @@
+"""Each model family has its own registry: a promotion in one never reaches another's readers."""
+
+from __future__ import annotations
+
+import pytest
+
+from argocd.render import render_environment
+from environments import environment_names, load_environment
+
+pytestmark = pytest.mark.manifests
+
+
+@pytest.mark.parametrize("name", environment_names())
+def test_pipelines_never_share_an_active_model(name: str) -> None:
+    env = load_environment(name)
+    registries: dict[str, set[str]] = {}
+    for obj in render_environment(env).app_objects():
+        if obj.kind == "ConfigMap" and "MODEL_REGISTRY_URI" in obj.manifest.get("data", {}):
+            registries.setdefault(obj.app, set()).add(obj.manifest["data"]["MODEL_REGISTRY_URI"])
+    # The API serves what fraud model-build promotes; the batch pipeline scores with the PCC model.
+    assert registries["inference-api"] == registries["fraud-pipeline"] == {env.model_registry_uri("fraud")}
+    assert registries["batch-pipeline"] == {env.model_registry_uri("pcc")}
+    assert env.model_registry_uri("pcc") != env.model_registry_uri("fraud")
