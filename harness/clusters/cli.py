@@ -99,7 +99,7 @@ def deploy(
         tree = render_environment(environment)
         if provider == "kwok":
             static_volumes(client, tree)
-        applied = apply_tree(client, tree)
+        applied = apply_tree(client, tree, wait_claims=provider == "kwok")
         for obj in applied.objects:
             console.print(f"applied wave {obj.wave:>2} {obj.ref}", highlight=False)
         for ref, why in applied.skipped.items():

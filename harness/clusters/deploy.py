@@ -18,7 +18,7 @@ from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import PersistentVolume
+from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
 from argocd.render import RenderedObject, RenderedTree
 from harness.clusters.errors import DeployError
@@ -55,19 +55,36 @@ def served_crd_groups(client: Client) -> set[str]:
     return {crd.spec.group for crd in client.list(CustomResourceDefinition)}
 
 
-def apply_tree(client: Client, tree: RenderedTree) -> Applied:
-    """Server-side apply every synced workload object of `tree`; DeployError names the refused one."""
+def apply_tree(client: Client, tree: RenderedTree, *, wait_claims: bool = False) -> Applied:
+    """Server-side apply every synced workload object of `tree`; DeployError names the refused one.
+
+    wait_claims: like Argo CD's wave health, let a wave's PersistentVolumeClaims bind before the
+    next wave (use where volumes bind at once, e.g. the static volumes of simulated clusters).
+    """
     groups = served_crd_groups(client)
     if groups:
         load_in_cluster_generic_resources(client)
     applied = Applied()
-    for obj in apply_order(tree):
+    ordered = apply_order(tree)
+    for index, obj in enumerate(ordered):
         if obj.requires_crd and obj.requires_crd not in groups:
             applied.skipped[obj.ref] = f"the cluster serves no {obj.requires_crd} CRD"
             continue
         apply_object(client, obj)
         applied.objects.append(obj)
+        wave_ends = index + 1 == len(ordered) or (ordered[index + 1].app, ordered[index + 1].wave) != (obj.app, obj.wave)
+        if wait_claims and wave_ends:
+            for claim in [o for o in applied.objects if o.kind == "PersistentVolumeClaim" and (o.app, o.wave) == (obj.app, obj.wave)]:
+                wait_claim_bound(client, claim.name, claim.namespace or "default")
     return applied
+
+
+def wait_claim_bound(client: Client, name: str, namespace: str, *, timeout: float = 60) -> PersistentVolumeClaim:
+    def bound() -> PersistentVolumeClaim | None:
+        claim = client.get(PersistentVolumeClaim, name, namespace=namespace)
+        return claim if claim.status and claim.status.phase == "Bound" else None
+
+    return wait_for(bound, what=f"PersistentVolumeClaim {namespace}/{name} Bound", timeout=timeout, interval=0.5, transient=TRANSIENT)
 
 
 def apply_object(client: Client, obj: RenderedObject) -> dict[str, Any]:

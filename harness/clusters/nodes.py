@@ -99,7 +99,6 @@ def _node(*, env: Environment, group_name: str, group: NodeGroup, index: int, zo
         "status": {
             "allocatable": allocatable(shape, disk_size_gb=group.disk_size_gb),
             "capacity": capacity(shape, disk_size_gb=group.disk_size_gb),
-            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake"},
             "phase": "Running",
         },
     }

@@ -196,7 +196,7 @@ def deployed_env(clusters: ClusterPool) -> Callable[[str], DeployedEnv]:
             started = time.monotonic()
             if info.simulated:
                 static_volumes(client, tree)
-            applied = apply_tree(client, tree)
+            applied = apply_tree(client, tree, wait_claims=info.simulated)
             cache[env_name] = DeployedEnv(env, info, client, tree, applied, time.monotonic() - started)
         return cache[env_name]
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lightkube import ApiError
+
 from environments.model import Environment
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import apply_manifest, client_for, wait_nodes_ready
@@ -108,11 +110,15 @@ class KwokProvider:
         """Nodes like env's node groups (server-side apply: re-running converges, never duplicates)."""
         client = client_for(kubeconfig)
         nodes = node_manifests(env=env)
-        for node in nodes:
-            status = node.pop("status")
-            applied = apply_manifest(client, node)
-            # Node status is a subresource: capacity and allocatable go there, as a kubelet would report.
-            apply_manifest(client, {**applied, "status": status}, subresource="status")
+        try:
+            for node in nodes:
+                status = node.pop("status")
+                apply_manifest(client, node)
+                # Node status is a subresource: capacity and allocatable go there, as a kubelet would report.
+                patch = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node["metadata"]["name"]}, "status": status}
+                apply_manifest(client, patch, subresource="status")
+        except ApiError as e:
+            raise ClusterError(f"shaping nodes like env {env.name!r}: the API server refused a Node: {e.status.message}") from e
         wait_nodes_ready(client, names=[n["metadata"]["name"] for n in nodes])
 
     def delete(self, cluster: str) -> None:
