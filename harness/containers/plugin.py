@@ -28,8 +28,8 @@ import pytest
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
-from harness.containers.base import ensure_base_image
-from harness.containers.build import ImageSet, ensure_app_images, ensure_minio_image
+from harness.containers.base import UPSTREAM_BASE, ensure_base_image
+from harness.containers.build import REPO_ROOT, ImageSet, ensure_app_images, ensure_minio_image
 from harness.containers.images import APP_IMAGES, BuiltImage, ImageSpec
 from harness.containers.cleanup import remove_session, remove_stale
 from harness.containers.engine import Engine, start_engine, stop_engine
@@ -37,6 +37,7 @@ from harness.containers.errors import EngineUnavailableError
 from harness.containers.runners import Running, app_volume, inference_api, run_to_completion, worker
 from harness.containers.services import S3Service, s3_service, session_network
 from harness.containers.settings import ContainersSettings, default_settings
+from harness.containers.wheelhouse import ensure_wheelhouse
 
 _RUNNING = pytest.StashKey[list[Running]]()
 _TRUE = {"1", "true", "yes"}
@@ -90,6 +91,64 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+# Fixtures whose first use needs the engine; and those that also need the base, wheels or MinIO.
+_ENGINE_FIXTURES = {"mlops_docker", "mlops_base_image", "mlops_minio_image", "mlops_images", "mlops_api_image",
+                    "mlops_pipeline_image", "mlops_network", "mlops_s3", "mlops_s3_host_env", "mlops_bucket",
+                    "mlops_inference_api", "mlops_pipeline"}
+_APP_FIXTURES = {"mlops_images", "mlops_api_image", "mlops_pipeline_image", "mlops_inference_api", "mlops_pipeline"}
+_MINIO_FIXTURES = {"mlops_minio_image", "mlops_images", "mlops_s3", "mlops_s3_host_env", "mlops_bucket",
+                   "mlops_inference_api", "mlops_pipeline"}
+_ENGINE = pytest.StashKey[Engine]()
+_PREPARE_FAILED = pytest.StashKey[tuple[bool, str]]()  # (skip?, reason)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the engine and do the slow one-time work (debootstrap, wheels, the MinIO binary) before
+    the first test that needs them, outside any test's timeout."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    used: set[str] = set()
+    for item in session.items:
+        used.update(_ENGINE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+    if not used:
+        return
+    settings = default_settings()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[mlops containers] {line}")
+
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        try:
+            engine = start_engine(settings)
+            config.stash[_ENGINE] = engine
+            say(f"Docker {engine.version} ({'started dockerd' if engine.started else 'already running'})")
+            base = ensure_base_image(engine.client, settings=settings, choice=_base_choice(config), log=say)
+            if used & _APP_FIXTURES and base != UPSTREAM_BASE:
+                ensure_wheelhouse(REPO_ROOT, settings=settings, log=say)
+            if used & _MINIO_FIXTURES:
+                from harness.toolchain import ensure_tool
+
+                say("toolchain: minio")
+                ensure_tool("minio")
+        except EngineUnavailableError as e:
+            config.stash[_PREPARE_FAILED] = (True, f"no Docker engine here: {e}")
+        except Exception as e:  # noqa: BLE001 - reported by the fixtures, so the tests fail with it
+            config.stash[_PREPARE_FAILED] = (False, f"{type(e).__name__}: {e}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # The fixture stops the engine; this covers a run whose fixtures never ran (all skipped, or
+    # interrupted before the first one).
+    engine = session.config.stash.get(_ENGINE, None)
+    if engine is not None and not _keep(session.config):
+        remove_session(engine.client, default_settings())
+        stop_engine(engine, session_id=default_settings().session_id)
+
+
 def _track(request: pytest.FixtureRequest, run: Running) -> Running:
     request.node.stash.setdefault(_RUNNING, []).append(run)
     return run
@@ -105,11 +164,19 @@ def mlops_containers_settings() -> ContainersSettings:
 def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: ContainersSettings) -> Iterator[Engine]:
     """An answering Docker engine (started if needed); this session's objects are removed after it."""
     settings = mlops_containers_settings
-    try:
-        engine = start_engine(settings)
-    except EngineUnavailableError as e:
-        pytest.skip(f"no Docker engine here: {e}")
-    keep = _keep(request.config)
+    config = request.config
+    if _PREPARE_FAILED in config.stash:
+        skip, reason = config.stash[_PREPARE_FAILED]
+        if skip:
+            pytest.skip(reason)
+        pytest.fail(f"preparing the containers harness failed: {reason}")
+    engine = config.stash.get(_ENGINE, None)
+    if engine is None:
+        try:
+            engine = start_engine(settings)
+        except EngineUnavailableError as e:
+            pytest.skip(f"no Docker engine here: {e}")
+    keep = _keep(config)
     try:
         remove_stale(engine.client, settings)
         yield engine
@@ -117,6 +184,7 @@ def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: Cont
         remove_session(engine.client, settings)
         if not keep:
             stop_engine(engine, session_id=settings.session_id)
+        config.stash[_ENGINE] = None  # type: ignore[assignment]  # handled: sessionfinish has nothing to do
 
 
 @pytest.fixture(scope="session")

@@ -24,16 +24,20 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def isolated() -> Iterator[ContainersSettings]:
-    if find_dockerd() is None or os.geteuid() != 0:
-        pytest.skip("starting a dockerd needs Debian's docker.io and root")
+    if find_dockerd() is None or os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("starting a dockerd needs Debian's docker.io, iproute2 and root")
     # Short paths: containerd's socket lives under the exec root and unix sockets allow ~100 bytes.
     root = Path(tempfile.mkdtemp(prefix="mlk-", dir="/tmp"))
+    # Its own bridge: `--bridge=none` would make dockerd delete docker0, the other engine's bridge.
+    bridge = f"mlk{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     try:
         settings = settings_from_env({"MLOPS_CACHE_DIR": str(root / "cache"), "DOCKER_HOST": f"unix://{root}/d.sock"})
         yield settings.model_copy(update={"dockerd_args": (
-            f"--data-root={root}/data", f"--exec-root={root}/x", f"--pidfile={root}/d.pid", "--bridge=none",
+            f"--data-root={root}/data", f"--exec-root={root}/x", f"--pidfile={root}/d.pid", f"--bridge={bridge}",
             "--iptables=false", "--ip-masq=false")})
     finally:
+        subprocess.run(["ip", "link", "delete", bridge], check=False)
         # dockerd bind-mounts its data root onto itself (same filesystem: os.path.ismount cannot
         # see it) and leaves that mount behind on exit; unmount whatever sits under our folder.
         for mount in _mounts_under(root):
