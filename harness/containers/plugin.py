@@ -8,6 +8,14 @@ installs the toolkit gets these fixtures without a conftest. Options (group "mlo
 - `--mlops-base-image=auto|local|IMAGE` (env MLOPS_BASE_IMAGE; default auto: python:3.11-slim
   when a registry gives it, else the local debootstrap base).
 
+Fixtures (session unless noted): `mlops_docker` (an answering engine), `mlops_base_image`,
+`mlops_minio_image`, `mlops_api_image`, `mlops_pipeline_image`, `mlops_images` (all of them),
+`mlops_network`, `mlops_s3` (endpoint, keys, `create_bucket`, `container_env()`), and per test
+`mlops_bucket`, `mlops_s3_host_env`, `mlops_inference_api` (a factory: `start(**env)` -> `.url`)
+and `mlops_pipeline` (`run(...)`, `start(...)` with `.kill()`/`.restart()`, `volume()`). Other
+repositories use the engine, base, store and network fixtures with their own images through
+`harness.containers.runners`.
+
 testcontainers' reaper image cannot be pulled here, so it is disabled through testcontainers'
 own configuration object, and cleanup is ours: every object carries this session's labels and is
 removed at the end of the session (also after a failure or Ctrl-C / SIGTERM), and objects of a
