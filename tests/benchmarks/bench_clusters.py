@@ -47,9 +47,10 @@ def main() -> None:
                 tree = render_environment(env)
                 static_volumes(client, tree)
                 applied = apply_tree(client, tree, wait_claims=True)
-                for dep in applied.of_kind("Deployment"):
-                    wait_deployment_available(client, dep.name, dep.namespace or "default")
-                print(f"deploy {args.env} tree ({len(applied.objects)} objects) to available: {time.monotonic() - t0:.1f}s")
+                print(f"apply {args.env} tree ({len(applied.objects)} objects, PVCs bound per wave): {time.monotonic() - t0:.1f}s")
+                api = env.apps.inference_api
+                wait_deployment_available(client, "ml-inference-api", api.namespace)
+                print(f"... and the inference API Deployment available: {time.monotonic() - t0:.1f}s")
             t_delete = time.monotonic()
         print(f"kwok cluster delete: {time.monotonic() - t_delete:.1f}s")
 

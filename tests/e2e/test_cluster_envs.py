@@ -16,13 +16,19 @@ from lightkube import ApiError
 from lightkube.types import CascadeType
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
-from lightkube.resources.batch_v1 import Job
+from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Namespace, Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from apps.batch import workload as batch
 from argocd.render import OPTIONAL_CRD_KINDS, RenderedObject
-from harness.clusters.deploy import apply_manifest, trigger_cronjob, wait_deployment_available, wait_job_complete
+from harness.clusters.deploy import (
+    apply_manifest,
+    trigger_cronjob,
+    wait_cronjob_scheduled,
+    wait_deployment_available,
+    wait_job_complete,
+)
 from harness.clusters.kube import to_resource
 from harness.clusters.nodes import GPU_RESOURCE
 from harness.clusters.plugin import DeployedEnv
@@ -225,3 +231,19 @@ def test_backfill_indexed_job_fans_out_over_every_partition(deployed: DeployedEn
     }
     assert indexes == set(range(days))
     deployed.client.delete(Job, name, namespace=ns, cascade=CascadeType.BACKGROUND)
+
+
+def test_the_cronjob_controller_schedules_the_rendered_cronjob(deployed_env: Callable[[str], DeployedEnv]) -> None:
+    """The rendered daily CronJob, on a one-minute schedule, is scheduled by the real controller."""
+    deployed = deployed_env("local")
+    cron = next(o for o in deployed.applied.of_kind("CronJob") if o.app == "batch-pipeline")
+    every_minute = copy.deepcopy(cron.manifest)
+    every_minute["metadata"]["name"] = f"{cron.name}-every-minute"
+    every_minute["spec"]["schedule"] = "* * * * *"
+    since = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    apply_manifest(deployed.client, every_minute)
+    try:
+        scheduled = wait_cronjob_scheduled(deployed.client, every_minute["metadata"]["name"], cron.namespace or "default", since=since, timeout=150)
+        assert scheduled.status.active or scheduled.status.lastSuccessfulTime
+    finally:
+        deployed.client.delete(CronJob, every_minute["metadata"]["name"], namespace=cron.namespace, cascade=CascadeType.BACKGROUND)
