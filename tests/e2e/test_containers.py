@@ -20,14 +20,14 @@ import pytest
 from testcontainers.community.minio import MinioContainer
 from testcontainers.core.container import DockerContainer
 
-from harness.containers.cleanup import remove_session, remove_stale
+from harness.containers.cleanup import remove_kept, remove_session, remove_stale
 from harness.containers.containers import hardened, writable
 from harness.containers.engine import Engine
 from harness.containers.errors import ContainerFailedError
 from harness.containers.images import BuiltImage
 from harness.containers.runners import run_to_completion
 from harness.containers.services import S3Service
-from harness.containers.settings import LABEL_PID, ContainersSettings, settings_from_env
+from harness.containers.settings import LABEL_KEEP, LABEL_PID, ContainersSettings, settings_from_env
 from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -183,3 +183,45 @@ def test_a_killed_run_is_swept_by_the_next_session(
 def state_of_running(container: object) -> bool:
     container.reload()  # type: ignore[attr-defined]
     return bool(container.attrs["State"]["Running"])  # type: ignore[attr-defined]
+
+
+KEEP_TEST = """\
+import os
+from pathlib import Path
+
+
+def test_store(mlops_s3):
+    with Path(os.environ["IDS_FILE"]).open("a") as f:
+        f.write(mlops_s3.container_id + "\\n")
+"""
+
+
+def test_kept_store_is_reused_by_the_next_run_and_removed_by_clean(
+    mlops_docker: Engine, mlops_minio_image: BuiltImage, tmp_path: Path
+) -> None:
+    (tmp_path / "test_keep.py").write_text(KEEP_TEST)
+    ids_file = tmp_path / "ids"
+    env = {**os.environ, "IDS_FILE": str(ids_file)}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+            "--mlops-keep-containers", str(tmp_path / "test_keep.py")]
+    kept_before = {c.id for c in mlops_docker.client.containers.list(filters={"label": f"{LABEL_KEEP}=true"})}
+    try:
+        for _ in range(2):
+            done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stdout[-3000:]
+        first, second = ids_file.read_text().split()
+        assert first == second  # the second run found the kept store instead of starting one
+        assert mlops_docker.client.containers.get(first).status == "running"
+    finally:
+        # Remove only what these runs kept: a store someone kept before stays.
+        if kept_before:
+            for c in mlops_docker.client.containers.list(all=True, filters={"label": f"{LABEL_KEEP}=true"}):
+                if c.id not in kept_before:
+                    c.remove(force=True, v=True)
+            removed = []
+        else:
+            removed = remove_kept(mlops_docker.client)
+    if not kept_before:
+        assert any("mlops-minio-kept" in r for r in removed)
+    with pytest.raises(docker.errors.NotFound):
+        mlops_docker.client.containers.get(first)
