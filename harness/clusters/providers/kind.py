@@ -18,6 +18,7 @@ import yaml
 from environments.model import Environment
 from harness.clusters.errors import ClusterCommandError
 from harness.clusters.providers.base import ClusterInfo, run, state_dir
+from harness.containers.images import APP_IMAGES
 from harness.toolchain import ToolchainError, ensure_tool, load_manifest
 
 # kind runs real pods: a laptop cannot host prod's node count, so each group gets at most this many workers.
@@ -63,6 +64,14 @@ class KindProvider:
             return f"the kind provider needs the kind CLI: {e}"
         return None
 
+    @staticmethod
+    def _present(images: list[str]) -> list[str]:
+        docker = shutil.which("docker") or "docker"
+        return [
+            image for image in images
+            if subprocess.run([docker, "image", "inspect", image], capture_output=True, check=False).returncode == 0
+        ]
+
     def exists(self, cluster: str) -> bool:
         return cluster in run([str(self._kind()), "get", "clusters"]).split()
 
@@ -84,8 +93,10 @@ class KindProvider:
                 self.delete(cluster)
                 raise
             created = True
-        if self.images:
-            run([str(self._kind()), "load", "docker-image", "--name", cluster, *self.images], timeout=600)
+        images = self.images or self._present([env.image(spec.name) for spec in APP_IMAGES])
+        if images:
+            # Pods use pull policy Never/IfNotPresent with these references: the nodes must hold them.
+            run([str(self._kind()), "load", "docker-image", "--name", cluster, *images], timeout=600)
         return ClusterInfo(
             provider="kind", name=cluster, kubeconfig=self.kubeconfig(cluster), created=created, simulated=False,
             seconds=time.monotonic() - started,
