@@ -101,25 +101,43 @@ def build_rootfs_tarball(recipe: BaseRecipe, *, dest: Path, settings: Containers
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix="rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
-        _run(_nice(settings) + [debootstrap, f"--variant={recipe.variant}", f"--include={','.join(recipe.packages)}",
-                                recipe.suite, str(root), recipe.mirror], what="debootstrap", log=log)
-        chroot = shutil.which("chroot") or "/usr/sbin/chroot"
-        _run(_nice(settings) + [chroot, str(root), "/usr/bin/python3", "-m", "venv", VENV],
-             what="python venv in the rootfs", log=log)
-        # What a slim image leaves out: apt lists, caches, docs and manuals.
-        for junk in ("var/lib/apt/lists", "var/cache/apt", "usr/share/doc", "usr/share/man", "usr/share/info"):
-            target = root / junk
-            if target.is_dir():
-                for child in target.iterdir():
-                    if child.is_dir() and not child.is_symlink():
-                        shutil.rmtree(child)
-                    else:
-                        child.unlink()
-        partial = dest.with_suffix(".partial")
-        _run(["tar", "--numeric-owner", "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
-              "-C", str(root), "-cf", str(partial), "."], what="pack the rootfs", log=log)
-        partial.replace(dest)
+        try:
+            _build_rootfs(recipe, root=root, dest=dest, debootstrap=debootstrap, settings=settings, log=log)
+        finally:
+            _unmount_under(root)  # an interrupted debootstrap may leave /proc or /sys mounted in it
     return dest
+
+
+def _unmount_under(root: Path) -> None:
+    try:
+        points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(f"{root}/")), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False)
+
+
+def _build_rootfs(recipe: BaseRecipe, *, root: Path, dest: Path, debootstrap: str, settings: ContainersSettings,
+                  log: Callable[[str], None]) -> None:
+    """debootstrap → a venv at /opt/venv → trim what a slim image leaves out → pack as `dest`."""
+    _run(_nice(settings) + [debootstrap, f"--variant={recipe.variant}", f"--include={','.join(recipe.packages)}",
+                            recipe.suite, str(root), recipe.mirror], what="debootstrap", log=log)
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    _run(_nice(settings) + [chroot, str(root), "/usr/bin/python3", "-m", "venv", VENV],
+         what="python venv in the rootfs", log=log)
+    # What a slim image leaves out: apt lists, caches, docs and manuals.
+    for junk in ("var/lib/apt/lists", "var/cache/apt", "usr/share/doc", "usr/share/man", "usr/share/info"):
+        target = root / junk
+        if target.is_dir():
+            for child in target.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+    partial = dest.with_suffix(".partial")
+    _run(["tar", "--numeric-owner", "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
+          "-C", str(root), "-cf", str(partial), "."], what="pack the rootfs", log=log)
+    partial.replace(dest)
 
 
 def import_base(client: docker.DockerClient, tarball: Path, recipe: BaseRecipe) -> str:
