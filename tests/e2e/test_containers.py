@@ -24,6 +24,7 @@ from harness.containers.cleanup import remove_kept, remove_session, remove_stale
 from harness.containers.containers import hardened, writable
 from harness.containers.engine import Engine
 from harness.containers.errors import ContainerFailedError
+from harness.containers.build import ImageSet
 from harness.containers.images import BuiltImage
 from harness.containers.runners import run_to_completion
 from harness.containers.services import S3Service
@@ -52,6 +53,14 @@ def test_base_image_runs_python_311_as_non_root_on_a_read_only_root(
     assert "(3, 11) 10001" in logs
     assert "root filesystem refused the write: 30" in logs  # EROFS
     assert "tmp writable" in logs
+
+
+def test_app_images_run_as_a_numeric_non_root_user(mlops_docker: Engine, mlops_images: ImageSet) -> None:
+    # runAsNonRoot in Kubernetes can only verify a numeric user.
+    for name in ("ml-inference-api", "ml-pipeline", "minio"):
+        user = mlops_docker.client.images.get(mlops_images.tag(name)).attrs["Config"]["User"]
+        uid = user.split(":", 1)[0]
+        assert uid.isdigit() and int(uid) != 0, f"{name}: USER is {user!r}"
 
 
 def test_a_container_that_exits_instead_of_becoming_ready_fails_fast_with_its_logs(
