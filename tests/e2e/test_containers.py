@@ -234,3 +234,15 @@ def test_kept_store_is_reused_by_the_next_run_and_removed_by_clean(
         assert any("mlops-minio-kept" in r for r in removed)
     with pytest.raises(docker.errors.NotFound):
         mlops_docker.client.containers.get(first)
+
+
+def test_images_cli_reports_what_it_built_or_found(mlops_images: ImageSet) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    result = CliRunner().invoke(app, ["harness", "images", "build"], env={"MLOPS_BASE_IMAGE": "local"})
+    assert result.exit_code == 0, result.output
+    for name in ("ml-inference-api", "ml-pipeline", "minio"):
+        assert name in result.output
+    assert "cached" in result.output  # the fixture built them: nothing changed since
