@@ -164,6 +164,19 @@ class ResourceAmounts(Strict):
     cpu: Quantity
     memory: Quantity
 
+    @property
+    def cpu_millis(self) -> float:
+        return float(self.cpu[:-1]) if self.cpu.endswith("m") else float(self.cpu) * 1000
+
+    @property
+    def memory_mib(self) -> float:
+        number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", self.memory).groups()  # type: ignore[union-attr]
+        return float(number) * _MIB_PER_UNIT[unit]
+
+
+_MIB_PER_UNIT = {"": 1 / 2**20, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20,
+                 "Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "m": 1e-3 / 2**20}
+
 
 class Resources(Strict):
     requests: ResourceAmounts
@@ -240,6 +253,7 @@ class FraudPipeline(Strict):
     replicas: FraudStageReplicas
     # Run the GPU variants where the environment has a gpu node group; CPU variants otherwise.
     use_gpu: bool
+    gpus_per_pod: int = Field(default=1, ge=1)
     lease_s: int = Field(ge=1)
     max_attempts: int = Field(ge=1)
 
@@ -377,6 +391,37 @@ class Environment(Strict):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _fits_its_nodes(self) -> Environment:
+        """Pods that fit no node stay Pending forever, and a cluster shows it only after a deploy."""
+        cpu_groups = [g for g in self.node_groups.values() if g.kind == "cpu"]
+        apps = self.apps
+        for field, app, workload in (
+            ("apps.inference_api", apps.inference_api, "api"),
+            ("apps.batch_pipeline", apps.batch_pipeline, "job"),
+            ("apps.fraud_pipeline", apps.fraud_pipeline, "worker"),
+            ("apps.cleanup", apps.cleanup, "job"),
+        ):
+            if app.enabled:
+                _require_fit(f"{field}.sizing", self.sizing[app.sizing][workload], cpu_groups, "cpu")  # type: ignore[index]
+        if self.fraud_on_gpu:
+            fraud = apps.fraud_pipeline
+            gpu_groups = list(self.gpu_node_groups.values())
+            _require_fit("apps.fraud_pipeline.sizing", self.sizing[fraud.sizing]["worker"], gpu_groups, "gpu")
+            stages = fraud.replicas.preprocessing + fraud.replicas.inference + fraud.replicas.model_build
+            demand = stages * fraud.gpus_per_pod
+            if self.storage.shared_volume.read_write_many:
+                pool, where = sum(g.max_size * g.shape.gpus for g in gpu_groups), "the gpu node groups at max_size"
+            else:
+                pool = max(g.shape.gpus for g in gpu_groups)
+                where = "one gpu node (the ReadWriteOnce shared volume keeps every stage on one node)"
+            if demand > pool:
+                raise ValueError(
+                    f"apps.fraud_pipeline: its GPU stages (preprocessing + inference + model_build replicas) need "
+                    f"{demand} GPUs but {where} offer {pool}: add GPU capacity, lower the replicas or set use_gpu: false"
+                )
+        return self
+
     # Derived views, so no room recomputes them differently.
 
     @property
@@ -386,6 +431,11 @@ class Environment(Strict):
     @property
     def has_gpu(self) -> bool:
         return bool(self.gpu_node_groups)
+
+    @property
+    def fraud_on_gpu(self) -> bool:
+        """The fraud pipeline runs its GPU variants (else its CPU variants, GPU ones at zero)."""
+        return self.has_gpu and self.apps.fraud_pipeline.use_gpu
 
     def resources(self, strategy: SizingStrategy, workload: WorkloadClass) -> Resources:
         return self.sizing[strategy][workload]
@@ -399,3 +449,16 @@ class Environment(Strict):
             raise ValueError(f"bad image name {name!r}")
         prefix = f"{self.images.registry}/" if self.images.registry else ""
         return f"{prefix}{name}:{self.images.tag}"
+
+
+def _require_fit(field: str, resources: Resources, groups: list[NodeGroup], kind: str) -> None:
+    requests = resources.requests
+    for group in groups:
+        shape = group.shape
+        if requests.cpu_millis <= shape.allocatable_cpu_millis and requests.memory_mib <= shape.allocatable_memory_mib:
+            return
+    largest = max((g.shape for g in groups), key=lambda s: (s.allocatable_cpu_millis, s.allocatable_memory_mib))
+    raise ValueError(
+        f"{field}: requests of {requests.cpu} CPU / {requests.memory} fit no {kind} node: the largest offers "
+        f"{largest.allocatable_cpu_millis}m / {largest.allocatable_memory_mib}Mi after the kubelet reservation"
+    )

@@ -27,7 +27,6 @@ SERVICE_ACCOUNT = "fraud-pipeline"
 CONFIG_MAP = "fraud-pipeline-config"
 IMAGE = "ml-pipeline"
 METRICS_PORT = 8080
-GPUS_PER_POD = 1
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,10 @@ def namespace(env: Environment) -> str:
     return env.apps.fraud_pipeline.namespace
 
 
-def gpu_active(env: Environment) -> bool:
-    return env.has_gpu and env.apps.fraud_pipeline.use_gpu
-
-
 def stages(env: Environment) -> list[Stage]:
     """The six Deployments of seed 002 with the replicas this environment runs."""
     wanted = env.apps.fraud_pipeline.replicas
-    gpu = gpu_active(env)
+    gpu = env.fraud_on_gpu
 
     def split(count: int) -> tuple[int, int]:
         return (0, count) if gpu else (count, 0)
@@ -84,7 +79,7 @@ def config(env: Environment) -> dict[str, str]:
 
 def resources(env: Environment, *, gpu: bool) -> Obj:
     return k8s.resources(
-        env=env, strategy=env.apps.fraud_pipeline.sizing, workload="worker", gpus=GPUS_PER_POD if gpu else 0
+        env=env, strategy=env.apps.fraud_pipeline.sizing, workload="worker", gpus=env.apps.fraud_pipeline.gpus_per_pod if gpu else 0
     )
 
 
@@ -131,7 +126,7 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
 def _placement(env: Environment, meta: AppMeta, stage: Stage) -> dict[str, object]:
     """Node selector, tolerations and affinity of one stage."""
     rwo = not env.storage.shared_volume.read_write_many
-    on_gpu = stage.gpu or (rwo and gpu_active(env))
+    on_gpu = stage.gpu or (rwo and env.fraud_on_gpu)
     placement: dict[str, object] = {
         "node_selector": k8s.gpu_node_selector(env) if on_gpu else k8s.cpu_node_selector(env),
         "tolerations": k8s.gpu_tolerations() if on_gpu else [],

@@ -19,27 +19,10 @@ KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 NODE_GROUP_LABEL = "eks.amazonaws.com/nodegroup"
 
 
-def reserved_cpu_millis(cpus: int) -> int:
-    """The kubelet CPU reservation of EKS AMIs: 6% of the 1st core, 1% of the 2nd, 0.5% of 3-4, 0.25% beyond."""
-    tiers = [(1, 60), (1, 10), (2, 5)]
-    reserved, left = 0.0, cpus
-    for count, per_core in tiers:
-        used = min(left, count)
-        reserved += used * per_core
-        left -= used
-    reserved += max(left, 0) * 2.5
-    return int(reserved)
-
-
-def reserved_memory_mib(max_pods: int) -> int:
-    """The kubelet memory reservation of EKS AMIs: 255 MiB + 11 MiB per pod, plus 100 MiB eviction threshold."""
-    return 255 + 11 * max_pods + 100
-
-
 def allocatable(shape: InstanceShape, *, disk_size_gb: int) -> dict[str, str]:
     out = {
-        "cpu": f"{shape.cpu * 1000 - reserved_cpu_millis(shape.cpu)}m",
-        "memory": f"{shape.memory_gib * 1024 - reserved_memory_mib(shape.max_pods)}Mi",
+        "cpu": f"{shape.allocatable_cpu_millis}m",
+        "memory": f"{shape.allocatable_memory_mib}Mi",
         "pods": str(shape.max_pods),
         "ephemeral-storage": f"{disk_size_gb * 9 // 10}Gi",
     }

@@ -36,25 +36,6 @@ from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
-# Found by these tests and reported to the owners of environments/ and apps/ workload specs:
-# Deployments the real scheduler cannot place on nodes shaped like the env. The test fails if
-# any other Deployment is refused, or once one of these fits (then delete its entry).
-KNOWN_UNSCHEDULABLE: dict[str, dict[str, str]] = {
-    # Which of these gets the one GPU varies; the others stay Pending.
-    "local": {
-        name: "4 GPU pods (inference-gpu x2, preprocessing-gpu, model-build) pinned to one node by the "
-        "ReadWriteOnce queue volume, which has 1 GPU (g5.xlarge, desired_size 1)"
-        for name in ("inference-gpu", "model-build", "preprocessing-gpu")
-    },
-    "prod": {
-        "data-gather": "sizing performance/worker requests 4 CPU; m5.xlarge allocatable is 3920m",
-        "inference-gpu": "requests 4 CPU (> 3920m on g5.xlarge) and 4 GPUs; gpu group has 1 node x 1 GPU",
-        "model-build": "requests 4 CPU (> 3920m on g5.xlarge)",
-        "preprocessing-gpu": "requests 4 CPU (> 3920m on g5.xlarge)",
-    },
-}
-
-
 @pytest.fixture(scope="module", params=["local", "prod"])
 def deployed(request: pytest.FixtureRequest, deployed_env: Callable[[str], DeployedEnv]) -> DeployedEnv:
     return deployed_env(request.param)
@@ -115,11 +96,8 @@ def test_deployments_become_available(deployed: DeployedEnv) -> None:
     for dep in deployments:
         if dep.name not in refused:
             wait_deployment_available(deployed.client, dep.name, dep.namespace or "default", timeout=60)
-    known = KNOWN_UNSCHEDULABLE.get(deployed.env.name, {})
-    assert set(refused) <= set(known), f"Deployments the scheduler cannot place: {refused}"
-    assert bool(refused) == bool(known), f"env {deployed.env.name} now fits: remove it from KNOWN_UNSCHEDULABLE"
-    if known:
-        pytest.xfail(f"env {deployed.env.name}: " + "; ".join(f"{n}: {why}" for n, why in known.items()))
+    # The environment model refuses sizes that fit no node; this proves it with the real scheduler.
+    assert not refused, f"Deployments the scheduler cannot place: {refused}"
 
 
 def _owned_by(pod: Pod, dep: RenderedObject) -> bool:
@@ -160,8 +138,6 @@ def test_gpu_pods_land_only_on_gpu_nodes_and_cpu_pods_never_do(deployed: Deploye
     pods = wait_for(lambda: _scheduling_settled(deployed), what="every Deployment pod placed or refused", timeout=120)
     placed = [p for p in pods if p.spec.nodeName]
     wants_gpu = {p.metadata.name: any(_gpus(c.resources) for c in p.spec.containers) for p in pods}
-    if not any(wants_gpu[p.metadata.name] for p in placed) and deployed.env.name in KNOWN_UNSCHEDULABLE:
-        pytest.xfail(f"env {deployed.env.name}: no GPU pod fits a node (see KNOWN_UNSCHEDULABLE)")
     assert any(wants_gpu[p.metadata.name] for p in placed), "the env runs GPU work but no GPU pod was placed"
     # A pod sharing a ReadWriteOnce claim with GPU pods must sit on their node (seed 002's volume).
     gpu_claims = {c for p in pods if wants_gpu[p.metadata.name] for c in _claims(p)}

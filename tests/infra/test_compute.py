@@ -108,7 +108,7 @@ def test_gpu_groups_tainted_labelled_nvidia_ami_and_min_as_env(env: Environment,
         assert not g.get("taints")
 
 
-@pytest.mark.parametrize("name, expected_min", [("dev", 0), ("staging", 0), ("prod", 1)])
+@pytest.mark.parametrize("name, expected_min", [("dev", 0), ("staging", 0), ("prod", 2)])
 def test_gpu_minimum_follows_env_file(name: str, expected_min: int, run_with) -> None:
     run = run_with(name, {})
     assert run.one(NODE_GROUP, "-gpu").inputs["scalingConfig"]["minSize"] == expected_min

@@ -111,9 +111,9 @@ def test_offline_plan_prints_tree_counts_and_key_inputs() -> None:
     prod = load_environment("prod")
     assert prod.aws.network.vpc_cidr in out
     assert "10.0.0.0/20" in out and "10.0.128.0/20" in out, "subnet CIDRs shown"
-    assert "m5.xlarge,m6i.xlarge" in out and "g5.xlarge" in out
+    assert "m5.2xlarge,m6i.2xlarge" in out and "g5.12xlarge" in out
     assert "nvidia.com/gpu=true:NO_SCHEDULE" in out
-    assert "min 1 / desired 1 / max 4" in out
+    assert "min 2 / desired 2 / max 4" in out
     assert "argo-cd 8.1.2" in out
     assert "resources per type" in out and "aws:ec2/natGateway:NatGateway" in out
 

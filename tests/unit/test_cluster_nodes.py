@@ -8,7 +8,7 @@ import pytest
 
 from environments import load_environment
 from environments.instances import INSTANCE_SHAPES
-from harness.clusters.nodes import GPU_RESOURCE, node_manifests, reserved_cpu_millis, reserved_memory_mib, zones
+from harness.clusters.nodes import GPU_RESOURCE, node_manifests, zones
 from harness.clusters.providers.kind import kind_config
 
 pytestmark = pytest.mark.unit
@@ -46,13 +46,15 @@ def test_allocatable_is_the_smallest_shape_minus_the_kubelet_reservation() -> No
     node = next(n for n in node_manifests(env=env) if n["metadata"]["labels"]["eks.amazonaws.com/nodegroup"] == "cpu")
     shape = env.node_groups["cpu"].shape
     alloc = node["status"]["allocatable"]
-    assert alloc["cpu"] == f"{shape.cpu * 1000 - reserved_cpu_millis(shape.cpu)}m"
-    assert alloc["memory"] == f"{shape.memory_gib * 1024 - reserved_memory_mib(shape.max_pods)}Mi"
+    assert alloc["cpu"] == f"{shape.allocatable_cpu_millis}m"
+    assert alloc["memory"] == f"{shape.allocatable_memory_mib}Mi"
     assert alloc["pods"] == str(shape.max_pods)
     assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] in env.node_groups["cpu"].instance_types
-    # EKS's published figure for a 4-vCPU node: 80m reserved.
-    assert reserved_cpu_millis(4) == 80
-    assert INSTANCE_SHAPES["m5.xlarge"].cpu * 1000 - reserved_cpu_millis(4) == 3920
+    # EKS's published figures: 80m reserved on 4 vCPUs, 2.5m per core beyond the 4th;
+    # 255 MiB + 11 MiB per pod + 100 MiB eviction on memory.
+    assert INSTANCE_SHAPES["m5.xlarge"].allocatable_cpu_millis == 3920
+    assert INSTANCE_SHAPES["m5.2xlarge"].allocatable_cpu_millis == 8000 - 90
+    assert INSTANCE_SHAPES["m5.xlarge"].allocatable_memory_mib == 16 * 1024 - (255 + 11 * 58 + 100)
 
 
 def test_kind_config_has_workers_labelled_like_cpu_groups_only() -> None:

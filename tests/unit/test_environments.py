@@ -32,9 +32,9 @@ def test_seed_requirements_survive_the_merge() -> None:
     assert prod.apps.cleanup.failed_retention_hours == 12
     assert prod.aws and prod.aws.network.nat == "per_az" and prod.aws.network.az_count == 3
     gpu = prod.gpu_node_groups["gpu"]
-    assert gpu.shape.gpus == 1 and any(t.key == "nvidia.com/gpu" for t in gpu.taints)
+    assert gpu.shape.gpus == 4 and any(t.key == "nvidia.com/gpu" for t in gpu.taints)
     # lists replace, mappings merge: prod's cpu group keeps the base labels
-    assert prod.node_groups["cpu"].instance_types == ["m5.xlarge", "m6i.xlarge"]
+    assert prod.node_groups["cpu"].instance_types == ["m5.2xlarge", "m6i.2xlarge"]
     assert prod.node_groups["cpu"].labels == {"workload": "cpu"}
 
 
@@ -100,3 +100,28 @@ def test_cli_check_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["env", "check", str(_write(tmp_path, "name: local\nperf: {regression_ratio: 0.5}\n"))])
     assert bad.exit_code == 1
     assert "perf.regression_ratio: Input should be greater than 1" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # seed 004's "performance" worker (4 CPU requested) on 4-vCPU nodes: 3920m allocatable on EKS
+        ({"node_groups": {"cpu": {"instance_types": ["m5.xlarge"]}}},
+         "apps.fraud_pipeline.sizing: requests of 4 CPU / 8Gi fit no cpu node: the largest offers 3920m"),
+        ({"node_groups": {"gpu": {"instance_types": ["g5.2xlarge"]}}},
+         "need 7 GPUs but the gpu node groups at max_size offer 4"),
+        ({"storage": {"shared_volume": {"read_write_many": False}}},
+         "need 7 GPUs but one gpu node (the ReadWriteOnce shared volume keeps every stage on one node) offer 4"),
+    ],
+)
+def test_workloads_that_fit_no_node_are_refused_before_any_cluster(overrides: dict, expected: str) -> None:
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environment("prod", overrides=overrides)
+    assert expected in str(info.value)
+
+
+def test_gpu_demand_is_not_checked_where_the_fraud_pipeline_runs_on_cpu() -> None:
+    env = load_environment("prod", overrides={
+        "node_groups": {"gpu": {"instance_types": ["g5.xlarge"]}}, "apps": {"fraud_pipeline": {"use_gpu": False}},
+    })
+    assert not env.fraud_on_gpu and env.has_gpu
