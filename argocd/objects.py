@@ -87,8 +87,9 @@ def application(
         "source": {
             "repoURL": repo_url,
             "targetRevision": env.gitops.branch,
+            # No `directory: {recurse: false}`: false is the default, and Argo CD stores
+            # Applications without it, so an app of apps that renders it is OutOfSync forever.
             "path": path,
-            "directory": {"recurse": False},
         },
         "destination": {"server": IN_CLUSTER, "namespace": namespace},
         "syncPolicy": _sync_policy(create_namespace=create_namespace),
@@ -137,7 +138,6 @@ def root_application(*, env: Environment, repo_url: str, path: str) -> Obj:
                 "repoURL": repo_url,
                 "targetRevision": env.gitops.branch,
                 "path": path,
-                "directory": {"recurse": False},
             },
             "destination": {"server": IN_CLUSTER, "namespace": env.gitops.argocd_namespace},
             "syncPolicy": _sync_policy(create_namespace=False),
