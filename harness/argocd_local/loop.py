@@ -1,0 +1,125 @@
+"""The whole GitOps loop on one cluster: a bare repository served by a local git server, Argo
+CD running against the cluster, and the project's own render + publish feeding it.
+
+    with gitops_loop(kubeconfig, workdir=tmp) as loop:
+        published = loop.publish()            # render `local`, commit, push
+        loop.bootstrap(published)             # AppProject + root app (what `pulumi up` applies)
+        loop.wait_settled(published)          # every Application Synced/Healthy at that commit
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client
+
+from argocd import objects
+from argocd.publish import PublishResult, publish
+from argocd.render import RenderedTree, render_environment
+from environments import load_environment
+from environments.model import Environment
+from harness.argocd_local.applications import AppStatus, describe_applications, wait_applications
+from harness.argocd_local.gitserver import GitDaemon, git_daemon
+from harness.argocd_local.processes import ArgoCDLocal, argocd_local
+from harness.argocd_local.simulation import explain
+from harness.argocd_local.standins import service_monitor_crd
+from harness.clusters.deploy import static_volumes
+from harness.clusters.kube import apply_manifest, client_for
+
+REPO = "gitops.git"
+
+
+@dataclass(frozen=True)
+class Published:
+    env: Environment
+    tree: RenderedTree
+    result: PublishResult
+
+    @property
+    def revision(self) -> str:
+        """The branch tip after this publish (the earlier tip when nothing changed)."""
+        assert self.result.commit is not None, "nothing changed: no new revision"
+        return self.result.commit
+
+    def application_names(self) -> set[str]:
+        names = {o.name for o in self.tree.objects if o.kind == "Application"}
+        return names | {objects.root_name(self.env)}
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, Mapping) else value
+    return out
+
+
+@dataclass
+class GitOpsLoop:
+    env_name: str
+    client: Client
+    git: GitDaemon
+    argocd: ArgoCDLocal
+    repo_path: Path
+    current: Published | None = None  # the last publish
+    # Not-Healthy verdicts the cluster explains (app -> reasons), from the last wait.
+    explained: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def repo_url(self) -> str:
+        """What Argo CD clones (the git server); publishing writes the bare repository directly."""
+        return self.git.url(REPO)
+
+    def environment(self, overrides: Mapping[str, Any] | None = None) -> Environment:
+        return load_environment(self.env_name, _merge({"gitops": {"repo_url": str(self.repo_path)}}, overrides or {}))
+
+    def publish(self, overrides: Mapping[str, Any] | None = None) -> Published:
+        env = self.environment(overrides)
+        tree = render_environment(env, repo_url=self.repo_url)
+        # Simulated nodes provision no volumes: pre-bound ones stand in for the CSI driver.
+        static_volumes(self.client, tree)
+        published = Published(env, tree, publish(env, tree))
+        self.current = published
+        return published
+
+    def bootstrap(self, published: Published) -> None:
+        """The AppProject and the root application: from then on Argo CD follows the branch."""
+        for obj in sorted((o for o in published.tree.objects if o.path.startswith("bootstrap/")), key=lambda o: o.wave):
+            apply_manifest(self.client, obj.manifest)
+
+    def wait_settled(self, published: Published, *, revision: str | None = None, timeout: float = 300) -> dict[str, AppStatus]:
+        """Every Application Synced at the revision, and Healthy or not Healthy only for reasons
+        the simulated cluster states (see simulation.py; they are kept in `explained`)."""
+        explained: dict[str, list[str]] = {}
+
+        def healthy(app: AppStatus) -> bool:
+            reasons = explain(self.client, app)
+            if reasons:
+                explained[app.name] = reasons
+            return reasons is not None
+
+        statuses = wait_applications(
+            self.client, self.argocd.namespace, names=published.application_names(),
+            revision=revision or published.revision, timeout=timeout, extra=self.argocd.logs, healthy=healthy,
+        )
+        self.explained = {name: reasons for name, reasons in explained.items() if statuses[name].health != "Healthy"}
+        return statuses
+
+    def diagnostics(self) -> str:
+        return f"{describe_applications(self.client, self.argocd.namespace)}\n{self.argocd.logs()}"
+
+
+@contextlib.contextmanager
+def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local") -> Iterator[GitOpsLoop]:
+    env = load_environment(env_name)
+    client = client_for(kubeconfig)
+    apply_manifest(client, service_monitor_crd())
+    repos = workdir / "repos"
+    with git_daemon(repos, log=workdir / "git-daemon.log") as git, argocd_local(
+        kubeconfig, namespace=env.gitops.argocd_namespace, workdir=workdir / "argocd"
+    ) as argocd:
+        yield GitOpsLoop(env_name, client, git, argocd, repos / REPO)

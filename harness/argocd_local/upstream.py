@@ -1,0 +1,92 @@
+"""Argo CD's own manifests, read from the Go module the toolchain builds it from: its CRDs and
+its base configuration (config maps and the secret), at exactly the pinned version."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.argocd_local.errors import UpstreamManifestError
+from harness.toolchain.manifest import load_manifest, module_dir
+
+GROUP = "argocd"
+TOOL = "argocd"
+
+
+@functools.cache
+def source_dir() -> Path:
+    """The pinned module's source in the Go module cache (downloaded, checksum-verified, if absent)."""
+    group = load_manifest().groups[GROUP]
+    go = shutil.which("go")
+    if go is None:
+        raise UpstreamManifestError("go is not on PATH: Argo CD's manifests come from its Go module; install Go")
+    proc = subprocess.run(
+        [go, "mod", "download", "-json", f"{group.module}@{group.version}"],
+        cwd=module_dir(GROUP), capture_output=True, text=True, check=False,
+        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"},
+    )
+    try:
+        info = json.loads(proc.stdout)
+    except ValueError:
+        info = {}
+    if proc.returncode != 0 or not info.get("Dir"):
+        detail = info.get("Error") or proc.stderr.strip() or f"exit {proc.returncode}"
+        raise UpstreamManifestError(f"`go mod download {group.module}@{group.version}` failed: {detail}")
+    return Path(info["Dir"])
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d]
+    except (OSError, yaml.YAMLError) as e:
+        raise UpstreamManifestError(f"{path}: {e}") from e
+
+
+# Helper scripts Argo CD's image puts on PATH (its Dockerfile copies them to /usr/local/bin):
+# the repo-server runs git-verify-wrapper.sh on every revision it generates manifests for.
+HELPER_SCRIPTS = ("git-verify-wrapper.sh", "gpg-wrapper.sh")
+
+
+def install_helpers(bin_dir: Path) -> Path:
+    """Copy the image's helper scripts from the pinned module into `bin_dir`, executable."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in HELPER_SCRIPTS:
+        source = source_dir() / "hack" / name
+        if not source.is_file():
+            raise UpstreamManifestError(f"{source} is missing: Argo CD's image needs it on PATH; is the module's layout still hack/{name}?")
+        target = bin_dir / name
+        target.write_bytes(source.read_bytes())
+        target.chmod(0o755)  # the module cache is read-only, never executable
+    return bin_dir
+
+
+def crds() -> list[dict[str, Any]]:
+    """Application, AppProject and ApplicationSet CRDs (manifests/crds)."""
+    folder = source_dir() / "manifests" / "crds"
+    found = [d for p in sorted(folder.glob("*-crd.yaml")) for d in _documents(p)]
+    if not found:
+        raise UpstreamManifestError(f"no *-crd.yaml under {folder}: is the module's layout still manifests/crds?")
+    return found
+
+
+def base_config(*, namespace: str, overrides: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """argocd-cm, -rbac-cm, -cmd-params-cm, -secret... (manifests/base/config) in `namespace`;
+    `overrides` adds data keys per object name (argocd-cm settings, for instance)."""
+    folder = source_dir() / "manifests" / "base" / "config"
+    docs = [d for p in sorted(folder.glob("argocd-*.yaml")) for d in _documents(p)]
+    if not docs:
+        raise UpstreamManifestError(f"no argocd-*.yaml under {folder}: is the module's layout still manifests/base/config?")
+    for doc in docs:
+        doc["metadata"]["namespace"] = namespace
+        extra = (overrides or {}).get(doc["metadata"]["name"])
+        if extra:
+            key = "stringData" if doc["kind"] == "Secret" else "data"
+            doc[key] = {**(doc.get(key) or {}), **extra}
+    return docs
