@@ -37,6 +37,9 @@ from harness.toolchain.manifest import load_manifest
 # How often the controller re-reads git without a webhook (Argo CD's default is 120s); the
 # loop under test is the same, only the polling is quicker.
 DEFAULT_RESYNC_S = 10
+# How long the repo-server trusts its last `git ls-remote` of a branch (Argo CD: 3m). Without
+# a push webhook this bounds how soon a publish is seen; locally seconds keep the loop quick.
+REVISION_CACHE = "5s"
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def argocd_local(
             "--address", LOOPBACK, "--port", str(repo_port),
             "--metrics-address", LOOPBACK, "--metrics-port", str(repo_metrics),
             "--redis", redis.address,
+            "--revision-cache-expiration", REVISION_CACHE,
             # Plain gRPC on loopback between two processes of ours (in a cluster it is TLS).
             "--disable-tls", "--client-ca-path", "",
         ]
