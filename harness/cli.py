@@ -13,6 +13,7 @@ from harness.clusters.cli import app as cluster_app
 from harness.containers.cli import app as images_app
 from harness.load.cli import app as load_app
 from harness.toolchain.cli import app as toolchain_app
+from harness.up import command as up_command
 from infra.cli import app as infra_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="GitOps toolkit for ML pipelines on EKS.")
@@ -23,6 +24,7 @@ harness_app.add_typer(cluster_app, name="cluster")
 harness_app.add_typer(images_app, name="images")
 harness_app.add_typer(load_app, name="load")
 
+app.command("up")(up_command)
 app.add_typer(env_app, name="env")
 app.add_typer(apps_app, name="apps")
 app.add_typer(argocd_app, name="argocd")

@@ -1,0 +1,159 @@
+"""`mlops up [ENV]`: the main job on a local environment, every step real.
+
+    $ mlops up local
+
+1. the apps' images are built (only when their inputs changed) on the local Docker engine;
+2. the environment's GitOps tree is rendered, validated and published to its GitOps repo
+   (a local bare repository for `local`), naming the images just built;
+3. a local cluster shaped like the environment's node groups is created (or reused) and the
+   very tree just published is applied in sync-wave order; every Deployment must become available;
+4. the data plane answers: the inference API container serves a model from the S3-compatible
+   store, and one batch partition runs through the pipeline container; its monitoring record
+   is read back.
+
+The cluster is kept for inspection (`mlops harness cluster delete --env ENV` removes it);
+containers are removed on the way out. Cloud environments are deployed by `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import docker
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from argocd.errors import GitOpsError
+from argocd.publish import mask, publish
+from argocd.render import render_environment
+from environments import Environment, EnvironmentFileError, load_environment
+from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_available
+from harness.clusters.errors import ClusterError
+from harness.clusters.kube import client_for
+from harness.clusters.providers import KindProvider, KwokProvider
+from harness.containers.errors import ContainersError
+from harness.containers.runners import run_to_completion
+from harness.load.container import ContainerStack, container_stack
+from harness.toolchain import ToolchainError
+
+console = Console()
+PROVIDERS = {"kwok": KwokProvider, "kind": KindProvider}
+FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, httpx.HTTPError)
+
+
+class StepFailed(RuntimeError):
+    """A step of the main job failed; the message says which and why."""
+
+
+@contextmanager
+def step(summary: list[tuple[str, str, str]], name: str) -> Iterator[list[str]]:
+    """Time one step, record its outcome line for the summary table."""
+    started, outcome = time.monotonic(), ["done"]
+    console.rule(f"[bold]{name}")
+    try:
+        yield outcome
+    except FAILURES as e:
+        summary.append((name, "[red]failed[/]", f"{time.monotonic() - started:.1f}s"))
+        raise StepFailed(f"{name}: {e}") from e
+    summary.append((name, f"[green]ok[/] {outcome[0]}", f"{time.monotonic() - started:.1f}s"))
+
+
+def up(env: Environment, *, provider: str, cluster: str | None = None) -> list[tuple[str, str, str]]:
+    """Run every step; the summary rows. `cluster` defaults to mlops-<env>, kept afterwards."""
+    summary: list[tuple[str, str, str]] = []
+    with container_stack() as stack:
+        with step(summary, "images") as out:
+            images = docker.from_env().images
+            for name, ref in stack.images.tags().items():
+                # The tree names env.images.tag: the same bytes carry that tag too, so a cluster
+                # that runs pods (kind) finds exactly what was just built.
+                repository = ref.rsplit(":", 1)[0]
+                images.get(ref).tag(repository, env.images.tag)
+                console.print(f"{name}: {ref} (also {repository}:{env.images.tag})", highlight=False)
+            out[0] = f"{len(stack.images.images)} images"
+
+        with step(summary, "gitops publish") as out:
+            tree = render_environment(env)
+            result = publish(env, tree)
+            where = f"{mask(env.gitops.repo_url)} [{result.branch}] {result.path}"
+            out[0] = f"{len(tree)} files, " + (f"commit {result.commit[:12]}" if result.commit else "no change")
+            console.print(f"{out[0]} -> {where}", highlight=False)
+
+        with step(summary, f"{provider} cluster") as out:
+            info = PROVIDERS[provider]().create(cluster or f"mlops-{env.name}", env=env)
+            client = client_for(info.kubeconfig)
+            if provider == "kwok":
+                static_volumes(client, tree)  # simulated nodes have no volume provisioner
+            applied = apply_tree(client, tree, wait_claims=provider == "kwok")
+            deployments = applied.of_kind("Deployment")
+            for dep in deployments:
+                wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=180)
+                console.print(f"available {dep.ref}", highlight=False)
+            out[0] = f"{len(applied.objects)} objects applied, {len(deployments)} Deployments available"
+            console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
+
+        with step(summary, "inference API") as out:
+            registry = stack.registry(env=env)
+            with stack.api(env=env, registry_uri=registry) as api:
+                model = httpx.get(f"{api.url}/v1/model", timeout=10).raise_for_status().json()
+                features = [0.5] * len(model["features"])
+                answer = httpx.post(f"{api.url}/v1/predict", json={"features": features}, timeout=10)
+                body = answer.raise_for_status().json()
+            out[0] = f"label {body['label']} from model {body['model_version']}"
+            console.print(f"POST /v1/predict -> {answer.status_code} {json.dumps(body)}", highlight=False)
+
+        with step(summary, "batch pipeline") as out:
+            record = run_batch_partition(stack, env=env)
+            out[0] = (f"partition {record['partition']}: {record['rows_in']} in, {record['rows_out']} out, "
+                      f"{record['rows_rejected']} rejected, {record['status']}")
+    return summary
+
+
+def run_batch_partition(stack: ContainerStack, *, env: Environment) -> dict[str, object]:
+    """The daily job's work for yesterday's partition, in the pipeline image, against the store."""
+    data = stack.s3.create_bucket(f"up-data-{stack.settings.session_id}")
+    pcc_registry = f"{data}/models/pcc"
+    partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y%m%d")
+    container_env = {**stack.s3.container_env(), "DATA_URI": data, "MODEL_REGISTRY_URI": pcc_registry,
+                     "SOURCE": "sample", "EMBEDDER": "hashing", "TZ": env.apps.batch_pipeline.time_zone}
+    image = stack.images.tag("ml-pipeline")
+    for command in (["python", "-m", "apps.batch", "train-sample"],
+                    ["python", "-m", "apps.batch", "run", "--partition", partition]):
+        code, logs = run_to_completion(image=image, settings=stack.settings, network=stack.network,
+                                       command=command, env=container_env, timeout=600)
+        if code != 0:
+            raise StepFailed(f"`{' '.join(command[2:])}` exited {code}:\n{logs[-2000:]}")
+    # `run` prints its monitoring record as one JSON document after its log lines.
+    record = json.loads(logs[logs.index("{\n"):])
+    console.print_json(data=record)
+    return record
+
+
+def command(
+    env_name: str = typer.Argument("local", help="A local environment (cloud ones are deployed by `pulumi up`)."),
+    provider: str = typer.Option("kwok", "--provider", "-p", help="kwok (simulated nodes) | kind (real pods)"),
+) -> None:
+    """The main job: images, GitOps publish, cluster deploy, inference and a batch run, end to end."""
+    started = time.monotonic()
+    try:
+        env = load_environment(env_name)
+        if env.aws is not None:
+            raise StepFailed(f"{env.name} is a cloud environment: deploy it with `pulumi stack select {env.name} && "
+                             "pulumi up` (see README); `mlops infra plan` previews it offline")
+        if provider not in PROVIDERS:
+            raise StepFailed(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+        summary = up(env, provider=provider)
+    except (StepFailed, EnvironmentFileError) as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    table = Table("step", "outcome", "time", title=f"mlops up {env.name} ({time.monotonic() - started:.0f}s)")
+    for row in summary:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"cluster kept: mlops harness cluster delete --env {env.name} --provider {provider}")

@@ -1,0 +1,34 @@
+"""The README's main job, `mlops up local`, end to end on a throwaway GitOps repo and cluster."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from environments import load_environment
+from harness.clusters.providers import KwokProvider
+from harness.up import up
+
+pytestmark = pytest.mark.e2e
+
+
+def test_up_publishes_deploys_and_answers(tmp_path: Path, mlops_docker: object) -> None:
+    repo = tmp_path / "gitops.git"
+    env = load_environment("local", overrides={"gitops": {"repo_url": str(repo)}})
+    cluster = f"mlops-up-{tmp_path.name[-8:].lower().replace('_', '-')}"
+    try:
+        summary = up(env, provider="kwok", cluster=cluster)
+    finally:
+        KwokProvider().delete(cluster)
+    outcomes = {name: outcome for name, outcome, _ in summary}
+    assert list(outcomes) == ["images", "gitops publish", "kwok cluster", "inference API", "batch pipeline"]
+    assert all(o.startswith("[green]ok") for o in outcomes.values()), outcomes
+    assert "Deployments available" in outcomes["kwok cluster"]
+    assert "succeeded" in outcomes["batch pipeline"]
+    # The tree the cluster got is the commit on the env's branch, under the env's path.
+    files = subprocess.run(["git", "--git-dir", str(repo), "ls-tree", "-r", "--name-only", env.gitops.branch],
+                           check=True, capture_output=True, text=True).stdout.split()
+    assert f"{env.gitops.path}/bootstrap/root-application.yaml" in files
+    assert any(f.startswith(f"{env.gitops.path}/apps/inference-api/") for f in files)
