@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from apps.env_settings import settings_from_environ
 from apps.batch.exceptions import SettingsError
 
 _ENV = {
@@ -17,7 +18,6 @@ _ENV = {
     "PARTITION_DATE": "partition_date", "EMBEDDER": "embedder", "SAMPLE_ROWS": "sample_rows",
     "SAMPLE_SEED": "sample_seed", "SERVE_INTERVAL_S": "serve_interval_s",
 }
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 def parse_partition(value: str, *, field: str = "partition") -> str:
@@ -73,22 +73,9 @@ class BatchSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> BatchSettings:
-        values: dict[str, object] = {f: environ[v] for v, f in _ENV.items() if environ.get(v, "") != ""}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values.get("dry_run"), str):
-            raw = str(values["dry_run"]).strip().lower()
-            if raw not in _TRUE | _FALSE:
-                raise SettingsError(f"DRY_RUN: expected true or false, got {values['dry_run']!r}")
-            values["dry_run"] = raw in _TRUE
-        missing = [v for v, f in _ENV.items() if f in ("data_uri", "model_registry_uri", "source") and f not in values]
-        if missing:
-            raise SettingsError(f"{', '.join(missing)} not set: expected DATA_URI and MODEL_REGISTRY_URI as file:// or "
-                                "s3:// URIs and SOURCE as sample or parquet")
-        try:
-            return cls.model_validate(values)
-        except ValidationError as e:
-            first = e.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else "?"
-            var = next((v for v, f in _ENV.items() if f == field), field)
-            raise SettingsError(f"{var}={values.get(field)!r}: {first['msg']}") from None
+        return settings_from_environ(
+            cls, variables=_ENV, environ=environ, overrides=overrides, required=("data_uri", "model_registry_uri", "source"),
+            hint="expected DATA_URI and MODEL_REGISTRY_URI as file:// or s3:// URIs and SOURCE as sample or parquet",
+            error=SettingsError,
+        )
 

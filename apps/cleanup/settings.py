@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from apps.env_settings import settings_from_environ
 from apps.cleanup.exceptions import SettingsError
 
 _ENV = {"DATA_URI": "data_uri", "S3_ENDPOINT_URL": "s3_endpoint_url", "SUCCESS_RETENTION_HOURS": "success_retention_hours",
@@ -26,21 +27,9 @@ class CleanupSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> CleanupSettings:
-        values: dict[str, object] = {f: environ[v] for v, f in _ENV.items() if environ.get(v, "") != ""}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        missing = [v for v, f in _ENV.items() if f in _REQUIRED and f not in values]
-        if missing:
-            raise SettingsError(f"{', '.join(missing)} not set: expected the data store URI and the retention hours "
-                                "(the environment's apps.cleanup.success_retention_hours / failed_retention_hours)")
-        if isinstance(values.get("dry_run"), str):
-            raw = str(values["dry_run"]).lower()
-            if raw not in ("true", "false", "1", "0", "yes", "no"):
-                raise SettingsError(f"DRY_RUN: expected true or false, got {values['dry_run']!r}")
-            values["dry_run"] = raw in ("true", "1", "yes")
-        try:
-            return cls.model_validate(values)
-        except ValidationError as e:
-            first = e.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else "?"
-            var = next((v for v, f in _ENV.items() if f == field), field)
-            raise SettingsError(f"{var}={values.get(field)!r}: {first['msg']}") from None
+        return settings_from_environ(
+            cls, variables=_ENV, environ=environ, overrides=overrides, required=_REQUIRED,
+            hint="expected the data store URI and the retention hours "
+            "(the environment's apps.cleanup.success_retention_hours / failed_retention_hours)",
+            error=SettingsError,
+        )

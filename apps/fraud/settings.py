@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from apps.env_settings import settings_from_environ
 from apps.fraud.exceptions import SettingsError
 
 StageName = Literal["data-gather", "preprocessing", "inference", "model-build"]
@@ -59,16 +60,9 @@ class FraudSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> FraudSettings:
-        values: dict[str, object] = {field: environ[var] for var, field in _ENV.items() if environ.get(var, "") != ""}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        missing = [var for var, field in _ENV.items() if field in ("lease_s", "max_attempts") and field not in values]
-        if missing:
-            raise SettingsError(f"{', '.join(missing)} not set: expected the lease in seconds and the attempts before "
-                                "dead-letter (the environment's apps.fraud_pipeline.lease_s / max_attempts)")
-        try:
-            return cls.model_validate(values)
-        except ValidationError as e:
-            first = e.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else "?"
-            var = next((v for v, f in _ENV.items() if f == field), field)
-            raise SettingsError(f"{var}={values.get(field)!r}: {first['msg']}") from None
+        return settings_from_environ(
+            cls, variables=_ENV, environ=environ, overrides=overrides, required=("lease_s", "max_attempts"),
+            hint="expected the lease in seconds and the attempts before dead-letter "
+            "(the environment's apps.fraud_pipeline.lease_s / max_attempts)",
+            error=SettingsError,
+        )
