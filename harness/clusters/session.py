@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from environments.model import Environment
 from harness.clusters.providers.base import ClusterInfo, ClusterProvider, state_dir
 
@@ -37,23 +39,13 @@ def _write(entries: dict[str, int]) -> None:
     os.replace(tmp, _ledger())
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_orphans(provider: ClusterProvider) -> list[str]:
     """Delete this provider's clusters recorded by runs that died without cleaning up."""
     entries = _read()
     reaped = []
     for key, pid in sorted(entries.items()):
         name = key.split("/", 1)[1]
-        if key.startswith(f"{provider.name}/") and not _alive(pid):
+        if key.startswith(f"{provider.name}/") and not psutil.pid_exists(pid):
             provider.delete(name)
             entries.pop(key)
             reaped.append(name)

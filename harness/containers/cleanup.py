@@ -7,24 +7,14 @@ else created, and never what was kept on purpose.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 
 import docker
 import docker.errors
+import psutil
 
 from harness.containers.settings import (LABEL_BOOT, LABEL_KEEP, LABEL_OWNER, LABEL_PID, LABEL_SESSION, OWNER,
                                          ContainersSettings)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _owned(client: docker.DockerClient) -> Iterator[tuple[str, object, dict[str, str]]]:
@@ -75,7 +65,7 @@ def remove_stale(client: docker.DockerClient, settings: ContainersSettings) -> l
         if labels.get(LABEL_BOOT) != settings.boot_id:
             return True
         pid = labels.get(LABEL_PID, "")
-        return pid.isdigit() and not _pid_alive(int(pid))
+        return pid.isdigit() and not psutil.pid_exists(int(pid))
 
     return _sweep(client, stale)
 
