@@ -28,7 +28,7 @@ from harness.argocd_local.gitserver import GitDaemon, git_daemon
 from harness.argocd_local.processes import ArgoCDLocal, argocd_local
 from harness.argocd_local.simulation import explain
 from harness.argocd_local.standins import service_monitor_crd
-from harness.clusters.deploy import static_volumes
+from harness.clusters.deploy import served_crd_groups, static_volumes
 from harness.clusters.kube import apply_manifest, client_for
 
 REPO = "gitops.git"
@@ -117,7 +117,9 @@ class GitOpsLoop:
 def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local") -> Iterator[GitOpsLoop]:
     env = load_environment(env_name)
     client = client_for(kubeconfig)
-    apply_manifest(client, service_monitor_crd())
+    if "monitoring.coreos.com" not in served_crd_groups(client):
+        # Only where no Prometheus operator installed the real one: never overwrite it.
+        apply_manifest(client, service_monitor_crd())
     repos = workdir / "repos"
     with git_daemon(repos, log=workdir / "git-daemon.log") as git, argocd_local(
         kubeconfig, namespace=env.gitops.argocd_namespace, workdir=workdir / "argocd"

@@ -16,6 +16,7 @@ from lightkube.resources.core_v1 import ConfigMap
 
 from argocd import objects
 from argocd.render import RenderedObject, RenderedTree
+from environments import load_environment
 from harness.argocd_local.loop import GitOpsLoop, Published, gitops_loop
 from harness.argocd_local.processes import cached_tool
 from harness.clusters.kube import to_resource
@@ -32,8 +33,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900 if cached_tool("argocd") 
 def loop(cluster_provider: ClusterProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitOpsLoop]:
     if cluster_provider.name != "kwok":
         pytest.skip(f"--cluster={cluster_provider.name}: Argo CD runs as local processes against a kwok cluster only")
-    from environments import load_environment
-
     env = load_environment("local")
     workdir = tmp_path_factory.mktemp("argocd-loop")
     with cluster_session(cluster_provider, f"mlops-argocd-{os.getpid()}", env=env) as info:
