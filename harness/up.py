@@ -39,6 +39,7 @@ from harness.clusters.kube import client_for
 from harness.clusters.providers import KindProvider, KwokProvider
 from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
+from harness.containers.settings import ContainersSettings
 from harness.load.container import ContainerStack, container_stack
 from harness.toolchain import ToolchainError
 
@@ -64,10 +65,15 @@ def step(summary: list[tuple[str, str, str]], name: str) -> Iterator[list[str]]:
     summary.append((name, f"[green]ok[/] {outcome[0]}", f"{time.monotonic() - started:.1f}s"))
 
 
-def up(env: Environment, *, provider: str, cluster: str | None = None) -> list[tuple[str, str, str]]:
-    """Run every step; the summary rows. `cluster` defaults to mlops-<env>, kept afterwards."""
+def up(env: Environment, *, provider: str, cluster: str | None = None,
+       settings: ContainersSettings | None = None) -> list[tuple[str, str, str]]:
+    """Run every step; the summary rows. `cluster` defaults to mlops-<env>, kept afterwards.
+
+    The containers are one session of their own (`settings`, default: this process's), removed
+    on the way out; another session's containers, a test run's for instance, are left alone.
+    """
     summary: list[tuple[str, str, str]] = []
-    with container_stack() as stack:
+    with container_stack(settings) as stack:
         with step(summary, "images") as out:
             images = docker.from_env().images
             for name, ref in stack.images.tags().items():

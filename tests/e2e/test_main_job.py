@@ -9,6 +9,7 @@ import pytest
 
 from environments import load_environment
 from harness.clusters.providers import KwokProvider
+from harness.containers.settings import settings_from_env
 from harness.up import up
 
 pytestmark = pytest.mark.e2e
@@ -19,7 +20,9 @@ def test_up_publishes_deploys_and_answers(tmp_path: Path, mlops_docker: object) 
     env = load_environment("local", overrides={"gitops": {"repo_url": str(repo)}})
     cluster = f"mlops-up-{tmp_path.name[-8:].lower().replace('_', '-')}"
     try:
-        summary = up(env, provider="kwok", cluster=cluster)
+        # Its own container session, as a separate `mlops up` process would be: the test session's
+        # store and images are neither reused nor removed by it.
+        summary = up(env, provider="kwok", cluster=cluster, settings=settings_from_env())
     finally:
         KwokProvider().delete(cluster)
     outcomes = {name: outcome for name, outcome, _ in summary}
