@@ -13,6 +13,7 @@ declare -A apt_for=(
   [dockerd]=docker.io
   [debootstrap]=debootstrap
   [taskset]=util-linux
+  [ip]=iproute2
   [redis-server]=redis-server
 )
 missing=()
