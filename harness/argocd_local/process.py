@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.argocd_local.errors import ProcessFailedError
 from harness.containers.waiting import wait_for
+from harness.processes import stop_process
 
 STOP_TIMEOUT_S = 15
 TAIL_LINES = 40
@@ -69,10 +70,4 @@ def running(
         wait_for(probe, what=f"{name} ready", timeout=timeout, interval=0.3, hint=hint, describe=lambda: f"{name} log:\n{handle.tail()}")
         yield handle
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=STOP_TIMEOUT_S)

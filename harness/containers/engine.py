@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import requests.exceptions
 from harness.containers.errors import EngineError, EngineUnavailableError
 from harness.containers.settings import LABEL_SESSION, ContainersSettings, default_settings
 from harness.containers.waiting import wait_for
+from harness.processes import stop_process
 
 _SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin")
 _TRANSIENT = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
@@ -102,17 +102,6 @@ def _tail(path: Path | None, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)  # dockerd stops its containers and shims on TERM
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def start_engine(settings: ContainersSettings | None = None) -> Engine:
     """Return an answering engine, starting `dockerd` when none answers; raises EngineError."""
     settings = settings or default_settings()
@@ -136,7 +125,7 @@ def start_engine(settings: ContainersSettings | None = None) -> Engine:
                           interval=0.25, describe=lambda: f"dockerd log tail ({log_path}):\n{_tail(log_path)}",
                           hint="read the dockerd log above; storage driver and iptables errors are the usual causes")
     except BaseException:
-        _stop(proc, timeout=20)
+        stop_process(proc, timeout=20)
         raise
     # started=None when we lost a start race: the engine is someone else's to stop.
     return Engine(client=client, started=proc if proc.poll() is None else None, log_path=log_path)
@@ -156,7 +145,7 @@ def stop_engine(engine: Engine, *, timeout: float = 30.0, session_id: str | None
         except _TRANSIENT:
             others = []
         if not others:
-            _stop(engine.started, timeout)
+            stop_process(engine.started, timeout=timeout)  # dockerd stops its containers and shims on TERM
             stopped = True
     with contextlib.suppress(Exception):
         engine.client.close()

@@ -26,6 +26,7 @@ from environments.model import Environment
 from harness.containers.waiting import wait_for
 from harness.load.errors import TargetError
 from harness.load.seed import seed_registry
+from harness.processes import stop_process
 
 READY_TIMEOUT_S = 60.0
 
@@ -116,12 +117,7 @@ def api_process(
         )
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
         if log_path and hasattr(log, "close"):
             log.close()
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 from apps.inference import ModelRegistry, load_runtime, synthetic_dataset, train  # noqa: E402
 from environments import load_environment  # noqa: E402
 from harness.containers.waiting import wait_for  # noqa: E402
+from harness.processes import stop_process  # noqa: E402
 
 # The reference: FastAPI + ONNX Runtime and nothing else (one intra-op thread, like ours, on one core).
 BARE_APP = '''\
@@ -138,12 +139,7 @@ def server(name: str, argv: list[str], *, env: dict[str, str], port: int, core: 
                  describe=lambda: Path(log.name).read_text()[-2000:])
         yield proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
         Path(log.name).unlink(missing_ok=True)
 
 
