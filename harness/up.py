@@ -3,22 +3,27 @@
     $ mlops up local
 
 1. the apps' images are built (only when their inputs changed) on the local Docker engine;
-2. the environment's GitOps tree is rendered, validated and published to its GitOps repo
-   (a local bare repository for `local`), naming the images just built;
-3. a local cluster shaped like the environment's node groups is created (or reused) and the
-   very tree just published is applied in sync-wave order; every Deployment must become available;
-4. the data plane answers: the inference API container serves a model from the S3-compatible
+2. a local cluster shaped like the environment's node groups is created (or reused);
+3. `pulumi up` of the environment's stack (harness/stack.py: the toolchain's Pulumi CLI, a
+   file backend under ~/.cache/mlops-toolkit/stacks): Argo CD's namespace, CRDs and
+   configuration, the AppProject and root application, and the publish step that commits
+   the rendered tree to the environment's GitOps repo (a local bare repository);
+4. Argo CD (its controllers as local processes, the repo served by `git daemon` on
+   127.0.0.1) syncs that commit: every Application must be Synced and Healthy;
+5. the data plane answers: the inference API container serves a model from the S3-compatible
    store, and one batch partition runs through the pipeline container; its monitoring record
    is read back.
 
-The cluster is kept for inspection (`mlops harness cluster delete --env ENV` removes it);
-containers are removed on the way out. Cloud environments are deployed by `pulumi up`.
+The cluster and the stack are kept (a second run changes nothing that did not change;
+`mlops harness cluster delete --env ENV` removes the cluster); containers and Argo CD's
+processes stop on the way out. Cloud environments are deployed by `pulumi up`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,10 +35,13 @@ from rich.console import Console
 from rich.table import Table
 
 from argocd.errors import GitOpsError
-from argocd.publish import mask, publish
+from argocd.publish import local_path, mask
 from argocd.render import render_environment
 from environments import Environment, EnvironmentFileError, load_environment
-from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_available
+from harness.argocd_local.errors import ArgoLocalError
+from harness.argocd_local.loop import application_names, gitops_loop, prepare_cluster
+from harness.argocd_local.ports import LOOPBACK
+from harness.clusters.deploy import wait_deployment_available
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import KindProvider, KwokProvider
@@ -41,11 +49,16 @@ from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
 from harness.containers.settings import ContainersSettings
 from harness.load.container import ContainerStack, container_stack
+from harness.stack import StackError, local_stack, run, write_argocd_manifests
 from harness.toolchain import ToolchainError
+from infra.errors import InfraError
 
 console = Console()
 PROVIDERS = {"kwok": KwokProvider, "kind": KindProvider}
-FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, httpx.HTTPError)
+FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
+            ArgoLocalError, StackError, httpx.HTTPError)
+STATE_DIR = Path("~/.cache/mlops-toolkit/stacks")
+GIT_PORT = 9418  # git's own port, on 127.0.0.1: a stable clone URL keeps a rerun a no-op
 
 
 class StepFailed(RuntimeError):
@@ -66,13 +79,18 @@ def step(summary: list[tuple[str, str, str]], name: str) -> Iterator[list[str]]:
 
 
 def up(env: Environment, *, provider: str, cluster: str | None = None,
-       settings: ContainersSettings | None = None) -> list[tuple[str, str, str]]:
-    """Run every step; the summary rows. `cluster` defaults to mlops-<env>, kept afterwards.
+       settings: ContainersSettings | None = None, state: Path = STATE_DIR,
+       git_port: int = GIT_PORT) -> list[tuple[str, str, str]]:
+    """Run every step; the summary rows. `cluster` defaults to mlops-<env>, kept afterwards, as
+    is the stack's state under `state`.
 
     The containers are one session of their own (`settings`, default: this process's), removed
     on the way out; another session's containers, a test run's for instance, are left alone.
     """
     summary: list[tuple[str, str, str]] = []
+    state = state.expanduser() / (cluster or f"mlops-{env.name}")
+    repo = local_path(env.gitops.repo_url)
+    clone_url = f"git://{LOOPBACK}:{git_port}/{repo.name}"
     with container_stack(settings) as stack:
         with step(summary, "images") as out:
             images = docker.from_env().images
@@ -84,25 +102,46 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
                 console.print(f"{name}: {ref} (also {repository}:{env.images.tag})", highlight=False)
             out[0] = f"{len(stack.images.images)} images"
 
-        with step(summary, "gitops publish") as out:
-            tree = render_environment(env)
-            result = publish(env, tree)
-            where = f"{mask(env.gitops.repo_url)} [{result.branch}] {result.path}"
-            out[0] = f"{len(tree)} files, " + (f"commit {result.commit[:12]}" if result.commit else "no change")
-            console.print(f"{out[0]} -> {where}", highlight=False)
-
         with step(summary, f"{provider} cluster") as out:
             info = PROVIDERS[provider]().create(cluster or f"mlops-{env.name}", env=env)
             client = client_for(info.kubeconfig)
-            if provider == "kwok":
-                static_volumes(client, tree)  # simulated nodes have no volume provisioner
-            applied = apply_tree(client, tree, wait_claims=provider == "kwok")
-            deployments = applied.of_kind("Deployment")
+            tree = render_environment(env, repo_url=clone_url)
+            prepare_cluster(client, tree, volumes=provider == "kwok")  # simulated nodes provision no volumes
+            out[0] = f"{info.name} ready"
+            console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
+
+        with step(summary, "pulumi up") as out:
+            manifests = write_argocd_manifests(state / "argocd-manifests.yaml", namespace=env.gitops.argocd_namespace)
+            pulumi_stack = local_stack(env, state=state, kubeconfig=info.kubeconfig, argocd_manifests=manifests,
+                                       clone_url=clone_url)
+            result = run("up", lambda: pulumi_stack.up(
+                refresh=True, on_output=lambda line: console.print(line, highlight=False, markup=False)))
+            commit = result.outputs["gitops_commit"].value
+            changes = ", ".join(f"{n} {k}" for k, n in sorted((result.summary.resource_changes or {}).items()))
+            out[0] = f"stack {env.name}: {changes}; GitOps commit {commit[:12]}"
+            console.print(f"{len(tree)} files at {mask(env.gitops.repo_url)} [{env.gitops.branch}] {env.gitops.path}",
+                          highlight=False)
+
+        with step(summary, "argo cd sync") as out, gitops_loop(
+            info.kubeconfig, workdir=state / "argocd", env_name=env.name, repo=repo, git_port=git_port,
+            argocd_installed=True,
+        ) as loop:
+            statuses = loop.wait_apps(application_names(env, tree), commit, timeout=300)
+            table = Table("application", "sync", "health", "revision", title="Argo CD")
+            for name, app in sorted(statuses.items()):
+                table.add_row(name, app.sync, app.health, (app.revision or "")[:12])
+            console.print(table)
+            for name, reasons in sorted(loop.explained.items()):
+                # Argo CD's verdict stands; the simulated cluster states why (harness/argocd_local/simulation.py).
+                console.print(f"{name} is not Healthy on simulated nodes: {'; '.join(reasons)}", highlight=False)
+            deployments = [o for o in tree.app_objects() if o.kind == "Deployment"]
             for dep in deployments:
                 wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=180)
-                console.print(f"available {dep.ref}", highlight=False)
-            out[0] = f"{len(applied.objects)} objects applied, {len(deployments)} Deployments available"
-            console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
+            synced = sum(1 for a in statuses.values() if a.sync == "Synced")
+            healthy = sum(1 for a in statuses.values() if a.health == "Healthy")
+            explained = f" ({len(loop.explained)} not, for reasons of the simulated nodes, shown above)" if loop.explained else ""
+            out[0] = (f"{synced}/{len(statuses)} Applications Synced, {healthy} Healthy{explained}, "
+                      f"{len(deployments)} Deployments available")
 
         with step(summary, "inference API") as out:
             registry = stack.registry(env=env)
@@ -144,8 +183,9 @@ def run_batch_partition(stack: ContainerStack, *, env: Environment) -> dict[str,
 def command(
     env_name: str = typer.Argument("local", help="A local environment (cloud ones are deployed by `pulumi up`)."),
     provider: str = typer.Option("kwok", "--provider", "-p", help="kwok (simulated nodes) | kind (real pods)"),
+    git_port: int = typer.Option(GIT_PORT, "--git-port", help="Port of the git server Argo CD clones from (127.0.0.1)."),
 ) -> None:
-    """The main job: images, GitOps publish, cluster deploy, inference and a batch run, end to end."""
+    """The main job: images, cluster, `pulumi up` of the local stack, Argo CD sync, inference and a batch run."""
     started = time.monotonic()
     try:
         env = load_environment(env_name)
@@ -154,7 +194,7 @@ def command(
                              "pulumi up` (see README); `mlops infra plan` previews it offline")
         if provider not in PROVIDERS:
             raise StepFailed(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
-        summary = up(env, provider=provider)
+        summary = up(env, provider=provider, git_port=git_port)
     except (StepFailed, EnvironmentFileError) as e:
         Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

@@ -42,3 +42,11 @@ class PlanError(InfraError):
 
 class PublishError(InfraError):
     """The GitOps publish step could not render or publish the environment's tree."""
+
+
+class KubernetesObjectError(InfraError):
+    """An object of the local stack could not be applied to or deleted from its cluster."""
+
+
+class LocalStackError(InfraError):
+    """The `local` stack's configuration (kubeconfig, Argo CD manifests) is missing or unreadable."""

@@ -1,15 +1,18 @@
-"""GitOps bootstrap: Argo CD from its pinned Helm chart, the environment's AppProject and
-root application (taken from the rendered tree, never rewritten here), and the publish
-step that commits the tree Argo CD will sync.
+"""GitOps bootstrap: Argo CD, the environment's AppProject and root application (taken from
+the rendered tree, never rewritten here), and the publish step that commits the tree Argo CD
+will sync.
 
-Works against any Kubernetes provider: the EKS cluster's for cloud environments, a local
-kubeconfig's for `local` (a later step: `GitOpsBootstrapArgs.for_env(env, registry=
-env.images.registry, role_arns={}, ...)` with a provider built from that kubeconfig).
+Argo CD is installed one of two ways:
+- `HelmInstall` (cloud): its pinned Helm chart through the cluster's pulumi-kubernetes provider;
+- `ManifestInstall` (`local`): its CRDs and configuration at the pinned version, applied through
+  a kubeconfig (infra/kubernetes_object.py); its controllers run outside the cluster, as the
+  harness's processes, because a simulated cluster runs no pods.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,7 @@ import pulumi_kubernetes as k8s
 from argocd.objects import API_VERSION as ARGOCD_API_VERSION
 from argocd.render import service_accounts
 from environments import Environment
+from infra.kubernetes_object import KubernetesObject
 from infra.publish import GitOpsPublish, file_digests, render
 
 TOKEN = "mlops:infra:GitOpsBootstrap"
@@ -50,25 +54,42 @@ def with_cascade(manifest: dict[str, Any]) -> dict[str, Any]:
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/placeholder"
 
 
-def bootstrap_objects(env: Environment) -> dict[str, dict[str, Any]]:
+def bootstrap_objects(env: Environment, clone_url: str | None = None) -> dict[str, dict[str, Any]]:
     """The AppProject and root application. They name no image and no role, so they are rendered
     before the registry and roles exist: a first `pulumi preview` already shows them in full."""
     placeholders = {app: PLACEHOLDER_ROLE for app, _, _ in service_accounts(env)}
-    tree = render(env, registry=env.images.registry, role_arns=placeholders)
+    tree = render(env, registry=env.images.registry, role_arns=placeholders, clone_url=clone_url)
     by_path = {o.path: o.manifest for o in tree.objects}
     return {p: by_path[p] for p in (APPPROJECT_FILE, ROOT_APP_FILE)}
 
 
-def tree_digests(env: Environment, registry: str, role_arns: dict[str, str]) -> dict[str, str]:
+def tree_digests(env: Environment, registry: str, role_arns: dict[str, str], clone_url: str | None = None) -> dict[str, str]:
     """Every file of the tree as it will be published, by digest: what the publish step's diff shows."""
-    return file_digests(render(env, registry=registry, role_arns=role_arns))
+    return file_digests(render(env, registry=registry, role_arns=role_arns, clone_url=clone_url))
+
+
+@dataclass(frozen=True)
+class HelmInstall:
+    """Argo CD from its pinned Helm chart, through the cluster's pulumi-kubernetes provider."""
+
+    chart_version: str
+    provider: k8s.Provider
+
+
+@dataclass(frozen=True)
+class ManifestInstall:
+    """Argo CD's CRDs and configuration as manifests (namespaced ones without a namespace get
+    Argo CD's), applied through `kubeconfig`; its controllers run elsewhere."""
+
+    kubeconfig: str
+    manifests: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
 class GitOpsBootstrapArgs:
     env_name: str
     namespace: str
-    chart_version: str
+    install: HelmInstall | ManifestInstall
     repo_url: str
     branch: str
     path: str
@@ -77,17 +98,20 @@ class GitOpsBootstrapArgs:
     # relative path -> digest, and the two bootstrap manifests, from one render of the tree
     files: pulumi.Input[dict[str, str]]
     bootstrap: pulumi.Input[dict[str, dict[str, Any]]]
-    kubernetes_provider: k8s.Provider
+    # What Argo CD clones, when it differs from where the tree is published (`local`: a git
+    # server in front of the bare repository); None: `repo_url`.
+    clone_url: str | None = None
 
     @classmethod
-    def for_env(cls, env: Environment, *, chart_version: str, registry: pulumi.Input[str],
-                role_arns: pulumi.Input[dict[str, str]], kubernetes_provider: k8s.Provider) -> GitOpsBootstrapArgs:
-        """Everything from the environment; only where images live and which roles apps use come from outside."""
-        files = pulumi.Output.all(registry, role_arns).apply(lambda a: tree_digests(env, a[0], dict(a[1])))
-        return cls(env_name=env.name, namespace=env.gitops.argocd_namespace, chart_version=chart_version,
+    def for_env(cls, env: Environment, *, install: HelmInstall | ManifestInstall, registry: pulumi.Input[str],
+                role_arns: pulumi.Input[dict[str, str]], clone_url: str | None = None) -> GitOpsBootstrapArgs:
+        """Everything from the environment; only where images live, which roles apps use, how
+        Argo CD is installed and where it clones from come from outside."""
+        files = pulumi.Output.all(registry, role_arns).apply(lambda a: tree_digests(env, a[0], dict(a[1]), clone_url))
+        return cls(env_name=env.name, namespace=env.gitops.argocd_namespace, install=install,
                    repo_url=env.gitops.repo_url, branch=env.gitops.branch, path=env.gitops.path,
-                   registry=registry, role_arns=role_arns, files=files, bootstrap=bootstrap_objects(env),
-                   kubernetes_provider=kubernetes_provider)
+                   registry=registry, role_arns=role_arns, files=files, bootstrap=bootstrap_objects(env, clone_url),
+                   clone_url=clone_url)
 
 
 class GitOpsBootstrap(pulumi.ComponentResource):
@@ -96,54 +120,72 @@ class GitOpsBootstrap(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GitOpsBootstrapArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider)
+        install = args.install
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.namespace, "labels": {
+            "app.kubernetes.io/part-of": "ml-platform",
+            "pod-security.kubernetes.io/enforce": "baseline",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+        }}}
+        if isinstance(install, HelmInstall):
+            k8s_opts = pulumi.ResourceOptions(parent=self, provider=install.provider)
+            ns = k8s.core.v1.Namespace(f"{name}-namespace", metadata=namespace["metadata"], opts=k8s_opts)
+            argocd: list[pulumi.Resource] = [k8s.helm.v3.Release(
+                f"{name}-argocd",
+                name="argocd",
+                chart="argo-cd",
+                version=install.chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGOCD_REPO),
+                namespace=ns.metadata["name"],
+                values=argocd_values(),
+                atomic=True,
+                opts=k8s_opts,
+            )]
 
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": args.namespace, "labels": {
-                "app.kubernetes.io/part-of": "ml-platform",
-                "pod-security.kubernetes.io/enforce": "baseline",
-                "pod-security.kubernetes.io/warn": "restricted",
-                "pod-security.kubernetes.io/audit": "restricted",
-            }},
-            opts=k8s_opts,
-        )
-        release = k8s.helm.v3.Release(
-            f"{name}-argocd",
-            name="argocd",
-            chart="argo-cd",
-            version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGOCD_REPO),
-            namespace=namespace.metadata["name"],
-            values=argocd_values(),
-            atomic=True,
-            opts=k8s_opts,
-        )
+            def apply(res: str, kind: str, manifest: pulumi.Output[dict[str, Any]],
+                      depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+                # The kind is part of the resource's type token: a plain string.
+                return k8s.apiextensions.CustomResource(
+                    res, api_version=ARGOCD_API_VERSION, kind=kind,
+                    metadata=manifest.apply(lambda m: m["metadata"]), spec=manifest.apply(lambda m: m["spec"]),
+                    opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends_on)))
+        else:
+            apply = self._manifest_applier(install.kubeconfig)
+            ns = apply(f"{name}-namespace", "Namespace", pulumi.Output.from_input(namespace), [])
+            argocd = [apply(f"{name}-argocd-{_slug(m)}", m["kind"], pulumi.Output.from_input(_in_namespace(m, args.namespace)),
+                            [ns]) for m in install.manifests]
+
         published = GitOpsPublish(
             f"{name}-publish", env_name=args.env_name, repo_url=args.repo_url, branch=args.branch, path=args.path,
-            registry=args.registry, role_arns=args.role_arns, files=args.files,
+            registry=args.registry, role_arns=args.role_arns, files=args.files, clone_url=args.clone_url,
             opts=pulumi.ResourceOptions(parent=self),
         )
         bootstrap = pulumi.Output.from_input(args.bootstrap)
-        project = self._custom(f"{name}-appproject", "AppProject", bootstrap.apply(lambda b: b[APPPROJECT_FILE]),
-                               pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider,
-                                                      depends_on=[release]))
-        self._custom(f"{name}-root-app", "Application", bootstrap.apply(lambda b: with_cascade(b[ROOT_APP_FILE])),
-                     pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider,
-                                            depends_on=[release, project, published]))
+        project = apply(f"{name}-appproject", "AppProject", bootstrap.apply(lambda b: b[APPPROJECT_FILE]), argocd)
+        apply(f"{name}-root-app", "Application", bootstrap.apply(lambda b: with_cascade(b[ROOT_APP_FILE])),
+              [*argocd, project, published])
 
         self.repo_url = args.repo_url
         self.commit = published.commit
         self.register_outputs({"repo_url": args.repo_url, "commit": self.commit})
 
-    @staticmethod
-    def _custom(name: str, kind: str, manifest: pulumi.Output[dict[str, Any]],
-                opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
-            name,
-            api_version=ARGOCD_API_VERSION,
-            kind=kind,
-            metadata=manifest.apply(lambda m: m["metadata"]),
-            spec=manifest.apply(lambda m: m["spec"]),
-            opts=opts,
-        )
+    def _manifest_applier(self, kubeconfig: str) -> Callable[..., pulumi.Resource]:
+        def apply(res: str, _kind: str, manifest: pulumi.Output[dict[str, Any]],
+                  depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+            return KubernetesObject(res, kubeconfig=kubeconfig, manifest=manifest,
+                                    opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+        return apply
+
+
+def _in_namespace(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """Argo CD's namespaced configuration goes to Argo CD's namespace; CRDs stay cluster-scoped."""
+    if manifest.get("kind") == "CustomResourceDefinition":
+        return manifest
+    out = copy.deepcopy(manifest)
+    out["metadata"]["namespace"] = namespace
+    return out
+
+
+def _slug(manifest: dict[str, Any]) -> str:
+    """A resource name per object: kind and name, lower case (CRD names carry their group)."""
+    return f"{manifest['kind'].lower()}-{manifest['metadata']['name']}"

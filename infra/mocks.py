@@ -150,6 +150,7 @@ class PlatformMocks(Mocks):
 def run_program(env: Environment, *, project: str | None = None,
                 entry: Callable[[], Any] | None = None) -> Run:
     """Run `infra.platform.deploy(env)` (or `entry`, as the stack named after `env`) under mocks."""
+    from infra.local import LocalPlatform
     from infra.platform import PROJECT, MlPlatform, deploy
 
     mocks = PlatformMocks(env.aws.region if env.aws else "local")
@@ -180,7 +181,7 @@ def run_program(env: Environment, *, project: str | None = None,
     def program() -> Any:
         register_stack_transformation(record)
         platform = entry() if entry else deploy(env)
-        if not isinstance(platform, MlPlatform):
+        if not isinstance(platform, MlPlatform | LocalPlatform):
             return None
         return resolve(platform.outputs)
 

@@ -128,6 +128,10 @@ def summarise(r: Recorded, names: dict[str, str] | None = None) -> str:
 
 def build_report(env: Environment) -> PlanReport:
     started = time.perf_counter()
+    if env.aws is None:
+        # Nothing in the cloud; the Kubernetes half needs a cluster and is previewed for real.
+        return PlanReport(env=env.name, region=None, cluster=None, seconds=0.0, resources=[], counts={},
+                          outputs={}, relaxed=[])
     run = run_program(env)
     seconds = time.perf_counter() - started
     names = {r.id: r.name for r in run.resources if r.id}
@@ -143,7 +147,8 @@ def build_report(env: Environment) -> PlanReport:
 
 def render_report(report: PlanReport) -> RenderableType:
     if not report.resources:
-        return Text(f"{report.env}: no cloud resources (the environment has no aws block)", style="yellow")
+        return Text(f"{report.env}: no cloud resources (the environment has no aws block); its Kubernetes half "
+                    f"is previewed for real on a local cluster: mlops stack preview {report.env}", style="yellow")
     custom = sum(n for t, n in report.counts.items() if not t.startswith("mlops:"))
     head = Text.assemble((f"{report.env}", "bold"), f"  {report.region}  cluster {report.cluster}  ",
                          (f"{custom} resources", "bold"), f" in {len(report.resources) - custom} components  ",

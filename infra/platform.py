@@ -19,7 +19,8 @@ from argocd.render import service_accounts
 from environments import Environment
 from infra import guardrails
 from infra.cluster import Cluster, ClusterArgs
-from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs
+from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs, HelmInstall
+from infra.local import LocalPlatform, LocalTarget
 from infra.identity import Identity, IdentityArgs, Workload
 from infra.network import Network, NetworkArgs
 from infra.nodegroups import NodeGroups, NodeGroupsArgs
@@ -95,8 +96,8 @@ class MlPlatform(pulumi.ComponentResource):
             key_arn=self.storage.key_arn, repository_arns=self.storage.repository_arns), opts=aws_opts)
 
         self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
-            env, chart_version=spec.argocd_chart_version, registry=self.storage.registry,
-            role_arns=pulumi.Output.all(**self.identity.role_arns), kubernetes_provider=kubernetes),
+            env, install=HelmInstall(spec.argocd_chart_version, kubernetes), registry=self.storage.registry,
+            role_arns=pulumi.Output.all(**self.identity.role_arns)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups]))
 
         self.outputs = stack_outputs(self)
@@ -124,13 +125,17 @@ def stack_outputs(p: MlPlatform) -> dict[str, Any]:
     }
 
 
-def deploy(env: Environment) -> MlPlatform | None:
-    """The Pulumi program for one environment; exports the stack outputs."""
+def deploy(env: Environment, local: LocalTarget | None = None) -> MlPlatform | LocalPlatform:
+    """The Pulumi program for one environment; exports the stack outputs.
+
+    An environment without an `aws` block (`local`) declares no AWS resource: only the
+    Kubernetes half, on the cluster `local` (default: read from the stack's config) names."""
+    platform: MlPlatform | LocalPlatform
     if env.aws is None:
-        # `local` has no cloud: its Kubernetes half (Argo CD on a local cluster) is a later step.
         pulumi.log.info(f"environment {env.name!r} has no aws block: no AWS resources are declared")
-        return None
-    platform = MlPlatform(env.name, MlPlatformArgs(env=env))
+        platform = LocalPlatform(env.name, env, local or LocalTarget.from_config())
+    else:
+        platform = MlPlatform(env.name, MlPlatformArgs(env=env))
     for key, value in platform.outputs.items():
         pulumi.export(key, value)
     return platform

@@ -39,6 +39,8 @@ class PublishSpec(BaseModel):
     registry: str
     role_arns: dict[str, str]
     image_tag: str | None = None
+    # What Argo CD clones, when not repo_url (the tree's Applications name it).
+    clone_url: str | None = None
     files: dict[str, str] = {}
 
 
@@ -52,10 +54,12 @@ def with_registry(env: Environment, registry: str) -> Environment:
     return env.model_copy(update={"images": images})
 
 
-def render(env: Environment, *, registry: str, role_arns: Mapping[str, str], image_tag: str | None = None) -> Any:
+def render(env: Environment, *, registry: str, role_arns: Mapping[str, str], image_tag: str | None = None,
+           clone_url: str | None = None) -> Any:
     from argocd.render import render_environment  # the GitOps room; imported where used
 
-    return render_environment(with_registry(env, registry), image_tag=image_tag, role_arns=dict(role_arns))
+    return render_environment(with_registry(env, registry), image_tag=image_tag, role_arns=dict(role_arns),
+                              repo_url=clone_url)
 
 
 def file_digests(tree: Mapping[str, bytes]) -> dict[str, str]:
@@ -84,7 +88,8 @@ def _tip(repo_url: str, branch: str) -> str:
 
 def run_publish(spec: PublishSpec) -> str:
     env = with_registry(load_environment(spec.env_name), spec.registry)
-    tree = render(env, registry=spec.registry, role_arns=spec.role_arns, image_tag=spec.image_tag)
+    tree = render(env, registry=spec.registry, role_arns=spec.role_arns, image_tag=spec.image_tag,
+                  clone_url=spec.clone_url)
     seen = file_digests(tree)
     if seen != spec.files:
         changed = sorted(p for p in set(seen) | set(spec.files) if seen.get(p) != spec.files.get(p))
@@ -127,12 +132,12 @@ class GitOpsPublish(Resource):
 
     def __init__(self, name: str, *, env_name: str, repo_url: pulumi.Input[str], branch: str, path: str,
                  registry: pulumi.Input[str], role_arns: pulumi.Input[dict[str, str]],
-                 files: pulumi.Input[dict[str, str]], image_tag: str | None = None,
+                 files: pulumi.Input[dict[str, str]], image_tag: str | None = None, clone_url: str | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(
             GitOpsPublishProvider(),
             name,
             {"env_name": env_name, "repo_url": repo_url, "branch": branch, "path": path, "registry": registry,
-             "role_arns": role_arns, "image_tag": image_tag, "files": files, "commit": None},
+             "role_arns": role_arns, "image_tag": image_tag, "clone_url": clone_url, "files": files, "commit": None},
             opts,
         )

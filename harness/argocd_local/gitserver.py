@@ -30,14 +30,18 @@ class GitDaemon:
 
 
 @contextlib.contextmanager
-def git_daemon(base: Path, *, log: Path | None = None) -> Iterator[GitDaemon]:
-    """Serve every bare repository under `base` (existing or created later), read-only."""
+def git_daemon(base: Path, *, log: Path | None = None, port: int | None = None) -> Iterator[GitDaemon]:
+    """Serve every bare repository under `base` (existing or created later), read-only; on
+    `port`, else one the OS picks."""
     git = shutil.which("git")
     if git is None:
         raise ArgoLocalError("git is not on PATH; install it (`apt-get install git`, harness/setup.sh does)")
     base = base.resolve()
     base.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
+    if accepting(port):
+        raise ArgoLocalError(f"127.0.0.1:{port} is taken: another git daemon (an earlier `mlops up`?) or another "
+                             "server listens there; stop it or choose another port")
     command = [
         git, "daemon", "--reuseaddr", "--export-all", "--informative-errors",
         f"--listen={LOOPBACK}", f"--port={port}", f"--base-path={base}", str(base),

@@ -47,8 +47,7 @@ class Published:
         return self.result.commit
 
     def application_names(self) -> set[str]:
-        names = {o.name for o in self.tree.objects if o.kind == "Application"}
-        return names | {objects.root_name(self.env)}
+        return application_names(self.env, self.tree)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,7 +71,7 @@ class GitOpsLoop:
     @property
     def repo_url(self) -> str:
         """What Argo CD clones (the git server); publishing writes the bare repository directly."""
-        return self.git.url(REPO)
+        return self.git.url(self.repo_path.name)
 
     def environment(self, overrides: Mapping[str, Any] | None = None) -> Environment:
         return load_environment(self.env_name, _merge({"gitops": {"repo_url": str(self.repo_path)}}, overrides or {}))
@@ -80,8 +79,7 @@ class GitOpsLoop:
     def publish(self, overrides: Mapping[str, Any] | None = None) -> Published:
         env = self.environment(overrides)
         tree = render_environment(env, repo_url=self.repo_url)
-        # Simulated nodes provision no volumes: pre-bound ones stand in for the CSI driver.
-        static_volumes(self.client, tree)
+        prepare_cluster(self.client, tree)
         published = Published(env, tree, publish(env, tree))
         self.current = published
         return published
@@ -92,8 +90,12 @@ class GitOpsLoop:
             apply_manifest(self.client, obj.manifest)
 
     def wait_settled(self, published: Published, *, revision: str | None = None, timeout: float = 300) -> dict[str, AppStatus]:
-        """Every Application Synced at the revision, and Healthy or not Healthy only for reasons
-        the simulated cluster states (see simulation.py; they are kept in `explained`)."""
+        """Every Application of the publish Synced at its revision (or `revision`): see `wait_apps`."""
+        return self.wait_apps(published.application_names(), revision or published.revision, timeout=timeout)
+
+    def wait_apps(self, names: set[str], revision: str, *, timeout: float = 300) -> dict[str, AppStatus]:
+        """Every Application `names` Synced at `revision`, and Healthy or not Healthy only for
+        reasons the simulated cluster states (see simulation.py; they are kept in `explained`)."""
         explained: dict[str, list[str]] = {}
 
         def healthy(app: AppStatus) -> bool:
@@ -103,8 +105,8 @@ class GitOpsLoop:
             return reasons is not None
 
         statuses = wait_applications(
-            self.client, self.argocd.namespace, names=published.application_names(),
-            revision=revision or published.revision, timeout=timeout, extra=self.argocd.logs, healthy=healthy,
+            self.client, self.argocd.namespace, names=names,
+            revision=revision, timeout=timeout, extra=self.argocd.logs, healthy=healthy,
         )
         self.explained = {name: reasons for name, reasons in explained.items() if statuses[name].health != "Healthy"}
         return statuses
@@ -113,15 +115,30 @@ class GitOpsLoop:
         return f"{describe_applications(self.client, self.argocd.namespace)}\n{self.argocd.logs()}"
 
 
+def application_names(env: Environment, tree: RenderedTree) -> set[str]:
+    """The Applications a tree makes: its apps' and the root application."""
+    return {o.name for o in tree.objects if o.kind == "Application"} | {objects.root_name(env)}
+
+
+def prepare_cluster(client: Client, tree: RenderedTree, *, volumes: bool = True) -> None:
+    """What a simulated cluster lacks for the tree to become healthy: pre-bound volumes for its
+    claims (`volumes`), and the ServiceMonitor CRD where no Prometheus operator installed the real one."""
+    if volumes:
+        static_volumes(client, tree)
+    if "monitoring.coreos.com" not in served_crd_groups(client):
+        apply_manifest(client, service_monitor_crd())  # never overwrite a real operator's
+
+
 @contextlib.contextmanager
-def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local") -> Iterator[GitOpsLoop]:
+def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local", repo: Path | None = None,
+                git_port: int | None = None, argocd_installed: bool = False) -> Iterator[GitOpsLoop]:
+    """`repo`: the bare repository to serve (default: `workdir/repos/gitops.git`), on `git_port`
+    (default: any); `argocd_installed`: Argo CD's CRDs and configuration are applied already
+    (by the local stack's `pulumi up`)."""
     env = load_environment(env_name)
     client = client_for(kubeconfig)
-    if "monitoring.coreos.com" not in served_crd_groups(client):
-        # Only where no Prometheus operator installed the real one: never overwrite it.
-        apply_manifest(client, service_monitor_crd())
-    repos = workdir / "repos"
-    with git_daemon(repos, log=workdir / "git-daemon.log") as git, argocd_local(
-        kubeconfig, namespace=env.gitops.argocd_namespace, workdir=workdir / "argocd"
+    repo = repo or workdir / "repos" / REPO
+    with git_daemon(repo.parent, log=workdir / "git-daemon.log", port=git_port) as git, argocd_local(
+        kubeconfig, namespace=env.gitops.argocd_namespace, workdir=workdir / "argocd", installed=argocd_installed
     ) as argocd:
-        yield GitOpsLoop(env_name, client, git, argocd, repos / REPO)
+        yield GitOpsLoop(env_name, client, git, argocd, repo)

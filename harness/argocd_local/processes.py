@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightkube import Client
+from lightkube import ApiError, Client
 from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
@@ -90,10 +90,20 @@ def argocd_local(
     workdir: Path,
     resync_s: int = DEFAULT_RESYNC_S,
     settings: dict[str, str] | None = None,
+    installed: bool = False,
 ) -> Iterator[ArgoCDLocal]:
+    """`installed`: the CRDs and configuration are there already (`pulumi up` of the local
+    stack applied them); only wait until the CRDs are established."""
     binary = ensure_tool(upstream.TOOL)
     kubeconfig = kubeconfig.resolve()
-    install(client_for(kubeconfig), namespace=namespace, settings=settings)
+    client = client_for(kubeconfig)
+    if installed:
+        for crd in upstream.crds():
+            name = crd["metadata"]["name"]
+            wait_for(lambda n=name: _established(client, n), what=f"CRD {name} established", timeout=60, interval=0.3,
+                     transient=(ApiError,), hint="the local stack applies Argo CD's CRDs: run `pulumi up` first")
+    else:
+        install(client, namespace=namespace, settings=settings)
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("tls", "ssh", "gpg/keys", "gpg/source", "tmp"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)

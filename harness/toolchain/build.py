@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -116,9 +117,24 @@ def _build_group(group_name: str, group: ToolGroup, root: Path, console: Console
     for name, spec in group.tools.items():
         final = cached_path(name, group.version, root)
         final.parent.mkdir(parents=True, exist_ok=True)
+        _install_companions(group_name, group, final.parent, env)  # before the binary: it marks completion
         os.replace(staging / _go_output_name(spec.package), final)
     shutil.rmtree(staging, ignore_errors=True)
     console.print(f"[green]built[/] {label} in {time.monotonic() - started:.0f}s", highlight=False)
+
+
+def _install_companions(group_name: str, group: ToolGroup, target: Path, env: dict[str, str]) -> None:
+    """Copy the group's companion files from their modules (checksummed by the group's go.sum)."""
+    for name, file in group.companions.items():
+        proc = subprocess.run(["go", "mod", "download", "-json", f"{file.module}@{group.version}"], cwd=module_dir(group_name),
+                              env=env, capture_output=True, text=True, check=False)
+        source = Path(json.loads(proc.stdout or "{}").get("Dir") or "/nonexistent") / file.path
+        if proc.returncode != 0 or not source.is_file():
+            raise ToolBuildError(tool=name, version=group.version, module_dir=str(module_dir(group_name)),
+                                 returncode=proc.returncode, log_path="(go mod download)",
+                                 tail=f"{file.module}@{group.version}: no {file.path}\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+        (target / name).write_bytes(source.read_bytes())
+        (target / name).chmod(0o755)  # the module cache is read-only, never executable
 
 
 def ensure_tools(names: Iterable[str], *, console: Console | None = None) -> dict[str, Path]:

@@ -29,14 +29,26 @@ class ToolSpec(Strict):
     version_args: list[str] | None = None
 
 
+class ModuleFile(Strict):
+    """A file of a Go module at the group's version (for instance a launcher script a tool
+    expects beside its binary)."""
+
+    module: str
+    path: str
+
+
 class ToolGroup(Strict):
     module: str
     version: ModuleVersion
     version_packages: list[str] = []
+    # Fully qualified string variables the linker sets to the pinned version (`-X pkg.Var=v...`).
+    version_variables: list[str] = []
     tools: dict[str, ToolSpec] = Field(min_length=1)
+    # Files installed beside the group's binaries, by name.
+    companions: dict[str, ModuleFile] = {}
 
     def ldflags(self) -> str:
-        flags = ["-s", "-w"]
+        flags = ["-s", "-w", *(f"-X {var}={self.version}" for var in self.version_variables)]
         match = re.match(r"^v([0-9]+)\.([0-9]+)\.", self.version)
         for pkg in self.version_packages:
             assert match  # version_packages only make sense with a semver pin

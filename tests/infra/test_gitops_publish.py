@@ -135,24 +135,45 @@ def test_bootstrap_objects_are_those_of_the_published_tree(env: Environment, run
         {k: v for k, v in published_root["metadata"].items() if k != "finalizers"}
 
 
-def test_bootstrap_serves_local_without_cloud() -> None:
-    """`local` (no aws block) gets the same bootstrap from a kubeconfig: the later Kubernetes half."""
-    import pulumi_kubernetes as k8s
-
-    from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs
+def test_local_stack_is_the_kubernetes_half_from_a_kubeconfig() -> None:
+    """`local` (no aws block): Argo CD's manifests, the AppProject and root app as Kubernetes
+    objects through a kubeconfig, the same publish step, and the clone URL in every Application."""
+    from infra.local import LocalTarget
     from infra.mocks import run_program
+    from infra.platform import deploy
 
     local = load_environment("local")
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "applications.argoproj.io"}}
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm"}}
+    clone = "git://127.0.0.1:9418/gitops.git"
+    target = LocalTarget(kubeconfig="/tmp/kubeconfig", argocd_manifests=(crd, cm), clone_url=clone)
 
-    def entry() -> None:
-        provider = k8s.Provider("local-kubernetes", kubeconfig="{}")
-        GitOpsBootstrap("local-gitops", GitOpsBootstrapArgs.for_env(
-            local, chart_version="8.1.2", registry=local.images.registry, role_arns={}, kubernetes_provider=provider))
-
-    run = run_program(local, entry=entry)
-    assert not [r for r in run.resources if r.type.startswith(("aws:", "eks:"))]
+    run = run_program(local, entry=lambda: deploy(local, target))
+    assert not [r for r in run.resources if r.type.startswith(("aws:", "eks:", "kubernetes:"))]
+    objects = {r.name: r.inputs for r in run.of_type(DYNAMIC) if "manifest" in r.inputs}
+    assert set(objects) == {"local-gitops-namespace", "local-gitops-argocd-customresourcedefinition-applications.argoproj.io",
+                            "local-gitops-argocd-configmap-argocd-cm", "local-gitops-appproject", "local-gitops-root-app"}
+    assert all(o["kubeconfig"] == "/tmp/kubeconfig" for o in objects.values())
+    # namespaced configuration lands in Argo CD's namespace; the CRD stays cluster-scoped
+    assert objects["local-gitops-argocd-configmap-argocd-cm"]["manifest"]["metadata"]["namespace"] == \
+        local.gitops.argocd_namespace
+    assert "namespace" not in objects["local-gitops-argocd-customresourcedefinition-applications.argoproj.io"]["manifest"]["metadata"]
+    root = objects["local-gitops-root-app"]["manifest"]
+    assert root["spec"]["source"]["repoURL"] == clone and CASCADE_FINALIZER in root["metadata"]["finalizers"]
     pub = run.one(DYNAMIC, "-publish").inputs
-    assert pub["repo_url"] == local.gitops.repo_url and pub["registry"] == ""
-    assert pub["files"] == file_digests(render_environment(local))
-    assert run.one("kubernetes:argoproj.io/v1alpha1:Application").inputs["spec"]["source"]["repoURL"] == \
-        local.gitops.repo_url
+    assert (pub["repo_url"], pub["clone_url"], pub["registry"]) == (local.gitops.repo_url, clone, "")
+    assert pub["files"] == file_digests(render_environment(local, repo_url=clone))
+    assert run.outputs["gitops_repo"] == local.gitops.repo_url
+
+
+def test_local_stack_refuses_unreadable_argocd_manifests(tmp_path: Path) -> None:
+    from infra.errors import LocalStackError
+    from infra.local import read_manifests
+
+    (tmp_path / "empty.yaml").write_text("")
+    with pytest.raises(LocalStackError, match="mlops:argocdManifests: .*no manifests"):
+        read_manifests(tmp_path / "empty.yaml")
+    (tmp_path / "bad.yaml").write_text("kind: ConfigMap\n---\nmetadata: {name: x}\n")
+    with pytest.raises(LocalStackError, match="bad.yaml: document 1 has no kind or metadata.name"):
+        read_manifests(tmp_path / "bad.yaml")

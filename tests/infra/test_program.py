@@ -93,9 +93,11 @@ def test_pulumi_project_file() -> None:
     assert project["runtime"]["name"] == "python"
 
 
-def test_local_declares_no_cloud_resources() -> None:
-    run = run_program(load_environment("local"))
-    assert [r for r in run.resources if r.type.startswith(("aws:", "eks:"))] == []
+def test_local_stack_without_its_config_names_the_missing_keys() -> None:
+    from infra.errors import LocalStackError
+
+    with pytest.raises(LocalStackError, match="needs stack config mlops:kubeconfig, mlops:argocdManifests"):
+        run_program(load_environment("local"))
 
 
 def _cli(*args: str):

@@ -1,0 +1,116 @@
+"""`pulumi up | preview | destroy` of a local stack, for real: the toolchain's Pulumi CLI, a
+file backend, and the project's own program (`infra.platform.deploy`) on a local cluster.
+
+The program runs through Pulumi's Automation API: its in-process language runtime stands in
+for the Python language host, whose Go module is not served to this project's machines
+(harness/toolchain/manifest.yaml). The CLI, the engine, the state, the diffs and the dynamic
+providers are Pulumi's own.
+
+    stack = local_stack(env, state=Path("~/.cache/mlops-toolkit/pulumi"), kubeconfig=kc,
+                        argocd_manifests=path, clone_url="git://127.0.0.1:9418/local.git")
+    stack.up(refresh=True)
+
+The passphrase that guards the stack's secrets comes from PULUMI_CONFIG_PASSPHRASE; without
+it, one is generated once into the state directory (mode 0600) and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from environments import Environment
+from harness.argocd_local import upstream
+from harness.toolchain import ensure_tool
+from infra.local import CONFIG
+from infra.platform import PROJECT, deploy
+
+PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
+
+
+class StackError(RuntimeError):
+    """A `pulumi` operation of the local stack failed; the message is Pulumi's own diagnostics."""
+
+
+def diagnostics(output: str) -> str:
+    """The "Diagnostics:" section of Pulumi's output (what failed and why), else its last lines."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Diagnostics:")), None)
+    if start is None:
+        return "\n".join(lines[-20:])
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("Outputs:", "Resources:"))), len(lines))
+    return "\n".join(lines[start:end]).rstrip()
+
+
+def run(operation: str, call: Any) -> Any:
+    """`call()` (a Stack method); a failure becomes a StackError carrying Pulumi's diagnostics."""
+    try:
+        return call()
+    except auto.errors.CommandError as e:
+        raise StackError(f"pulumi {operation} failed:\n{diagnostics(str(e))}") from None
+
+
+def passphrase(state: Path) -> str:
+    if value := os.environ.get(PASSPHRASE_ENV):
+        return value
+    path = state / ".passphrase"
+    if not path.is_file():
+        state.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def write_argocd_manifests(path: Path, *, namespace: str) -> Path:
+    """Argo CD's CRDs and base configuration at the pinned version, as the stack applies them."""
+    docs: list[dict[str, Any]] = [*upstream.crds(), *upstream.base_config(namespace=namespace)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
+def pulumi_command(home: Path) -> auto.PulumiCommand:
+    """The toolchain's CLI, laid out as the Automation API expects (`<root>/bin/pulumi`)."""
+    binary = ensure_tool("pulumi")
+    bin_dir = home / "cli" / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    link = bin_dir / "pulumi"
+    if not link.exists() or link.resolve() != binary.resolve():
+        link.unlink(missing_ok=True)
+        link.symlink_to(binary)
+    return auto.PulumiCommand(root=str(bin_dir.parent))
+
+
+def local_stack(env: Environment, *, state: Path, kubeconfig: Path, argocd_manifests: Path,
+                clone_url: str | None) -> auto.Stack:
+    """The stack named after `env` in a file backend under `state`, configured for the cluster."""
+    state = state.expanduser().resolve()
+    backend, home, work = state / "backend", state / "home", state / "project"
+    for d in (backend, home, work):
+        d.mkdir(parents=True, exist_ok=True)
+    env_vars = {
+        "PULUMI_BACKEND_URL": f"file://{backend}",
+        PASSPHRASE_ENV: passphrase(state),
+        # Dynamic providers (the publish step, the cluster's objects) run in this interpreter.
+        "PULUMI_PYTHON_CMD": sys.executable,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+    }
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(work), pulumi_home=str(home), env_vars=env_vars, pulumi_command=pulumi_command(home),
+        project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
+    )
+    stack = auto.create_or_select_stack(stack_name=env.name, project_name=PROJECT,
+                                        program=lambda: deploy(env), opts=opts)
+    config = {"kubeconfig": str(kubeconfig.resolve()), "argocdManifests": str(argocd_manifests.resolve())}
+    if clone_url:
+        config["gitopsCloneUrl"] = clone_url
+    stack.set_all_config({f"{CONFIG}:{k}": auto.ConfigValue(v) for k, v in config.items()})
+    return stack

@@ -1,0 +1,168 @@
+"""One Kubernetes object as a Pulumi resource (a dynamic provider), for the `local` stack.
+
+Cloud stacks manage their cluster's objects with pulumi-kubernetes. Its provider plugin is
+not to be had on this project's machines (its Go module is not served), so the local stack
+uses this small provider instead: create and update are a server-side apply of the manifest
+(field manager `pulumi`, so fields dropped from the manifest are dropped from the object),
+the diff is the manifest itself, and delete waits until the object is gone, finalizers
+included (a root Application's cascade runs before Argo CD's own objects go).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from infra.errors import KubernetesObjectError
+
+FIELD_MANAGER = "pulumi"
+# Changing any of these names another object: a replacement, not an update.
+IDENTITY = ("apiVersion", "kind", "name", "namespace")
+DELETE_TIMEOUT_S = 180.0
+
+
+def identity(manifest: dict[str, Any]) -> dict[str, str | None]:
+    meta = manifest.get("metadata") or {}
+    return {"apiVersion": manifest.get("apiVersion"), "kind": manifest.get("kind"), "name": meta.get("name"),
+            "namespace": meta.get("namespace")}
+
+
+def ref(manifest: dict[str, Any]) -> str:
+    i = identity(manifest)
+    return f"{i['kind']} {i['namespace'] + '/' if i['namespace'] else ''}{i['name']}"
+
+
+def integral(value: Any) -> Any:
+    """The manifest as written: Pulumi carries every number as a float (`priority: 0` arrives as
+    0.0), which Kubernetes refuses for integer fields."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
+def _client(kubeconfig: str) -> Any:
+    from lightkube import Client
+    from lightkube.config.kubeconfig import KubeConfig
+
+    try:
+        config = KubeConfig.from_file(kubeconfig)
+    except Exception as e:  # missing file, bad YAML: say which file
+        raise KubernetesObjectError(f"cannot read kubeconfig {kubeconfig}: {e}") from e
+    return Client(config, field_manager=FIELD_MANAGER)
+
+
+def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
+    """The lightkube type of the manifest's kind; a custom kind is looked up in the cluster."""
+    from lightkube import codecs
+    from lightkube.core.exceptions import LoadResourceError
+    from lightkube.generic_resource import load_in_cluster_generic_resources
+
+    manifest = integral(manifest)
+    try:
+        return type(codecs.from_dict(manifest))
+    except LoadResourceError:
+        load_in_cluster_generic_resources(client)
+        try:
+            return type(codecs.from_dict(manifest))
+        except LoadResourceError as e:
+            raise KubernetesObjectError(f"{ref(manifest)}: the cluster serves no {manifest.get('apiVersion')} "
+                                        f"{manifest.get('kind')}: is its CRD applied first?") from e
+
+
+def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    from lightkube import ApiError, codecs
+
+    manifest = integral(manifest)
+    client = _client(kubeconfig)
+    _resource_type(client, manifest)
+    try:
+        live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+    except ApiError as e:
+        raise KubernetesObjectError(f"{ref(manifest)}: apply refused: {e.status.message}") from e
+    return live.to_dict()  # type: ignore[no-any-return]
+
+
+def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:
+    from lightkube import ApiError
+
+    client = _client(kubeconfig)
+    i = identity(manifest)
+    try:
+        client.get(_resource_type(client, manifest), i["name"], namespace=i["namespace"])
+    except ApiError as e:
+        if e.status.code == 404:
+            return False
+        raise KubernetesObjectError(f"{ref(manifest)}: reading it: {e.status.message}") from e
+    return True
+
+
+def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE_TIMEOUT_S) -> None:
+    """Delete and wait until the API server no longer has it; gone already counts as done."""
+    from lightkube import ApiError
+
+    client = _client(kubeconfig)
+    kind = _resource_type(client, manifest)
+    i = identity(manifest)
+    try:
+        client.delete(kind, i["name"], namespace=i["namespace"])
+    except ApiError as e:
+        if e.status.code == 404:
+            return
+        raise KubernetesObjectError(f"{ref(manifest)}: delete refused: {e.status.message}") from e
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            live = client.get(kind, i["name"], namespace=i["namespace"])
+        except ApiError as e:
+            if e.status.code == 404:
+                return
+            raise KubernetesObjectError(f"{ref(manifest)}: reading it while deleting: {e.status.message}") from e
+        if time.monotonic() >= deadline:
+            finalizers = (live.metadata.finalizers if live.metadata else None) or []
+            raise KubernetesObjectError(
+                f"{ref(manifest)} still exists {timeout:.0f}s after its deletion; finalizers {finalizers}: "
+                "the controller that owns them (Argo CD for Applications) must be running")
+        time.sleep(0.5)  # the poll interval
+
+
+class KubernetesObjectProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        live = apply(props["kubeconfig"], props["manifest"])
+        i = identity(props["manifest"])
+        return CreateResult(id_="/".join(str(v) for v in i.values() if v),
+                            outs={**props, "uid": live["metadata"]["uid"]})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """On refresh: an object deleted behind Pulumi's back leaves the state (`pulumi up` makes it again)."""
+        return ReadResult(id_ if exists(props["kubeconfig"], props["manifest"]) else "", dict(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in ("kubeconfig", "manifest") if olds.get(k) != news.get(k)]
+        replaced = identity(olds.get("manifest") or {}) != identity(news["manifest"])
+        return DiffResult(changes=bool(changed), replaces=["manifest"] if replaced else [],
+                          delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        live = apply(news["kubeconfig"], news["manifest"])
+        return UpdateResult(outs={**news, "uid": live["metadata"]["uid"]})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        delete(props["kubeconfig"], props["manifest"])
+
+
+class KubernetesObject(Resource):
+    """`manifest` as the cluster behind `kubeconfig` should have it; `uid` is the live object's."""
+
+    uid: pulumi.Output[str]
+
+    def __init__(self, name: str, *, kubeconfig: str, manifest: pulumi.Input[dict[str, Any]],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(KubernetesObjectProvider(), name,
+                         {"kubeconfig": kubeconfig, "manifest": manifest, "uid": None}, opts)
