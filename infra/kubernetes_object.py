@@ -10,7 +10,9 @@ included (a root Application's cascade runs before Argo CD's own objects go).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -59,7 +61,8 @@ def _client(kubeconfig: str) -> Any:
 
 
 def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
-    """The lightkube type of the manifest's kind; a custom kind is looked up in the cluster."""
+    """The lightkube type of the manifest's kind (a custom kind is looked up in the cluster);
+    None when the cluster does not serve it (its CRD is not there, or no longer)."""
     from lightkube import codecs
     from lightkube.core.exceptions import LoadResourceError
     from lightkube.generic_resource import load_in_cluster_generic_resources
@@ -71,9 +74,8 @@ def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
         load_in_cluster_generic_resources(client)
         try:
             return type(codecs.from_dict(manifest))
-        except LoadResourceError as e:
-            raise KubernetesObjectError(f"{ref(manifest)}: the cluster serves no {manifest.get('apiVersion')} "
-                                        f"{manifest.get('kind')}: is its CRD applied first?") from e
+        except LoadResourceError:
+            return None
 
 
 def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +83,9 @@ def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
 
     manifest = integral(manifest)
     client = _client(kubeconfig)
-    _resource_type(client, manifest)
+    if _resource_type(client, manifest) is None:
+        raise KubernetesObjectError(f"{ref(manifest)}: the cluster serves no {manifest.get('apiVersion')} "
+                                    f"{manifest.get('kind')}: is its CRD applied first?")
     try:
         live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
     except ApiError as e:
@@ -93,9 +97,11 @@ def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:
     from lightkube import ApiError
 
     client = _client(kubeconfig)
-    i = identity(manifest)
+    kind, i = _resource_type(client, manifest), identity(manifest)
+    if kind is None:
+        return False
     try:
-        client.get(_resource_type(client, manifest), i["name"], namespace=i["namespace"])
+        client.get(kind, i["name"], namespace=i["namespace"])
     except ApiError as e:
         if e.status.code == 404:
             return False
@@ -108,8 +114,9 @@ def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE
     from lightkube import ApiError
 
     client = _client(kubeconfig)
-    kind = _resource_type(client, manifest)
-    i = identity(manifest)
+    kind, i = _resource_type(client, manifest), identity(manifest)
+    if kind is None:
+        return  # its kind is gone, and every object of it with it
     try:
         client.delete(kind, i["name"], namespace=i["namespace"])
     except ApiError as e:
@@ -132,16 +139,31 @@ def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE
         time.sleep(0.5)  # the poll interval
 
 
+@contextlib.contextmanager
+def reaching(kubeconfig: str, manifest: dict[str, Any]) -> Iterator[None]:
+    """An unreachable API server becomes one line naming the object and the kubeconfig."""
+    import httpx2
+
+    try:
+        yield
+    except (httpx2.TransportError, OSError) as e:
+        raise KubernetesObjectError(f"{ref(manifest)}: cannot reach the cluster of {kubeconfig}: {e}; "
+                                    "is the local cluster up (`mlops harness cluster list`)?") from e
+
+
 class KubernetesObjectProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        live = apply(props["kubeconfig"], props["manifest"])
+        with reaching(props["kubeconfig"], props["manifest"]):
+            live = apply(props["kubeconfig"], props["manifest"])
         i = identity(props["manifest"])
         return CreateResult(id_="/".join(str(v) for v in i.values() if v),
                             outs={**props, "uid": live["metadata"]["uid"]})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """On refresh: an object deleted behind Pulumi's back leaves the state (`pulumi up` makes it again)."""
-        return ReadResult(id_ if exists(props["kubeconfig"], props["manifest"]) else "", dict(props))
+        with reaching(props["kubeconfig"], props["manifest"]):
+            found = exists(props["kubeconfig"], props["manifest"])
+        return ReadResult(id_ if found else "", dict(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in ("kubeconfig", "manifest") if olds.get(k) != news.get(k)]
@@ -150,11 +172,13 @@ class KubernetesObjectProvider(ResourceProvider):
                           delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        live = apply(news["kubeconfig"], news["manifest"])
+        with reaching(news["kubeconfig"], news["manifest"]):
+            live = apply(news["kubeconfig"], news["manifest"])
         return UpdateResult(outs={**news, "uid": live["metadata"]["uid"]})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        delete(props["kubeconfig"], props["manifest"])
+        with reaching(props["kubeconfig"], props["manifest"]):
+            delete(props["kubeconfig"], props["manifest"])
 
 
 class KubernetesObject(Resource):

@@ -1,13 +1,15 @@
-"""The README's main job, `mlops up local`, end to end on a throwaway GitOps repo and cluster."""
+"""The README's main job, `mlops up local`, end to end on a throwaway GitOps repo, stack and cluster."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from environments import load_environment
+from harness.argocd_local.ports import free_port
 from harness.clusters.providers import KwokProvider
 from harness.containers.settings import settings_from_env
 from harness.up import up
@@ -22,13 +24,17 @@ def test_up_publishes_deploys_and_answers(tmp_path: Path, mlops_docker: object) 
     try:
         # Its own container session, as a separate `mlops up` process would be: the test session's
         # store and images are neither reused nor removed by it.
-        summary = up(env, provider="kwok", cluster=cluster, settings=settings_from_env())
+        summary = up(env, provider="kwok", cluster=cluster, settings=settings_from_env(), state=tmp_path / "stacks",
+                     git_port=free_port())
     finally:
         KwokProvider().delete(cluster)
     outcomes = {name: outcome for name, outcome, _ in summary}
-    assert list(outcomes) == ["images", "gitops publish", "kwok cluster", "inference API", "batch pipeline"]
+    assert list(outcomes) == ["images", "kwok cluster", "pulumi up", "argo cd sync", "inference API", "batch pipeline"]
     assert all(o.startswith("[green]ok") for o in outcomes.values()), outcomes
-    assert "Deployments available" in outcomes["kwok cluster"]
+    assert "create; GitOps commit" in outcomes["pulumi up"]
+    synced = re.search(r"(\d+)/(\d+) Applications Synced", outcomes["argo cd sync"])
+    assert synced and synced.group(1) == synced.group(2), outcomes["argo cd sync"]
+    assert "Deployments available" in outcomes["argo cd sync"]
     assert "succeeded" in outcomes["batch pipeline"]
     # The tree the cluster got is the commit on the env's branch, under the env's path.
     files = subprocess.run(["git", "--git-dir", str(repo), "ls-tree", "-r", "--name-only", env.gitops.branch],
