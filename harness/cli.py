@@ -12,6 +12,7 @@ from environments import EnvironmentFileError, environment_names, load_environme
 from harness.clusters.cli import app as cluster_app
 from harness.containers.cli import app as images_app
 from harness.load.cli import app as load_app
+from harness.stack_cli import app as stack_app
 from harness.toolchain.cli import app as toolchain_app
 from harness.up import command as up_command
 from infra.cli import app as infra_app
@@ -25,6 +26,7 @@ harness_app.add_typer(images_app, name="images")
 harness_app.add_typer(load_app, name="load")
 
 app.command("up")(up_command)
+app.add_typer(stack_app, name="stack")
 app.add_typer(env_app, name="env")
 app.add_typer(apps_app, name="apps")
 app.add_typer(argocd_app, name="argocd")

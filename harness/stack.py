@@ -19,19 +19,53 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pulumi import automation as auto
 
+from argocd.publish import local_path
 from environments import Environment
 from harness.argocd_local import upstream
+from harness.argocd_local.ports import LOOPBACK
 from harness.toolchain import ensure_tool
 from infra.local import CONFIG
 from infra.platform import PROJECT, deploy
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
+STATE_DIR = Path("~/.cache/mlops-toolkit/stacks")
+GIT_PORT = 9418  # git's own port, on 127.0.0.1: a stable clone URL keeps a rerun a no-op
+
+
+@dataclass(frozen=True)
+class LocalSite:
+    """Where a local environment's stack keeps its state, where its tree is published, and the
+    URL Argo CD clones it from (`git daemon` on 127.0.0.1 in front of the bare repository)."""
+
+    env: Environment
+    cluster: str
+    state: Path
+    repo: Path
+    git_port: int
+
+    @classmethod
+    def of(cls, env: Environment, *, cluster: str | None = None, state: Path = STATE_DIR,
+           git_port: int = GIT_PORT) -> LocalSite:
+        name = cluster or f"mlops-{env.name}"
+        return cls(env, name, state.expanduser() / name, local_path(env.gitops.repo_url), git_port)
+
+    @property
+    def clone_url(self) -> str:
+        return f"git://{LOOPBACK}:{self.git_port}/{self.repo.name}"
+
+    def stack(self, kubeconfig: Path, *, env: Environment | None = None) -> auto.Stack:
+        """The stack, its Argo CD manifests written afresh from the pinned module; its program
+        deploys `env` (default: the site's)."""
+        manifests = write_argocd_manifests(self.state / "argocd-manifests.yaml", namespace=self.env.gitops.argocd_namespace)
+        return local_stack(env or self.env, state=self.state, kubeconfig=kubeconfig, argocd_manifests=manifests,
+                           clone_url=self.clone_url)
 
 
 class StackError(RuntimeError):

@@ -35,12 +35,11 @@ from rich.console import Console
 from rich.table import Table
 
 from argocd.errors import GitOpsError
-from argocd.publish import local_path, mask
+from argocd.publish import mask
 from argocd.render import render_environment
 from environments import Environment, EnvironmentFileError, load_environment
 from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.loop import application_names, gitops_loop, prepare_cluster
-from harness.argocd_local.ports import LOOPBACK
 from harness.clusters.deploy import wait_deployment_available
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
@@ -49,7 +48,7 @@ from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
 from harness.containers.settings import ContainersSettings
 from harness.load.container import ContainerStack, container_stack
-from harness.stack import StackError, local_stack, run, write_argocd_manifests
+from harness.stack import GIT_PORT, STATE_DIR, LocalSite, StackError, run
 from harness.toolchain import ToolchainError
 from infra.errors import InfraError
 
@@ -57,8 +56,7 @@ console = Console()
 PROVIDERS = {"kwok": KwokProvider, "kind": KindProvider}
 FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
             ArgoLocalError, StackError, httpx.HTTPError)
-STATE_DIR = Path("~/.cache/mlops-toolkit/stacks")
-GIT_PORT = 9418  # git's own port, on 127.0.0.1: a stable clone URL keeps a rerun a no-op
+
 
 
 class StepFailed(RuntimeError):
@@ -88,9 +86,7 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
     on the way out; another session's containers, a test run's for instance, are left alone.
     """
     summary: list[tuple[str, str, str]] = []
-    state = state.expanduser() / (cluster or f"mlops-{env.name}")
-    repo = local_path(env.gitops.repo_url)
-    clone_url = f"git://{LOOPBACK}:{git_port}/{repo.name}"
+    site = LocalSite.of(env, cluster=cluster, state=state, git_port=git_port)
     with container_stack(settings) as stack:
         with step(summary, "images") as out:
             images = docker.from_env().images
@@ -103,17 +99,15 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             out[0] = f"{len(stack.images.images)} images"
 
         with step(summary, f"{provider} cluster") as out:
-            info = PROVIDERS[provider]().create(cluster or f"mlops-{env.name}", env=env)
+            info = PROVIDERS[provider]().create(site.cluster, env=env)
             client = client_for(info.kubeconfig)
-            tree = render_environment(env, repo_url=clone_url)
+            tree = render_environment(env, repo_url=site.clone_url)
             prepare_cluster(client, tree, volumes=provider == "kwok")  # simulated nodes provision no volumes
             out[0] = f"{info.name} ready"
             console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
 
         with step(summary, "pulumi up") as out:
-            manifests = write_argocd_manifests(state / "argocd-manifests.yaml", namespace=env.gitops.argocd_namespace)
-            pulumi_stack = local_stack(env, state=state, kubeconfig=info.kubeconfig, argocd_manifests=manifests,
-                                       clone_url=clone_url)
+            pulumi_stack = site.stack(info.kubeconfig)
             result = run("up", lambda: pulumi_stack.up(
                 refresh=True, on_output=lambda line: console.print(line, highlight=False, markup=False)))
             commit = result.outputs["gitops_commit"].value
@@ -123,7 +117,7 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
                           highlight=False)
 
         with step(summary, "argo cd sync") as out, gitops_loop(
-            info.kubeconfig, workdir=state / "argocd", env_name=env.name, repo=repo, git_port=git_port,
+            info.kubeconfig, workdir=site.state / "argocd", env_name=env.name, repo=site.repo, git_port=git_port,
             argocd_installed=True,
         ) as loop:
             statuses = loop.wait_apps(application_names(env, tree), commit, timeout=300)

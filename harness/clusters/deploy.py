@@ -117,9 +117,33 @@ def static_volumes(client: Client, tree: RenderedTree) -> list[str]:
                 "claimRef": {"namespace": obj.namespace, "name": obj.name},
             },
         }
+        _drop_released(client, name)
         apply_manifest(client, volume)
         created.append(name)
     return created
+
+
+def _drop_released(client: Client, name: str) -> None:
+    """A volume whose claim was deleted (an app pruned, a stack destroyed) stays bound to that
+    claim's uid, so a new claim of the same name could never bind it: delete it first."""
+    try:
+        pv = client.get(PersistentVolume, name)
+    except ApiError as e:
+        if e.status.code == 404:
+            return
+        raise
+    if pv.status is None or pv.status.phase not in ("Released", "Failed"):
+        return
+    client.delete(PersistentVolume, name)
+
+    def gone() -> bool:
+        try:
+            client.get(PersistentVolume, name)
+        except ApiError as e:
+            return e.status.code == 404
+        return False
+
+    wait_for(gone, what=f"released PersistentVolume {name} deleted", timeout=60, interval=0.3)
 
 
 def static_volume_names(client: Client) -> list[str]:

@@ -31,12 +31,12 @@ from environments import Environment, load_environment
 from harness.argocd_local import upstream
 from harness.argocd_local.applications import describe_applications
 from harness.argocd_local.loop import GitOpsLoop, application_names, gitops_loop, prepare_cluster
-from harness.argocd_local.ports import LOOPBACK, free_port
+from harness.argocd_local.ports import free_port
 from harness.argocd_local.processes import cached_tool
 from harness.clusters.kube import client_for, to_resource
 from harness.clusters.providers import ClusterProvider
 from harness.clusters.session import cluster_session
-from harness.stack import PASSPHRASE_ENV, local_stack, run, write_argocd_manifests
+from harness.stack import PASSPHRASE_ENV, LocalSite, run
 from infra.publish import file_digests
 
 # Building the Pulumi CLI (and Argo CD) when the toolchain cache lacks them takes minutes to
@@ -48,19 +48,24 @@ PASSPHRASE = "a passphrase of the test environment, never written down"
 
 @dataclass
 class Site:
-    env: Environment
+    local: LocalSite
     client: Client
     kubeconfig: Path
-    workdir: Path
-    repo: Path
-    clone_url: str
-    git_port: int
-    manifests: Path
+
+    @property
+    def env(self) -> Environment:
+        return self.local.env
+
+    @property
+    def repo(self) -> Path:
+        return self.local.repo
+
+    @property
+    def clone_url(self) -> str:
+        return self.local.clone_url
 
     def stack(self, env: Environment | None = None) -> auto.Stack:
-        """The `local` stack; its program deploys `env` (default: the site's)."""
-        return local_stack(env or self.env, state=self.workdir / "state", kubeconfig=self.kubeconfig,
-                           argocd_manifests=self.manifests, clone_url=self.clone_url)
+        return self.local.stack(self.kubeconfig, env=env)
 
     def commits(self) -> list[str]:
         return git(self.repo, "rev-list", self.env.gitops.branch).split()
@@ -75,16 +80,14 @@ def site(cluster_provider: ClusterProvider, tmp_path_factory: pytest.TempPathFac
     if cluster_provider.name != "kwok":
         pytest.skip(f"--cluster={cluster_provider.name}: Argo CD runs as local processes against a kwok cluster only")
     workdir = tmp_path_factory.mktemp("pulumi-local")
-    repo = workdir / "repos" / "gitops.git"
-    env = load_environment("local", {"gitops": {"repo_url": str(repo)}})
-    port = free_port()
-    with pytest.MonkeyPatch.context() as mp, cluster_session(cluster_provider, f"mlops-pulumi-{os.getpid()}", env=env) as info:
+    env = load_environment("local", {"gitops": {"repo_url": str(workdir / "repos" / "gitops.git")}})
+    name = f"mlops-pulumi-{os.getpid()}"
+    local = LocalSite.of(env, cluster=name, state=workdir / "stacks", git_port=free_port())
+    with pytest.MonkeyPatch.context() as mp, cluster_session(cluster_provider, name, env=env) as info:
         mp.setenv(PASSPHRASE_ENV, PASSPHRASE)
         client = client_for(info.kubeconfig)
-        clone_url = f"git://{LOOPBACK}:{port}/{repo.name}"
-        prepare_cluster(client, render_environment(env, repo_url=clone_url))
-        manifests = write_argocd_manifests(workdir / "argocd-manifests.yaml", namespace=env.gitops.argocd_namespace)
-        yield Site(env, client, info.kubeconfig, workdir, repo, clone_url, port, manifests)
+        prepare_cluster(client, render_environment(env, repo_url=local.clone_url))
+        yield Site(local, client, info.kubeconfig)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,7 @@ def first_up(site: Site) -> auto.UpResult:
 
 @pytest.fixture(scope="module")
 def loop(site: Site, first_up: auto.UpResult) -> Iterator[GitOpsLoop]:
-    with gitops_loop(site.kubeconfig, workdir=site.workdir / "loop", repo=site.repo, git_port=site.git_port,
+    with gitops_loop(site.kubeconfig, workdir=site.local.state / "loop", repo=site.repo, git_port=site.local.git_port,
                      argocd_installed=True) as running_loop:
         yield running_loop
 
@@ -188,7 +191,7 @@ def test_preview_after_an_environment_change_shows_exactly_that_change(site: Sit
 
 
 def test_state_never_holds_the_passphrase(site: Site, first_up: auto.UpResult) -> None:
-    state = site.workdir / "state"
+    state = site.local.state
     leaked = [p for p in state.rglob("*") if p.is_file() and PASSPHRASE.encode() in p.read_bytes()]
     assert not leaked and not (state / ".passphrase").exists()
 

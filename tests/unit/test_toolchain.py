@@ -31,6 +31,16 @@ def test_each_wrapper_module_requires_the_pin_and_commits_its_checksum(group_nam
     assert f"{group.module} {group.version} h1:" in go_sum
     for spec in group.tools.values():
         assert spec.package in go_mod.read_text(), f"{go_mod} lacks a tool directive for {spec.package}"
+    for name, file in group.companions.items():
+        assert f"{file.module} {group.version} h1:" in go_sum, f"{name}: {file.module} is not checksummed in {go_mod.parent}"
+
+
+def test_pulumi_reports_its_pin_and_gets_its_dynamic_provider_launcher() -> None:
+    """The Automation API refuses a CLI whose version it cannot read; dynamic providers need
+    the launcher Pulumi expects beside its binary."""
+    group = load_manifest().groups["pulumi"]
+    assert f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={group.version}" in group.ldflags()
+    assert "pulumi-resource-pulumi-python" in group.companions
 
 
 def test_kubernetes_staging_modules_point_at_their_published_release() -> None:

@@ -1,0 +1,87 @@
+"""`mlops stack preview|destroy [ENV]`: the local stack's other Pulumi operations, on the
+cluster `mlops up` made (its `pulumi up` is step 3 of the main job)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from lightkube import ApiError
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from rich.console import Console
+
+from environments import Environment, EnvironmentFileError, load_environment
+from harness.argocd_local.errors import ArgoLocalError
+from harness.argocd_local.loop import gitops_loop
+from harness.clusters.errors import ClusterError
+from harness.clusters.kube import client_for
+from harness.stack import GIT_PORT, LocalSite, StackError, run
+from harness.toolchain import ToolchainError
+from harness.up import PROVIDERS
+from infra.errors import InfraError
+
+app = typer.Typer(no_args_is_help=True, help="The local stack: pulumi preview and destroy on the local cluster.")
+console = Console()
+FAILURES = (EnvironmentFileError, StackError, ClusterError, ArgoLocalError, ToolchainError, InfraError)
+
+ENV = typer.Argument("local", help="A local environment (no aws block).")
+PROVIDER = typer.Option("kwok", "--provider", "-p", help="kwok | kind: the provider `mlops up` used")
+GIT = typer.Option(GIT_PORT, "--git-port", help="Port of the git server Argo CD clones from (127.0.0.1).")
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]:
+    env: Environment = load_environment(env_name)
+    if env.aws is not None:
+        raise StackError(f"{env.name} is a cloud environment: use `pulumi preview|destroy -s {env.name}`")
+    if provider not in PROVIDERS:
+        raise StackError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+    site = LocalSite.of(env, git_port=git_port)
+    clusters = PROVIDERS[provider]()
+    if not clusters.exists(site.cluster):
+        raise StackError(f"no {provider} cluster {site.cluster}: `mlops up {env.name}` makes it and the stack")
+    return site, clusters.create(site.cluster, env=env).kubeconfig
+
+
+@contextlib.contextmanager
+def _failures() -> Iterator[None]:
+    try:
+        yield
+    except FAILURES as e:
+        _fail(str(e))
+
+
+@app.command("preview")
+def preview(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) -> None:
+    """What `pulumi up` would change now (after an edit of environments/ENV.yaml, say), with the diff."""
+    with _failures():
+        site, kubeconfig = _site(env_name, provider, git_port)
+        result = run("preview", lambda: site.stack(kubeconfig).preview(diff=True, on_output=print))
+        changes = ", ".join(f"{n} {k}" for k, n in sorted(result.change_summary.items()))
+        console.print(f"[bold]{site.env.name}[/]: {changes}", highlight=False)
+
+
+@app.command("destroy")
+def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) -> None:
+    """Remove what the stack made. Argo CD runs meanwhile, so the root application's cascade
+    removes the apps first; the GitOps repository's history is left alone."""
+    with _failures():
+        site, kubeconfig = _site(env_name, provider, git_port)
+        stack = site.stack(kubeconfig)
+        try:
+            client_for(kubeconfig).get(CustomResourceDefinition, "applications.argoproj.io")
+        except ApiError:  # no Argo CD left on the cluster: nothing to cascade
+            result = run("destroy", lambda: stack.destroy(on_output=print))
+        else:
+            with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
+                             git_port=git_port, argocd_installed=True):
+                result = run("destroy", lambda: stack.destroy(on_output=print))
+        deleted = (result.summary.resource_changes or {}).get("delete", 0)
+        console.print(f"[bold]{site.env.name}[/]: {deleted} resources deleted; {site.repo} keeps its history",
+                      highlight=False)
