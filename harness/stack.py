@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pulumi import automation as auto
@@ -35,6 +36,7 @@ from infra.local import CONFIG
 from infra.platform import PROJECT, deploy
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
+T = TypeVar("T")
 STATE_DIR = Path("~/.cache/mlops-toolkit/stacks")
 GIT_PORT = 9418  # git's own port, on 127.0.0.1: a stable clone URL keeps a rerun a no-op
 
@@ -82,7 +84,7 @@ def diagnostics(output: str) -> str:
     return "\n".join(lines[start:end]).rstrip()
 
 
-def run(operation: str, call: Any) -> Any:
+def run(operation: str, call: Callable[[], T]) -> T:
     """`call()` (a Stack method); a failure becomes a StackError carrying Pulumi's diagnostics."""
     try:
         return call()

@@ -1,0 +1,56 @@
+"""The local stack's driver without a cluster: its refusals and how it reports Pulumi's failures."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.stack import PASSPHRASE_ENV, diagnostics, passphrase
+
+pytestmark = pytest.mark.unit
+
+FAILED_UP = """Updating (local):
+ +  pulumi-python:dynamic:Resource local-gitops-root-app creating (0s)
+Diagnostics:
+  pulumi-python:dynamic:Resource (local-gitops-root-app):
+    error: Application argocd/ml-platform-local-root: apply refused: namespaces "argocd" not found
+
+Outputs:
+    gitops_repo: "/tmp/repo.git"
+
+Resources:
+    1 errored
+"""
+
+
+def test_a_failed_operation_reports_pulumis_diagnostics_only() -> None:
+    shown = diagnostics(FAILED_UP)
+    assert shown.startswith("Diagnostics:")
+    assert 'apply refused: namespaces "argocd" not found' in shown
+    assert "Outputs:" not in shown and "creating" not in shown
+
+
+def test_stack_commands_refuse_a_cloud_environment() -> None:
+    result = CliRunner().invoke(app, ["stack", "preview", "dev"])
+    assert result.exit_code == 1
+    assert "dev is a cloud environment: use `pulumi preview|destroy -s dev`" in result.output
+
+
+def test_stack_commands_name_an_unknown_provider() -> None:
+    result = CliRunner().invoke(app, ["stack", "destroy", "local", "--provider", "minikube"])
+    assert result.exit_code == 1 and "unknown provider 'minikube'" in result.output
+
+
+def test_passphrase_comes_from_the_environment_else_a_private_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSPHRASE_ENV, "from-the-env")
+    assert passphrase(tmp_path) == "from-the-env" and not (tmp_path / ".passphrase").exists()
+    monkeypatch.delenv(PASSPHRASE_ENV)
+    first = passphrase(tmp_path)
+    assert len(first) >= 32 and passphrase(tmp_path) == first  # generated once, then reused
+    mode = stat.S_IMODE(os.stat(tmp_path / ".passphrase").st_mode)
+    assert mode == 0o600
