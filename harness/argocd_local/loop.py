@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lightkube import Client
+from lightkube.generic_resource import load_in_cluster_generic_resources
 
 from argocd import objects
 from argocd.publish import PublishResult, publish
@@ -125,8 +126,15 @@ def prepare_cluster(client: Client, tree: RenderedTree, *, volumes: bool = True)
     claims (`volumes`), and the ServiceMonitor CRD where no Prometheus operator installed the real one."""
     if volumes:
         static_volumes(client, tree)
+    standin_crds(client)
+
+
+def standin_crds(client: Client) -> None:
+    """The ServiceMonitor CRD, only where no Prometheus operator installed the real one (never
+    overwrite it); loaded into the client's known kinds."""
     if "monitoring.coreos.com" not in served_crd_groups(client):
-        apply_manifest(client, service_monitor_crd())  # never overwrite a real operator's
+        apply_manifest(client, service_monitor_crd())
+        load_in_cluster_generic_resources(client)
 
 
 @contextlib.contextmanager
@@ -137,6 +145,7 @@ def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local", rep
     (by the local stack's `pulumi up`)."""
     env = load_environment(env_name)
     client = client_for(kubeconfig)
+    standin_crds(client)
     repo = repo or workdir / "repos" / REPO
     with git_daemon(repo.parent, log=workdir / "git-daemon.log", port=git_port) as git, argocd_local(
         kubeconfig, namespace=env.gitops.argocd_namespace, workdir=workdir / "argocd", installed=argocd_installed
