@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import docker
 import httpx
@@ -56,7 +56,6 @@ console = Console()
 PROVIDERS = {"kwok": KwokProvider, "kind": KindProvider}
 FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
             ArgoLocalError, StackError, httpx.HTTPError)
-
 
 
 class StepFailed(RuntimeError):

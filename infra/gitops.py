@@ -12,7 +12,6 @@ Argo CD is installed one of two ways:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +67,9 @@ def tree_digests(env: Environment, registry: str, role_arns: dict[str, str], clo
     return file_digests(render(env, registry=registry, role_arns=role_arns, clone_url=clone_url))
 
 
+Manifest = pulumi.Output[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class HelmInstall:
     """Argo CD from its pinned Helm chart, through the cluster's pulumi-kubernetes provider."""
@@ -75,14 +77,48 @@ class HelmInstall:
     chart_version: str
     provider: k8s.Provider
 
+    def apply(self, parent: pulumi.Resource, name: str, kind: str, manifest: Manifest,
+              depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+        opts = pulumi.ResourceOptions(parent=parent, provider=self.provider, depends_on=depends_on)
+        if kind == "Namespace":
+            return k8s.core.v1.Namespace(name, metadata=manifest.apply(lambda m: m["metadata"]), opts=opts)
+        # An Argo CD object; its kind is part of the resource's type token: a plain string.
+        return k8s.apiextensions.CustomResource(
+            name, api_version=ARGOCD_API_VERSION, kind=kind, metadata=manifest.apply(lambda m: m["metadata"]),
+            spec=manifest.apply(lambda m: m["spec"]), opts=opts)
+
+    def argocd(self, parent: pulumi.Resource, name: str, namespace: pulumi.Resource,
+               namespace_name: str) -> list[pulumi.Resource]:
+        return [k8s.helm.v3.Release(
+            name,
+            name="argocd",
+            chart="argo-cd",
+            version=self.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGOCD_REPO),
+            namespace=namespace_name,
+            values=argocd_values(),
+            atomic=True,
+            opts=pulumi.ResourceOptions(parent=parent, provider=self.provider, depends_on=[namespace]),
+        )]
+
 
 @dataclass(frozen=True)
 class ManifestInstall:
-    """Argo CD's CRDs and configuration as manifests (namespaced ones without a namespace get
-    Argo CD's), applied through `kubeconfig`; its controllers run elsewhere."""
+    """Argo CD's CRDs and configuration as manifests (namespaced ones go to Argo CD's
+    namespace), applied through `kubeconfig`; its controllers run elsewhere."""
 
     kubeconfig: str
     manifests: tuple[dict[str, Any], ...]
+
+    def apply(self, parent: pulumi.Resource, name: str, _kind: str, manifest: Manifest,
+              depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+        return KubernetesObject(name, kubeconfig=self.kubeconfig, manifest=manifest,
+                                opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on))
+
+    def argocd(self, parent: pulumi.Resource, name: str, namespace: pulumi.Resource,
+               namespace_name: str) -> list[pulumi.Resource]:
+        return [self.apply(parent, f"{name}-{_slug(m)}", m["kind"], pulumi.Output.from_input(_in_namespace(m, namespace_name)),
+                           [namespace]) for m in self.manifests]
 
 
 @dataclass(frozen=True)
@@ -121,39 +157,14 @@ class GitOpsBootstrap(pulumi.ComponentResource):
     def __init__(self, name: str, args: GitOpsBootstrapArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
         install = args.install
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.namespace, "labels": {
-            "app.kubernetes.io/part-of": "ml-platform",
-            "pod-security.kubernetes.io/enforce": "baseline",
-            "pod-security.kubernetes.io/warn": "restricted",
-            "pod-security.kubernetes.io/audit": "restricted",
-        }}}
-        if isinstance(install, HelmInstall):
-            k8s_opts = pulumi.ResourceOptions(parent=self, provider=install.provider)
-            ns = k8s.core.v1.Namespace(f"{name}-namespace", metadata=namespace["metadata"], opts=k8s_opts)
-            argocd: list[pulumi.Resource] = [k8s.helm.v3.Release(
-                f"{name}-argocd",
-                name="argocd",
-                chart="argo-cd",
-                version=install.chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGOCD_REPO),
-                namespace=ns.metadata["name"],
-                values=argocd_values(),
-                atomic=True,
-                opts=k8s_opts,
-            )]
-
-            def apply(res: str, kind: str, manifest: pulumi.Output[dict[str, Any]],
-                      depends_on: list[pulumi.Resource]) -> pulumi.Resource:
-                # The kind is part of the resource's type token: a plain string.
-                return k8s.apiextensions.CustomResource(
-                    res, api_version=ARGOCD_API_VERSION, kind=kind,
-                    metadata=manifest.apply(lambda m: m["metadata"]), spec=manifest.apply(lambda m: m["spec"]),
-                    opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends_on)))
-        else:
-            apply = self._manifest_applier(install.kubeconfig)
-            ns = apply(f"{name}-namespace", "Namespace", pulumi.Output.from_input(namespace), [])
-            argocd = [apply(f"{name}-argocd-{_slug(m)}", m["kind"], pulumi.Output.from_input(_in_namespace(m, args.namespace)),
-                            [ns]) for m in install.manifests]
+        namespace = install.apply(self, f"{name}-namespace", "Namespace", pulumi.Output.from_input(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.namespace, "labels": {
+                "app.kubernetes.io/part-of": "ml-platform",
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/warn": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted",
+            }}}), [])
+        argocd = install.argocd(self, f"{name}-argocd", namespace, args.namespace)
 
         published = GitOpsPublish(
             f"{name}-publish", env_name=args.env_name, repo_url=args.repo_url, branch=args.branch, path=args.path,
@@ -161,20 +172,14 @@ class GitOpsBootstrap(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         bootstrap = pulumi.Output.from_input(args.bootstrap)
-        project = apply(f"{name}-appproject", "AppProject", bootstrap.apply(lambda b: b[APPPROJECT_FILE]), argocd)
-        apply(f"{name}-root-app", "Application", bootstrap.apply(lambda b: with_cascade(b[ROOT_APP_FILE])),
-              [*argocd, project, published])
+        project = install.apply(self, f"{name}-appproject", "AppProject", bootstrap.apply(lambda b: b[APPPROJECT_FILE]),
+                                argocd)
+        root = bootstrap.apply(lambda b: with_cascade(b[ROOT_APP_FILE]))
+        install.apply(self, f"{name}-root-app", "Application", root, [*argocd, project, published])
 
         self.repo_url = args.repo_url
         self.commit = published.commit
         self.register_outputs({"repo_url": args.repo_url, "commit": self.commit})
-
-    def _manifest_applier(self, kubeconfig: str) -> Callable[..., pulumi.Resource]:
-        def apply(res: str, _kind: str, manifest: pulumi.Output[dict[str, Any]],
-                  depends_on: list[pulumi.Resource]) -> pulumi.Resource:
-            return KubernetesObject(res, kubeconfig=kubeconfig, manifest=manifest,
-                                    opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
-        return apply
 
 
 def _in_namespace(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from environments import Environment
 from infra import guardrails
 from infra.cluster import Cluster, ClusterArgs
 from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs, HelmInstall
-from infra.local import LocalPlatform, LocalTarget
 from infra.identity import Identity, IdentityArgs, Workload
+from infra.local import LocalPlatform, LocalTarget
 from infra.network import Network, NetworkArgs
 from infra.nodegroups import NodeGroups, NodeGroupsArgs
 from infra.storage import BucketRef, RegistriesAndStorage, RegistriesAndStorageArgs

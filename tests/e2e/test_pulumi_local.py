@@ -185,7 +185,7 @@ def test_preview_after_an_environment_change_shows_exactly_that_change(site: Sit
     # the one update is the publish step, and its diff names exactly the files that change
     updated = re.findall(r"\(update\)\n(?:\s*\[id=.*\]\n)?\s*\[urn=\S+::([^:\]]+)\]", preview.stdout)
     assert updated == ["local-gitops-publish"], preview.stdout
-    shown = set(re.findall(r'^\s*~ (\S+)\s*: "sha256:', preview.stdout, re.M))
+    shown = set(re.findall(r'^\s*~ (\S+)\s*: "sha256:', preview.stdout, re.MULTILINE))
     assert shown == expected_files, preview.stdout
     assert site.commits() == git(site.repo, "rev-list", site.env.gitops.branch).split()  # a preview publishes nothing
 
