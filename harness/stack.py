@@ -108,7 +108,7 @@ def write_argocd_manifests(path: Path, *, namespace: str) -> Path:
     """Argo CD's CRDs and base configuration at the pinned version, as the stack applies them."""
     docs: list[dict[str, Any]] = [*upstream.crds(), *upstream.base_config(namespace=namespace)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    path.write_text(yaml.dump_all(docs, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False))
     return path
 
 

@@ -110,15 +110,15 @@ class ManifestInstall:
     kubeconfig: str
     manifests: tuple[dict[str, Any], ...]
 
-    def apply(self, parent: pulumi.Resource, name: str, _kind: str, manifest: Manifest,
+    def apply(self, parent: pulumi.Resource, name: str, _kind: str, manifest: Manifest | dict[str, Any],
               depends_on: list[pulumi.Resource]) -> pulumi.Resource:
         return KubernetesObject(name, kubeconfig=self.kubeconfig, manifest=manifest,
                                 opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on))
 
     def argocd(self, parent: pulumi.Resource, name: str, namespace: pulumi.Resource,
                namespace_name: str) -> list[pulumi.Resource]:
-        return [self.apply(parent, f"{name}-{_slug(m)}", m["kind"], pulumi.Output.from_input(_in_namespace(m, namespace_name)),
-                           [namespace]) for m in self.manifests]
+        return [self.apply(parent, f"{name}-{_slug(m)}", m["kind"], _in_namespace(m, namespace_name), [namespace])
+                for m in self.manifests]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ included (a root Application's cascade runs before Argo CD's own objects go).
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -151,34 +152,49 @@ def reaching(kubeconfig: str, manifest: dict[str, Any]) -> Iterator[None]:
                                     "is the local cluster up (`mlops harness cluster list`)?") from e
 
 
+def _target(props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The kubeconfig and the manifest (stored as JSON text when large, see KubernetesObject)."""
+    manifest = props.get("manifest") or {}
+    return props["kubeconfig"], json.loads(manifest) if isinstance(manifest, str) else manifest
+
+
 class KubernetesObjectProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with reaching(props["kubeconfig"], props["manifest"]):
-            live = apply(props["kubeconfig"], props["manifest"])
-        i = identity(props["manifest"])
-        return CreateResult(id_="/".join(str(v) for v in i.values() if v),
+        kubeconfig, manifest = _target(props)
+        with reaching(kubeconfig, manifest):
+            live = apply(kubeconfig, manifest)
+        return CreateResult(id_="/".join(str(v) for v in identity(manifest).values() if v),
                             outs={**props, "uid": live["metadata"]["uid"]})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """On refresh: an object deleted behind Pulumi's back leaves the state (`pulumi up` makes it again)."""
-        with reaching(props["kubeconfig"], props["manifest"]):
-            found = exists(props["kubeconfig"], props["manifest"])
+        kubeconfig, manifest = _target(props)
+        with reaching(kubeconfig, manifest):
+            found = exists(kubeconfig, manifest)
         return ReadResult(id_ if found else "", dict(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in ("kubeconfig", "manifest") if olds.get(k) != news.get(k)]
-        replaced = identity(olds.get("manifest") or {}) != identity(news["manifest"])
+        replaced = identity(_target(olds)[1]) != identity(_target(news)[1])
         return DiffResult(changes=bool(changed), replaces=["manifest"] if replaced else [],
                           delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        with reaching(news["kubeconfig"], news["manifest"]):
-            live = apply(news["kubeconfig"], news["manifest"])
+        kubeconfig, manifest = _target(news)
+        with reaching(kubeconfig, manifest):
+            live = apply(kubeconfig, manifest)
         return UpdateResult(outs={**news, "uid": live["metadata"]["uid"]})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with reaching(props["kubeconfig"], props["manifest"]):
-            delete(props["kubeconfig"], props["manifest"])
+        kubeconfig, manifest = _target(props)
+        with reaching(kubeconfig, manifest):
+            delete(kubeconfig, manifest)
+
+
+# Above this size a manifest travels as JSON text: Pulumi's engine and the Python dynamic
+# provider handle one large string in milliseconds but a deep structure (a 377 KB CRD) in
+# seconds. Small objects stay structured, so their diffs show fields.
+AS_TEXT_BYTES = 32_000
 
 
 class KubernetesObject(Resource):
@@ -188,5 +204,7 @@ class KubernetesObject(Resource):
 
     def __init__(self, name: str, *, kubeconfig: str, manifest: pulumi.Input[dict[str, Any]],
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        if isinstance(manifest, dict) and len(text := json.dumps(manifest, sort_keys=True)) > AS_TEXT_BYTES:
+            manifest = text  # type: ignore[assignment]
         super().__init__(KubernetesObjectProvider(), name,
                          {"kubeconfig": kubeconfig, "manifest": manifest, "uid": None}, opts)

@@ -177,3 +177,30 @@ def test_local_stack_refuses_unreadable_argocd_manifests(tmp_path: Path) -> None
     (tmp_path / "bad.yaml").write_text("kind: ConfigMap\n---\nmetadata: {name: x}\n")
     with pytest.raises(LocalStackError, match="bad.yaml: document 1 has no kind or metadata.name"):
         read_manifests(tmp_path / "bad.yaml")
+
+
+def test_a_large_manifest_travels_as_json_text_and_reads_back_whole() -> None:
+    """Argo CD's CRDs are hundreds of KB: as one string the engine handles them in milliseconds
+    (as a deep structure, seconds per operation); the provider reads back the same manifest."""
+    import json
+
+    from infra.kubernetes_object import AS_TEXT_BYTES, _target
+    from infra.local import LocalTarget
+    from infra.mocks import run_program
+    from infra.platform import deploy
+
+    local = load_environment("local")
+    big = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "applicationsets.argoproj.io"},
+           "spec": {"versions": [{"name": "v1alpha1", "description": "x" * AS_TEXT_BYTES, "priority": 0}]}}
+    small = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm"}, "data": {"a": "b"}}
+    run = run_program(local, entry=lambda: deploy(local, LocalTarget("/tmp/kubeconfig", (big, small))))
+    objects = {r.name: r.inputs for r in run.of_type(DYNAMIC) if "manifest" in r.inputs}
+    as_text = objects["local-gitops-argocd-customresourcedefinition-applicationsets.argoproj.io"]
+    assert isinstance(as_text["manifest"], str)
+    kubeconfig, manifest = _target(as_text)
+    assert (kubeconfig, manifest) == ("/tmp/kubeconfig", big)
+    assert manifest["spec"]["versions"][0]["priority"] == 0 and isinstance(manifest["spec"]["versions"][0]["priority"], int)
+    structured = objects["local-gitops-argocd-configmap-argocd-cm"]["manifest"]
+    assert isinstance(structured, dict) and structured["data"] == {"a": "b"}
+    assert json.loads(as_text["manifest"])["metadata"] == {"name": "applicationsets.argoproj.io"}
