@@ -6,9 +6,8 @@ for the Python language host, whose Go module is not served to this project's ma
 (harness/toolchain/manifest.yaml). The CLI, the engine, the state, the diffs and the dynamic
 providers are Pulumi's own.
 
-    stack = local_stack(env, state=Path("~/.cache/mlops-toolkit/pulumi"), kubeconfig=kc,
-                        argocd_manifests=path, clone_url="git://127.0.0.1:9418/local.git")
-    stack.up(refresh=True)
+    site = LocalSite.of(load_environment("local"))   # state: ~/.cache/mlops-toolkit/stacks/mlops-local
+    run("up", lambda: site.stack(kubeconfig).up(refresh=True))
 
 The passphrase that guards the stack's secrets comes from PULUMI_CONFIG_PASSPHRASE; without
 it, one is generated once into the state directory (mode 0600) and never printed.
