@@ -68,14 +68,18 @@ def _established(client: Client, name: str) -> bool:
     return any(c.type == "Established" and c.status == "True" for c in conditions)
 
 
+def wait_established(client: Client, name: str, *, hint: str = "") -> None:
+    wait_for(lambda: _established(client, name), what=f"CRD {name} established", timeout=60, interval=0.3,
+             transient=(ApiError,), hint=hint)
+
+
 def install(client: Client, *, namespace: str, settings: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Namespace, CRDs (waited until established) and base configuration; the applied objects.
     Server-side apply: running it again converges."""
     applied = [apply_manifest(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})]
     for crd in upstream.crds():
         applied.append(apply_manifest(client, crd))
-        name = crd["metadata"]["name"]
-        wait_for(lambda n=name: _established(client, n), what=f"CRD {name} established", timeout=60, interval=0.3)
+        wait_established(client, crd["metadata"]["name"])
     load_in_cluster_generic_resources(client)
     for obj in upstream.base_config(namespace=namespace, overrides={"argocd-cm": settings or {}}):
         applied.append(apply_manifest(client, obj))
@@ -99,9 +103,8 @@ def argocd_local(
     client = client_for(kubeconfig)
     if installed:
         for crd in upstream.crds():
-            name = crd["metadata"]["name"]
-            wait_for(lambda n=name: _established(client, n), what=f"CRD {name} established", timeout=60, interval=0.3,
-                     transient=(ApiError,), hint="the local stack applies Argo CD's CRDs: run `pulumi up` first")
+            wait_established(client, crd["metadata"]["name"],
+                             hint="the local stack applies Argo CD's CRDs: run `pulumi up` first")
     else:
         install(client, namespace=namespace, settings=settings)
     workdir.mkdir(parents=True, exist_ok=True)
