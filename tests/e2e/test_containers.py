@@ -145,16 +145,25 @@ from harness.containers.waiting import wait_for
 def test_blocks_until_interrupted(mlops_docker, mlops_base_image, mlops_containers_settings):
     c = DockerContainer(mlops_base_image, **hardened(mlops_containers_settings)).with_command(["sleep", "600"])
     c.waiting_for(running()).start()  # no `with`: only the session's cleanup may remove it
-    Path(os.environ["READY_FILE"]).write_text(c.get_container_id())
+    ready = Path(os.environ["READY_FILE"])
+    ready.with_suffix(".tmp").write_text(c.get_container_id())
+    ready.with_suffix(".tmp").replace(ready)  # the parent never reads half an id
     wait_for(lambda: False, what="the parent to interrupt this run", timeout=600)
 """
+
+
+# The child is a pytest run in a terminal's foreground, where Ctrl-C raises KeyboardInterrupt. A
+# run started in the background of a non-interactive shell (a CI script, `cmd &`) inherits SIGINT
+# ignored and Python keeps it ignored, so without this the child never saw the parent's Ctrl-C.
+AS_TERMINAL_JOB = ("import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "sys.exit(pytest.main(sys.argv[1:]))")
 
 
 def _child_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     (tmp_path / "test_child.py").write_text(CHILD_TEST)
     ready = tmp_path / "ready"
     env = {**os.environ, "READY_FILE": str(ready)}
-    child = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+    child = subprocess.Popen([sys.executable, "-c", AS_TERMINAL_JOB, "-q", "-p", "no:cacheprovider", "--rootdir",
                               str(tmp_path), str(tmp_path / "test_child.py")],
                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     container_id = wait_for(lambda: ready.exists() and ready.read_text(), what="the child run's container",
@@ -167,8 +176,14 @@ def test_an_interrupted_run_leaves_no_container(
     mlops_docker: Engine, mlops_base_image: str, tmp_path: Path, sig: signal.Signals
 ) -> None:
     child, container_id = _child_run(tmp_path)
-    child.send_signal(sig)
-    out, _ = child.communicate(timeout=120)
+    try:
+        child.send_signal(sig)
+        out, _ = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:  # it ignored the signal: leave neither it nor its container behind
+            child.kill()
+            child.communicate(timeout=60)
+            mlops_docker.client.containers.get(container_id).remove(force=True)
     with pytest.raises(docker.errors.NotFound):
         mlops_docker.client.containers.get(container_id)
     assert child.returncode != 0, out.decode(errors="replace")
