@@ -15,10 +15,18 @@ declare -A apt_for=(
   [taskset]=util-linux
   [ip]=iproute2
   [redis-server]=redis-server
+  [pkg-config]=pkg-config
+)
+# file -> Debian package (build inputs that are not commands)
+declare -A apt_for_file=(
+  [/usr/include/seccomp.h]=libseccomp-dev   # runc links libseccomp (kind node image)
 )
 missing=()
 for cmd in "${!apt_for[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${apt_for[$cmd]}")
+done
+for file in "${!apt_for_file[@]}"; do
+  [ -e "$file" ] || missing+=("${apt_for_file[$file]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -26,6 +26,7 @@ from harness.toolchain.errors import GoNotFoundError, ToolBuildError
 from harness.toolchain.manifest import ToolGroup, load_manifest, module_dir
 
 CACHE_ENV = "MLOPS_TOOLS_CACHE"
+PLAIN_PROGRESS_EVERY_S = 30.0
 
 
 def cache_root() -> Path:
@@ -89,15 +90,19 @@ def _build_group(group_name: str, group: ToolGroup, root: Path, console: Console
     log_path = logs / f"{group_name}-{group.version}.log"
     # Checksums come from the committed go.sum (-mod=readonly); no cgo so binaries are static;
     # GOTOOLCHAIN=local so Go never downloads another toolchain behind the user's back.
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
+    env = {**os.environ, "CGO_ENABLED": "1" if group.cgo else "0", "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
     packages = [spec.package for spec in group.tools.values()]
-    command = ["nice", "-n", "10", go, "build", "-v", "-trimpath", "-ldflags", group.ldflags(), "-o", f"{staging}/", *packages]
+    tags = ["-tags", ",".join(group.tags)] if group.tags else []
+    command = ["nice", "-n", "10", go, "build", "-v", "-trimpath", *tags, "-ldflags", group.ldflags(),
+               "-o", f"{staging}/", *packages]
     tail: collections.deque[str] = collections.deque(maxlen=25)
     label = f"{group_name} {group.version} ({', '.join(group.tools)})"
     started = time.monotonic()
+    console.print(f"building {label} with go (log: {log_path})", highlight=False)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task(f"building {label}", total=None)
         compiled = 0
+        reported = started
         with open(log_path, "w") as log, subprocess.Popen(
             command, cwd=module_dir(group_name), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as proc:
@@ -107,6 +112,10 @@ def _build_group(group_name: str, group: ToolGroup, root: Path, console: Console
                 tail.append(line.rstrip())
                 compiled += 1
                 progress.update(task, description=f"building {label}: {compiled} packages, {line.strip()[:60]}")
+                if not console.is_terminal and time.monotonic() - reported >= PLAIN_PROGRESS_EVERY_S:
+                    # A log or CI has no spinner: a plain line now and then shows the build is alive.
+                    reported = time.monotonic()
+                    console.print(f"building {group_name}: {compiled} packages, {reported - started:.0f}s", highlight=False)
             returncode = proc.wait()
     if returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)

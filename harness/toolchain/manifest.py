@@ -43,6 +43,9 @@ class ToolGroup(Strict):
     version_packages: list[str] = []
     # Fully qualified string variables the linker sets to the pinned version (`-X pkg.Var=v...`).
     version_variables: list[str] = []
+    # cgo on (for a tool that links a C library, such as runc's libseccomp); static Go otherwise.
+    cgo: bool = False
+    tags: list[str] = []
     tools: dict[str, ToolSpec] = Field(min_length=1)
     # Files installed beside the group's binaries, by name.
     companions: dict[str, ModuleFile] = {}
