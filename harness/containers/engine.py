@@ -23,6 +23,7 @@ import docker.errors
 import requests.exceptions
 
 from harness.containers.errors import EngineError, EngineUnavailableError
+from harness.containers.privileged import runtime_args
 from harness.containers.settings import LABEL_SESSION, ContainersSettings, default_settings
 from harness.containers.waiting import wait_for
 from harness.processes import stop_process
@@ -88,7 +89,9 @@ def _start_dockerd(settings: ContainersSettings) -> tuple[subprocess.Popen[bytes
     log_path = log_dir / "dockerd.log"
     nice = shutil.which("nice")
     host = [f"--host={settings.docker_host}"] if settings.docker_host else []
-    argv = ([nice, "-n", str(settings.nice)] if nice else []) + [dockerd, *host, *settings.dockerd_args]
+    # Where the host cannot grant every capability, privileged containers (kind's nodes) need this.
+    runtime = runtime_args(settings.cache_dir / "dockerd")
+    argv = ([nice, "-n", str(settings.nice)] if nice else []) + [dockerd, *host, *runtime, *settings.dockerd_args]
     with log_path.open("ab") as log:
         # Its own session: a Ctrl-C aimed at pytest must not kill the engine before cleanup runs.
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -261,3 +261,20 @@ def test_images_cli_reports_what_it_built_or_found(mlops_images: ImageSet) -> No
     for name in ("ml-inference-api", "ml-pipeline", "minio"):
         assert name in result.output
     assert "cached" in result.output  # the fixture built them: nothing changed since
+
+
+def test_privileged_containers_run_with_every_capability_the_host_grants(
+    mlops_docker: Engine, mlops_base_image: str
+) -> None:
+    """kind creates every node privileged; here the VM cannot grant CAP_SYS_RESOURCE, which fails
+    any privileged container on Docker 20.10 unless the harness's runtime removes it."""
+    try:
+        out = mlops_docker.client.containers.run(mlops_base_image, ["sh", "-c", "grep CapEff /proc/self/status"],
+                                                 privileged=True, remove=True)
+    except docker.errors.APIError as e:
+        if mlops_docker.started is None:
+            pytest.skip(f"the running dockerd was not started by the harness and refuses privileged containers: {e}")
+        raise
+    effective = int(out.decode().split()[1], 16)
+    cap_sys_admin, cap_net_admin = 21, 12
+    assert effective >> cap_sys_admin & 1 and effective >> cap_net_admin & 1, out
