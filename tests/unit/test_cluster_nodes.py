@@ -65,3 +65,24 @@ def test_kind_config_has_workers_labelled_like_cpu_groups_only() -> None:
     workers = [n for n in config["nodes"] if n["role"] == "worker"]
     assert workers and all(n["labels"]["workload"] == "cpu" for n in workers)
     assert all(n["image"] == "kindest/node:v1.33.13" for n in config["nodes"])
+
+
+def test_kind_config_replaces_kindnetd_and_points_pods_at_a_resolver_that_is_not_themselves() -> None:
+    env = load_environment("local")
+    local = kind_config(env=env, image="mlops-kind-node:v1.33.13-0123456789ab")
+    assert local["networking"] == {"disableDefaultCNI": True}
+    assert any("resolvConf: /etc/resolv.pods.conf" in p for p in local["kubeadmConfigPatches"])
+    # kind's published image has no resolv.pods.conf: no patch for it.
+    assert kind_config(env=env, image="kindest/node:v1.33.13")["kubeadmConfigPatches"] == []
+
+
+def test_each_kind_node_routes_the_other_nodes_pods_through_their_address() -> None:
+    from harness.clusters.providers.kind_network import NodeAddress, cni_config, routes
+
+    nodes = [NodeAddress("cp", "172.18.0.2", "10.244.0.0/24"), NodeAddress("w1", "172.18.0.3", "10.244.1.0/24"),
+             NodeAddress("w2", "172.18.0.4", "10.244.2.0/24")]
+    assert routes(nodes, on=nodes[1]) == [["ip", "route", "replace", "10.244.0.0/24", "via", "172.18.0.2"],
+                                          ["ip", "route", "replace", "10.244.2.0/24", "via", "172.18.0.4"]]
+    ptp = cni_config("10.244.1.0/24")["plugins"][0]
+    assert ptp["ipam"]["ranges"] == [[{"subnet": "10.244.1.0/24"}]]
+    assert ptp["ipMasq"] is False  # NetworkPolicies must see the source pod's own address

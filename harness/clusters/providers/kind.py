@@ -1,8 +1,9 @@
-"""kind: a cluster of Docker containers from kind's node image, for machines with Docker and a
-registry (laptops, hosted CI); the project's images are loaded into its nodes.
+"""kind: a cluster of Docker containers running real pods, the project's images loaded into its nodes.
 
-This workplace has no registry, so kind's node image cannot be pulled here: `unavailable_reason`
-says so and the tests skip with it.
+The node image is kind's own (`kindest/node:<version>`) where Docker has it, else the one
+assembled here offline from the toolchain (harness/clusters/nodeimage), once per set of inputs.
+Pod networking is kind_network's static per-node CNI (kindnetd is not served to these machines).
+On a 2-core machine a cluster is one control plane plus one worker per CPU node group.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +19,39 @@ import yaml
 
 from environments.model import Environment
 from harness.clusters.errors import ClusterCommandError
+from harness.clusters.nodeimage.build import NODE_REPOSITORY
+from harness.clusters.providers import kind_network
 from harness.clusters.providers.base import ClusterInfo, run, state_dir
+from harness.containers.errors import ContainersError, WaitTimeoutError
 from harness.containers.images import APP_IMAGES
+from harness.containers.waiting import wait_for
 from harness.toolchain import ToolchainError, ensure_tool, load_manifest
 
-# kind runs real pods: a laptop cannot host prod's node count, so each group gets at most this many workers.
-MAX_WORKERS_PER_GROUP = 2
+# kind runs real pods: a 2-core machine hosts one worker per CPU group next to the control plane.
+MAX_WORKERS_PER_GROUP = 1
 
 
-def node_image() -> str:
-    """kind's node image for the toolchain's Kubernetes version: same API server as the kwok clusters."""
+def upstream_node_image() -> str:
+    """kind's published node image for the toolchain's Kubernetes version."""
     return f"kindest/node:{load_manifest().groups['kubernetes'].version}"
+
+
+def _present(images: list[str]) -> list[str]:
+    docker = shutil.which("docker") or "docker"
+    return [image for image in images
+            if subprocess.run([docker, "image", "inspect", image], capture_output=True, check=False).returncode == 0]
+
+
+def node_image(log: Callable[[str], None] = lambda _: None) -> str:
+    """kind's published node image where Docker has it, else the one built here (cached)."""
+    from harness.clusters.nodeimage import ensure_node_image
+    from harness.containers.engine import start_engine
+    from harness.containers.settings import default_settings
+
+    engine = start_engine()
+    if _present([upstream_node_image()]):
+        return upstream_node_image()
+    return ensure_node_image(engine.client, settings=default_settings(), log=log)
 
 
 def kind_config(*, env: Environment, image: str) -> dict[str, Any]:
@@ -38,39 +62,45 @@ def kind_config(*, env: Environment, image: str) -> dict[str, Any]:
             continue
         for _ in range(min(group.desired_size, MAX_WORKERS_PER_GROUP)):
             nodes.append({"role": "worker", "image": image, "labels": {**group.labels, "eks.amazonaws.com/nodegroup": name}})
-    return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": nodes}
+    # kind's own CNI (kindnetd) cannot be had here: kind_network wires the nodes instead.
+    return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "networking": {"disableDefaultCNI": True},
+            "nodes": nodes, "kubeadmConfigPatches": [KUBELET_PATCH] if image.startswith(f"{NODE_REPOSITORY}:") else []}
+
+
+# The node image's entrypoint writes resolv.pods.conf: the node's resolvers without Docker's
+# loopback DNS address, which inside a pod would be the pod itself.
+KUBELET_PATCH = "kind: KubeletConfiguration\nresolvConf: /etc/resolv.pods.conf\n"
 
 
 class KindProvider:
     name = "kind"
 
-    def __init__(self, *, images: list[str] | None = None, image: str | None = None) -> None:
+    def __init__(self, *, images: list[str] | None = None, image: str | None = None,
+                 log: Callable[[str], None] = lambda _: None) -> None:
         self.images = images or []
-        self.image = image or node_image()
+        self._image = image
+        self.log = log
+
+    @property
+    def image(self) -> str:
+        if self._image is None:
+            self._image = node_image(self.log)
+        return self._image
 
     def _kind(self) -> Path:
         return ensure_tool("kind")
 
     def unavailable_reason(self) -> str | None:
-        docker = shutil.which("docker")
-        if docker is None:
+        if shutil.which("docker") is None:
             return "the kind provider needs Docker: no `docker` on PATH"
-        probe = subprocess.run([docker, "image", "inspect", self.image], capture_output=True, text=True, check=False)
-        if probe.returncode != 0:
-            return f"kind's node image {self.image} is not in Docker and no registry is reachable to pull it"
         try:
             self._kind()
+            self.image  # noqa: B018 - found, or built once and cached
         except ToolchainError as e:
-            return f"the kind provider needs the kind CLI: {e}"
+            return f"the kind provider needs its tools: {e}"
+        except ContainersError as e:
+            return f"kind's node image can neither be found nor built here: {e}"
         return None
-
-    @staticmethod
-    def _present(images: list[str]) -> list[str]:
-        docker = shutil.which("docker") or "docker"
-        return [
-            image for image in images
-            if subprocess.run([docker, "image", "inspect", image], capture_output=True, check=False).returncode == 0
-        ]
 
     def exists(self, cluster: str) -> bool:
         return cluster in run([str(self._kind()), "get", "clusters"]).split()
@@ -88,12 +118,15 @@ class KindProvider:
             config = state_dir() / f"kind-{cluster}.yaml"
             config.write_text(yaml.safe_dump(kind_config(env=env, image=self.image), sort_keys=False))
             try:
-                run([str(self._kind()), "create", "cluster", "--name", cluster, "--config", str(config), "--wait", "5m"], timeout=600)
-            except ClusterCommandError:
+                run([str(self._kind()), "create", "cluster", "--name", cluster, "--config", str(config)], timeout=600)
+                self._network(cluster)
+            except (ClusterCommandError, WaitTimeoutError):
                 self.delete(cluster)
                 raise
             created = True
-        images = self.images or self._present([env.image(spec.name) for spec in APP_IMAGES])
+        else:
+            self._network(cluster)  # idempotent; a restarted node gets its routes back
+        images = self.images or _present([env.image(spec.name) for spec in APP_IMAGES])
         if images:
             # Pods use pull policy Never/IfNotPresent with these references: the nodes must hold them.
             run([str(self._kind()), "load", "docker-image", "--name", cluster, *images], timeout=600)
@@ -101,6 +134,17 @@ class KindProvider:
             provider="kind", name=cluster, kubeconfig=self.kubeconfig(cluster), created=created, simulated=False,
             seconds=time.monotonic() - started,
         )
+
+    def _network(self, cluster: str) -> None:
+        """Wire pod networking, then wait for every node to be Ready."""
+        control_plane = f"{cluster}-control-plane"
+        nodes = wait_for(lambda: kind_network.node_addresses(control_plane), what=f"podCIDRs of {cluster}'s nodes",
+                         timeout=120, interval=1.0, transient=(RuntimeError, ClusterCommandError))
+        kind_network.wire(nodes)
+        docker = shutil.which("docker") or "docker"
+        run([docker, "exec", control_plane, "kubectl", f"--kubeconfig={kind_network.ADMIN_KUBECONFIG}", "wait",
+             "--for=condition=Ready", "nodes", "--all", "--timeout=240s"], timeout=300,
+            hint=f"the kubelet journal says why: docker exec {control_plane} journalctl -u kubelet")
 
     def delete(self, cluster: str) -> None:
         if self.exists(cluster):
