@@ -100,13 +100,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, config.stash[_PREVIOUS_SIGTERM])
 
 
+@pytest.hookimpl(trylast=True)  # after the containers plugin started (and owns) the Docker engine
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build the toolchain before the first cluster test, outside any test's timeout."""
+    """Build the toolchain (and kind's node image) before the first cluster test, outside any test's timeout."""
     config = session.config
     settings = config.stash[_SETTINGS]
-    if config.option.collectonly or settings.provider != "kwok":
+    if config.option.collectonly:
         return
-    if not any(CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+    used = set().union(*(set(getattr(item, "fixturenames", ())) for item in session.items))
+    wants_kwok = settings.provider == "kwok" and bool(CLUSTER_FIXTURES & used)
+    wants_kind = KIND_FIXTURE in used or (settings.provider == "kind" and bool(CLUSTER_FIXTURES & used))
+    if not (wants_kwok or wants_kind):
         return
     capture = config.pluginmanager.getplugin("capturemanager")
     from harness.toolchain import ToolchainError, ensure_tools
@@ -114,13 +118,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         try:
-            ensure_tools(TOOLS)
+            if wants_kwok:
+                ensure_tools(TOOLS)
+            if wants_kind:
+                # The node image (and the toolchain under it) is long work the first time: here,
+                # outside any test's timeout, with its progress shown.
+                from harness.clusters.providers.kind import node_image
+
+                node_image(log=lambda line: print(f"[mlops kind] {line}", flush=True))
         except ToolchainError as e:
             # The tests skip with this reason (cluster_provider re-checks); the run goes on.
             config.stash[_TOOLCHAIN_ERROR] = str(e)
+        except Exception as e:  # noqa: BLE001 - the kind fixtures fail with it
+            config.stash[_KIND_ERROR] = f"{type(e).__name__}: {e}"
 
 
 _TOOLCHAIN_ERROR = pytest.StashKey[str]()
+_KIND_ERROR = pytest.StashKey[str]()
+KIND_FIXTURE = "kind_cluster"
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +180,23 @@ class ClusterPool:
 def clusters(pytestconfig: pytest.Config, cluster_provider: ClusterProvider, cluster_settings: ClusterSettings) -> Iterator[ClusterPool]:
     with contextlib.ExitStack() as stack:
         yield ClusterPool(cluster_provider, cluster_settings, stack, pytestconfig.stash[_CREATED])
+
+
+@pytest.fixture(scope="session")
+def kind_cluster(pytestconfig: pytest.Config, mlops_docker: Any, mlops_base_image: str) -> Iterator[ClusterInfo]:
+    """A kind cluster shaped like `local` whatever --cluster says (real pods, the base image loaded),
+    deleted after the session unless kept."""
+    if _KIND_ERROR in pytestconfig.stash:
+        pytest.fail(f"kind's node image could not be built: {pytestconfig.stash[_KIND_ERROR]}")
+    provider = KindProvider(images=[mlops_base_image])
+    reason = provider.unavailable_reason()
+    if reason:
+        pytest.fail(f"the kind provider must work on this machine: {reason}")
+    settings = pytestconfig.stash[_SETTINGS]
+    name = f"mlops-kind-{os.getpid()}" if not settings.keep else "mlops-kind"
+    with cluster_session(provider, name, env=load_environment("local"), keep=settings.keep) as info:
+        pytestconfig.stash[_CREATED].append(info)
+        yield info
 
 
 @dataclass

@@ -38,6 +38,7 @@ import docker.errors
 
 from harness.containers.base import _nice, _run, _unmount_under
 from harness.containers.errors import ImageBuildError
+from harness.containers.images import prune_older
 from harness.containers.settings import LABEL_BUILT_BY, OWNER, ContainersSettings
 from harness.toolchain import ensure_tools, load_manifest
 
@@ -265,6 +266,7 @@ def ensure_node_image(client: docker.DockerClient, *, settings: ContainersSettin
     _build(client, stage, dockerfile, files, log=log)
     _import_images(client, stage=stage, tag=tag, refs=sorted(image_ids), settings=settings, log=log)
     client.images.remove(stage, noprune=False)
+    prune_older(client, NODE_REPOSITORY, keep=tag)  # 1.2 GB each: older builds must not pile up
     log(f"{tag} ready in {time.monotonic() - started:.0f}s")
     return tag
 

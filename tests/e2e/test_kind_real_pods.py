@@ -1,0 +1,139 @@
+"""kind on this machine, built offline: real nodes (systemd, containerd, kubelet v1.33) from the
+node image the harness assembles, real pods on the project's base image, networked across nodes,
+named by CoreDNS, behind Services, on volumes from the provisioner, under Pod Security
+"restricted". Runs in every suite (not only with --cluster=kind): it is the proof that the kind
+provider works here at all.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from lightkube import Client
+from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.apps_v1 import Deployment
+
+from harness.clusters.deploy import wait_deployment_available, wait_job_complete
+from harness.clusters.diagnostics import dump
+from harness.clusters.kube import apply_manifest, client_for
+from harness.clusters.providers.base import ClusterInfo
+
+pytestmark = pytest.mark.e2e
+
+NS = "kind-proof"
+UID = 10001
+
+
+@pytest.fixture(scope="module")
+def client(kind_cluster: ClusterInfo) -> Client:
+    return client_for(kind_cluster.kubeconfig)
+
+
+@pytest.fixture(autouse=True)
+def _dump_on_failure(request: pytest.FixtureRequest, client: Client) -> Iterator[None]:
+    failed_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed_before:
+        # Printed in teardown: the report's captured output holds events, pod states and logs.
+        print(dump(client, [NS, "kube-system", "local-path-storage"]))
+
+
+def _restricted(command: list[str], *, image: str, mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "name": "main", "image": image, "imagePullPolicy": "Never", "command": command,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *(mounts or [])],
+    }
+
+
+@pytest.fixture(scope="module")
+def proof_namespace(client: Client, mlops_base_image: str) -> str:
+    apply_manifest(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    # A web server on the worker, behind a Service.
+    apply_manifest(client, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{**_restricted(["python", "-m", "http.server", "8080", "--directory", "/tmp"],
+                                                   image=mlops_base_image),
+                                     "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}],
+                     "volumes": [{"name": "tmp", "emptyDir": {}}]}}}})
+    apply_manifest(client, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
+                            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    wait_deployment_available(client, "web", NS, timeout=180)
+    return NS
+
+
+def test_nodes_are_real_kubelets_on_containerd_labelled_like_the_cpu_group(client: Client) -> None:
+    nodes = list(client.list(Node))
+    assert len(nodes) == 2, [n.metadata.name for n in nodes]
+    for node in nodes:
+        info = node.status.nodeInfo
+        assert info.kubeletVersion == "v1.33.13" and info.containerRuntimeVersion == "containerd://2.1.4"
+        assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+    workers = [n for n in nodes if "node-role.kubernetes.io/control-plane" not in n.metadata.labels]
+    assert [w.metadata.labels.get("eks.amazonaws.com/nodegroup") for w in workers] == ["cpu"]
+    assert wait_deployment_available(client, "coredns", "kube-system", timeout=180)
+    assert wait_deployment_available(client, "local-path-provisioner", "local-path-storage", timeout=180)
+
+
+CLIENT_SCRIPT = textwrap.dedent("""\
+    import os, urllib.request
+    print("uid", os.getuid())
+    print("caps", [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0])
+    try:
+        open("/etc/written", "w")
+    except OSError as e:
+        print("root filesystem refused the write:", e.errno)
+    open("/data/claimed", "w").write("ok")
+    print("volume writable")
+    body = urllib.request.urlopen("http://web.%s.svc.cluster.local/", timeout=10).read()
+    print("service answered", len(body))
+""")
+
+
+def test_a_restricted_pod_on_the_other_node_reaches_the_service_by_name_on_a_provisioned_volume(
+    client: Client, proof_namespace: str, mlops_base_image: str
+) -> None:
+    apply_manifest(client, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                            "metadata": {"name": "claim", "namespace": NS},
+                            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}})
+    # On the control plane: the request crosses nodes to the web pod on the worker, and the name
+    # is resolved by CoreDNS.
+    apply_manifest(client, {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "client", "namespace": NS},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"fsGroup": UID},
+            "nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
+            "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [_restricted(["python", "-c", CLIENT_SCRIPT % NS], image=mlops_base_image,
+                                       mounts=[{"name": "data", "mountPath": "/data"}])],
+            "volumes": [{"name": "tmp", "emptyDir": {}},
+                        {"name": "data", "persistentVolumeClaim": {"claimName": "claim"}}]}}}})
+    wait_job_complete(client, "client", NS, timeout=180)
+    [pod] = client.list(Pod, namespace=NS, labels={"job-name": "client"})
+    logs = "\n".join(client.log(pod.metadata.name, namespace=NS))
+    assert f"uid {UID}" in logs and "caps 0000000000000000" in logs, logs
+    assert "root filesystem refused the write: 30" in logs, logs  # EROFS
+    assert "volume writable" in logs and "service answered" in logs, logs
+    [web] = client.list(Pod, namespace=NS, labels={"app": "web"})
+    assert web.spec.nodeName != pod.spec.nodeName
+
+
+def test_pod_security_restricted_is_enforced_by_the_api_server(client: Client, proof_namespace: str,
+                                                                mlops_base_image: str) -> None:
+    from lightkube import ApiError
+
+    root_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "as-root", "namespace": NS},
+                "spec": {"containers": [{"name": "main", "image": mlops_base_image, "command": ["true"]}]}}
+    with pytest.raises(ApiError, match="violates PodSecurity"):
+        apply_manifest(client, root_pod)
+    assert client.get(Deployment, "web", namespace=NS).status.availableReplicas == 1
