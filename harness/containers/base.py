@@ -66,7 +66,7 @@ def import_changes(recipe: BaseRecipe) -> list[str]:
     ]
 
 
-def _image_exists(client: docker.DockerClient, ref: str) -> bool:
+def image_exists(client: docker.DockerClient, ref: str) -> bool:
     try:
         client.images.get(ref)
     except docker.errors.ImageNotFound:
@@ -160,14 +160,14 @@ def ensure_base_image(client: docker.DockerClient, *, settings: ContainersSettin
     """
     recipe = recipe or BaseRecipe()
     if choice not in ("auto", "local"):
-        if not _image_exists(client, choice):
+        if not image_exists(client, choice):
             try:
                 client.images.pull(choice)
             except docker.errors.APIError as e:
                 raise ImageBuildError(f"base image {choice!r} (MLOPS_BASE_IMAGE) is neither local nor pullable: {e}") from e
         return choice
     if choice == "auto":
-        if _image_exists(client, UPSTREAM_BASE):
+        if image_exists(client, UPSTREAM_BASE):
             return UPSTREAM_BASE
         try:
             client.images.pull(UPSTREAM_BASE)
@@ -175,7 +175,7 @@ def ensure_base_image(client: docker.DockerClient, *, settings: ContainersSettin
         except docker.errors.APIError:
             log(f"no registry gave {UPSTREAM_BASE}: using the local debootstrap base")
     tag = recipe.tag()
-    if _image_exists(client, tag):
+    if image_exists(client, tag):
         return tag
     tarball = settings.cache_dir / "base" / f"{recipe.suite}-{recipe.digest()}.tar"
     if not tarball.exists():

@@ -42,7 +42,7 @@ CMD ["server", "/data", "--address", ":9000"]
 """
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -64,7 +64,7 @@ def build_minio_image(client: docker.DockerClient, *, binary: Path, base_image: 
         base_id = str(client.images.get(base_image).id)
     except docker.errors.ImageNotFound as e:
         raise ImageBuildError(f"MinIO image: base image {base_image} is not in the engine; build it first") from e
-    digest = hashlib.sha256(f"{_file_digest(binary)}\0{_DOCKERFILE}\0{base_id}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{file_digest(binary)}\0{_DOCKERFILE}\0{base_id}".encode()).hexdigest()
     tag = f"{MINIO_REPOSITORY}:{digest[:12]}"
     built = False
     try:

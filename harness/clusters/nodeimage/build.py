@@ -36,9 +36,10 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from harness.containers.base import _nice, _run, _unmount_under
+from harness.containers.base import _nice, _run, _unmount_under, image_exists
 from harness.containers.errors import ImageBuildError
 from harness.containers.images import prune_older
+from harness.containers.objectstore import file_digest
 from harness.containers.settings import LABEL_BUILT_BY, OWNER, ContainersSettings
 from harness.toolchain import ensure_tools, load_manifest
 
@@ -117,27 +118,11 @@ def _digest(*parts: str | bytes) -> str:
     return h.hexdigest()[:12]
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _exists(client: docker.DockerClient, ref: str) -> bool:
-    try:
-        client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
 def ensure_node_base(client: docker.DockerClient, *, settings: ContainersSettings, log: Log) -> str:
     """The node's rootfs as an image (debootstrap once; the tarball is cached for re-imports)."""
     digest = _digest("bookworm", "minbase", *NODE_PACKAGES)
     tag = f"{BASE_REPOSITORY}:bookworm-{_digest(digest, *BASE_CHANGES)}"
-    if _exists(client, tag):
+    if image_exists(client, tag):
         return tag
     tarball = settings.cache_dir / "kind" / f"node-rootfs-{digest}.tar"
     if not tarball.exists():
@@ -209,9 +194,9 @@ def ensure_cluster_images(client: docker.DockerClient, *, base: str, k8s_version
     for image in cluster_images(k8s_version):
         source = tools.get(image.tool) if image.tool else None
         digest = _digest(image.ref, image.path, *image.entrypoint, str(image.on_base),
-                         _file_digest(source) if source else "", base_id if image.on_base else "")
+                         file_digest(source) if source else "", base_id if image.on_base else "")
         local = f"{NODE_REPOSITORY}-parts:{digest}"
-        if not _exists(client, local):
+        if not image_exists(client, local):
             lines = [f"FROM {base}" if image.on_base else "FROM scratch",
                      "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
             files: dict[str, Path] = {}
@@ -231,8 +216,8 @@ def ensure_cluster_images(client: docker.DockerClient, *, base: str, k8s_version
 
 def node_image_tag(k8s_version: str, *, base_id: str, tools: dict[str, Path], image_ids: dict[str, str]) -> str:
     """The node image's tag: the Kubernetes version and a digest of every input."""
-    parts = [base_id, *(f"{p}={_file_digest(tools[t])}" for p, t in sorted(NODE_BINARIES.items())),
-             *(f"{p}={_file_digest(FILES / f)}" for p, f in sorted(NODE_FILES.items())),
+    parts = [base_id, *(f"{p}={file_digest(tools[t])}" for p, t in sorted(NODE_BINARIES.items())),
+             *(f"{p}={file_digest(FILES / f)}" for p, f in sorted(NODE_FILES.items())),
              *(f"{r}={i}" for r, i in sorted(image_ids.items()))]
     return f"{NODE_REPOSITORY}:{k8s_version}-{_digest(*parts)}"
 
@@ -247,7 +232,7 @@ def ensure_node_image(client: docker.DockerClient, *, settings: ContainersSettin
     base = ensure_node_base(client, settings=settings, log=log)
     image_ids = ensure_cluster_images(client, base=base, k8s_version=k8s_version, tools=tools, log=log)
     tag = node_image_tag(k8s_version, base_id=str(client.images.get(base).id), tools=tools, image_ids=image_ids)
-    if _exists(client, tag):
+    if image_exists(client, tag):
         return tag
     log(f"assembling {tag}")
     stage = f"{NODE_REPOSITORY}-stage:{tag.split(':', 1)[1]}"
