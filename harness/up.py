@@ -44,6 +44,7 @@ from harness.clusters.deploy import wait_deployment_available
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import KindProvider, KwokProvider
+from harness.containers.build import tag_for_env
 from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
 from harness.containers.settings import ContainersSettings
@@ -88,13 +89,9 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
     site = LocalSite.of(env, cluster=cluster, state=state, git_port=git_port)
     with container_stack(settings) as stack:
         with step(summary, "images") as out:
-            images = docker.from_env().images
-            for name, ref in stack.images.tags().items():
-                # The tree names env.images.tag: the same bytes carry that tag too, so a cluster
-                # that runs pods (kind) finds exactly what was just built.
-                repository = ref.rsplit(":", 1)[0]
-                images.get(ref).tag(repository, env.images.tag)
-                console.print(f"{name}: {ref} (also {repository}:{env.images.tag})", highlight=False)
+            env_refs = tag_for_env(docker.from_env(), stack.images, tag=env.images.tag)
+            for (name, ref), env_ref in zip(stack.images.tags().items(), env_refs, strict=True):
+                console.print(f"{name}: {ref} (also {env_ref})", highlight=False)
             out[0] = f"{len(stack.images.images)} images"
 
         with step(summary, f"{provider} cluster") as out:

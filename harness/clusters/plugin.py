@@ -33,6 +33,7 @@ from harness.clusters.errors import ProviderUnavailableError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import ClusterInfo, ClusterProvider, ExistingProvider, KindProvider, KwokProvider
 from harness.clusters.session import cluster_session
+from harness.containers.build import ImageSet, tag_for_env
 
 PROVIDERS = ("kwok", "kind", "existing")
 CLUSTER_FIXTURES = {"cluster_provider", "clusters", "deployed_env"}
@@ -183,18 +184,21 @@ def clusters(pytestconfig: pytest.Config, cluster_provider: ClusterProvider, clu
 
 
 @pytest.fixture(scope="session")
-def kind_cluster(pytestconfig: pytest.Config, mlops_docker: Any, mlops_base_image: str) -> Iterator[ClusterInfo]:
-    """A kind cluster shaped like `local` whatever --cluster says (real pods, the base image loaded),
-    deleted after the session unless kept."""
+def kind_cluster(pytestconfig: pytest.Config, mlops_docker: Any, mlops_images: ImageSet) -> Iterator[ClusterInfo]:
+    """A kind cluster shaped like `local` whatever --cluster says (real pods), deleted after the
+    session unless kept. Its nodes hold the base image, MinIO's, and the app images under the
+    references `local`'s tree names."""
     if _KIND_ERROR in pytestconfig.stash:
         pytest.fail(f"kind's node image could not be built: {pytestconfig.stash[_KIND_ERROR]}")
-    provider = KindProvider(images=[mlops_base_image])
+    env = load_environment("local")
+    env_refs = tag_for_env(mlops_docker.client, mlops_images, tag=env.images.tag)
+    provider = KindProvider(images=[mlops_images.base, mlops_images.tag("minio"), *env_refs])
     reason = provider.unavailable_reason()
     if reason:
         pytest.fail(f"the kind provider must work on this machine: {reason}")
     settings = pytestconfig.stash[_SETTINGS]
     name = f"mlops-kind-{os.getpid()}" if not settings.keep else "mlops-kind"
-    with cluster_session(provider, name, env=load_environment("local"), keep=settings.keep) as info:
+    with cluster_session(provider, name, env=env, keep=settings.keep) as info:
         pytestconfig.stash[_CREATED].append(info)
         yield info
 

@@ -40,6 +40,17 @@ class ImageSet(BaseModel):
         raise KeyError(f"no image named {name!r}; built: {', '.join(self.tags())}")
 
 
+def tag_for_env(client: docker.DockerClient, images: ImageSet, *, tag: str) -> list[str]:
+    """Each built image also under the environment's tag (the rendered tree names `<repository>:<tag>`),
+    the same bytes, so a cluster that runs pods finds exactly what was built; the new references."""
+    refs = []
+    for ref in images.tags().values():
+        repository = ref.rsplit(":", 1)[0]
+        client.images.get(ref).tag(repository, tag)
+        refs.append(f"{repository}:{tag}")
+    return refs
+
+
 def ensure_minio_image(client: docker.DockerClient, *, settings: ContainersSettings, base_image: str,
                        log: Callable[[str], None] = lambda _: None) -> BuiltImage:
     """The MinIO image from the toolchain's pinned `minio` binary (built once by the toolchain)."""

@@ -39,7 +39,7 @@ class S3Service:
     internal_url: str  # from containers on the session network
     access_key: str
     secret_key: str
-    container_id: str
+    container_id: str = ""  # the harness's MinIO container; empty for a store inside a cluster
 
     def container_env(self) -> dict[str, str]:
         """Environment for an app container on the session network."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Node, Pod
@@ -19,12 +17,12 @@ from lightkube.resources.apps_v1 import Deployment
 from harness.clusters.deploy import wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
 from harness.clusters.kube import apply_manifest, client_for
+from harness.clusters.probes import PROBE_UID, restricted_container
 from harness.clusters.providers.base import ClusterInfo
 
 pytestmark = pytest.mark.e2e
 
 NS = "kind-proof"
-UID = 10001
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +39,6 @@ def _dump_on_failure(request: pytest.FixtureRequest, client: Client) -> Iterator
         print(dump(client, [NS, "kube-system", "local-path-storage"]))
 
 
-def _restricted(command: list[str], *, image: str, mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "name": "main", "image": image, "imagePullPolicy": "Never", "command": command,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
-                            "seccompProfile": {"type": "RuntimeDefault"}},
-        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *(mounts or [])],
-    }
-
-
 @pytest.fixture(scope="module")
 def proof_namespace(client: Client, mlops_base_image: str) -> str:
     apply_manifest(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {
@@ -61,8 +48,8 @@ def proof_namespace(client: Client, mlops_base_image: str) -> str:
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
             "metadata": {"labels": {"app": "web"}},
-            "spec": {"containers": [{**_restricted(["python", "-m", "http.server", "8080", "--directory", "/tmp"],
-                                                   image=mlops_base_image),
+            "spec": {"containers": [{**restricted_container(
+                image=mlops_base_image, command=["python", "-m", "http.server", "8080", "--directory", "/tmp"]),
                                      "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}],
                      "volumes": [{"name": "tmp", "emptyDir": {}}]}}}})
     apply_manifest(client, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
@@ -71,15 +58,22 @@ def proof_namespace(client: Client, mlops_base_image: str) -> str:
     return NS
 
 
-def test_nodes_are_real_kubelets_on_containerd_labelled_like_the_cpu_group(client: Client) -> None:
+def test_nodes_are_real_kubelets_on_containerd_one_worker_per_node_group(client: Client) -> None:
     nodes = list(client.list(Node))
-    assert len(nodes) == 2, [n.metadata.name for n in nodes]
+    assert len(nodes) == 3, [n.metadata.name for n in nodes]
     for node in nodes:
         info = node.status.nodeInfo
         assert info.kubeletVersion == "v1.33.13" and info.containerRuntimeVersion == "containerd://2.1.4"
         assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
-    workers = [n for n in nodes if "node-role.kubernetes.io/control-plane" not in n.metadata.labels]
-    assert [w.metadata.labels.get("eks.amazonaws.com/nodegroup") for w in workers] == ["cpu"]
+    workers = {n.metadata.labels.get("eks.amazonaws.com/nodegroup"): n for n in nodes
+               if "node-role.kubernetes.io/control-plane" not in n.metadata.labels}
+    assert sorted(workers) == ["cpu", "gpu"]
+    assert workers["cpu"].metadata.labels["workload"] == "cpu" and not workers["cpu"].spec.taints
+    gpu = workers["gpu"]
+    assert gpu.metadata.labels["workload"] == "gpu"
+    assert [(t.key, t.effect) for t in gpu.spec.taints] == [("nvidia.com/gpu", "NoSchedule")]
+    # Simulated GPUs: the scheduler counts them, no device plugin hands them out.
+    assert gpu.status.allocatable["nvidia.com/gpu"] == "4"
     assert wait_deployment_available(client, "coredns", "kube-system", timeout=180)
     assert wait_deployment_available(client, "local-path-provisioner", "local-path-storage", timeout=180)
 
@@ -111,17 +105,17 @@ def test_a_restricted_pod_on_the_other_node_reaches_the_service_by_name_on_a_pro
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "client", "namespace": NS},
         "spec": {"backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never",
-            "securityContext": {"fsGroup": UID},
+            "securityContext": {"fsGroup": PROBE_UID},
             "nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
             "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}],
-            "containers": [_restricted(["python", "-c", CLIENT_SCRIPT % NS], image=mlops_base_image,
-                                       mounts=[{"name": "data", "mountPath": "/data"}])],
+            "containers": [restricted_container(image=mlops_base_image, command=["python", "-c", CLIENT_SCRIPT % NS],
+                                                mounts=[{"name": "data", "mountPath": "/data"}])],
             "volumes": [{"name": "tmp", "emptyDir": {}},
                         {"name": "data", "persistentVolumeClaim": {"claimName": "claim"}}]}}}})
     wait_job_complete(client, "client", NS, timeout=180)
     [pod] = client.list(Pod, namespace=NS, labels={"job-name": "client"})
     logs = "\n".join(client.log(pod.metadata.name, namespace=NS))
-    assert f"uid {UID}" in logs and "caps 0000000000000000" in logs, logs
+    assert f"uid {PROBE_UID}" in logs and "caps 0000000000000000" in logs, logs
     assert "root filesystem refused the write: 30" in logs, logs  # EROFS
     assert "volume writable" in logs and "service answered" in logs, logs
     [web] = client.list(Pod, namespace=NS, labels={"app": "web"})

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+import yaml
 
 from environments import load_environment
 from environments.instances import INSTANCE_SHAPES
 from harness.clusters.nodes import GPU_RESOURCE, node_manifests, zones
-from harness.clusters.providers.kind import kind_config
+from harness.clusters.providers.kind import advertised_gpus, kind_config
 
 pytestmark = pytest.mark.unit
 
@@ -57,14 +58,21 @@ def test_allocatable_is_the_smallest_shape_minus_the_kubelet_reservation() -> No
     assert INSTANCE_SHAPES["m5.xlarge"].allocatable_memory_mib == 16 * 1024 - (255 + 11 * 58 + 100)
 
 
-def test_kind_config_has_workers_labelled_like_cpu_groups_only() -> None:
+def test_kind_config_has_one_worker_per_group_labelled_and_tainted_like_it() -> None:
     env = load_environment("local")
     config = kind_config(env=env, image="kindest/node:v1.33.13")
     roles = Counter(n["role"] for n in config["nodes"])
-    assert roles["control-plane"] == 1
-    workers = [n for n in config["nodes"] if n["role"] == "worker"]
-    assert workers and all(n["labels"]["workload"] == "cpu" for n in workers)
+    assert roles == {"control-plane": 1, "worker": 2}
+    workers = {n["labels"]["eks.amazonaws.com/nodegroup"]: n for n in config["nodes"] if n["role"] == "worker"}
+    assert workers["cpu"]["labels"]["workload"] == "cpu" and "kubeadmConfigPatches" not in workers["cpu"]
+    gpu = workers["gpu"]
+    assert gpu["labels"]["workload"] == "gpu"
+    [patch] = [yaml.safe_load(p) for p in gpu["kubeadmConfigPatches"]]
+    assert patch == {"kind": "JoinConfiguration", "nodeRegistration": {
+        "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]}}
     assert all(n["image"] == "kindest/node:v1.33.13" for n in config["nodes"])
+    # The GPU worker advertises the group's instance GPUs (g5.12xlarge: 4), the CPU one none.
+    assert advertised_gpus(env) == {"gpu": INSTANCE_SHAPES["g5.12xlarge"].gpus}
 
 
 def test_kind_config_replaces_kindnetd_and_points_pods_at_a_resolver_that_is_not_themselves() -> None:

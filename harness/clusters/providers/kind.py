@@ -3,11 +3,15 @@
 The node image is kind's own (`kindest/node:<version>`) where Docker has it, else the one
 assembled here offline from the toolchain (harness/clusters/nodeimage), once per set of inputs.
 Pod networking is kind_network's static per-node CNI (kindnetd is not served to these machines).
-On a 2-core machine a cluster is one control plane plus one worker per CPU node group.
+On a 2-core machine a cluster is one control plane plus one worker per node group. A GPU group's
+worker is a real kubelet with the group's labels and taint whose `nvidia.com/gpu` capacity is
+advertised the way NVIDIA's device plugin would (there is no device): GPU pods schedule as on
+EKS, and the apps' GPU paths fall back to CPU in them.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -20,6 +24,7 @@ import yaml
 from environments.model import Environment
 from harness.clusters.errors import ClusterCommandError
 from harness.clusters.nodeimage.build import NODE_REPOSITORY
+from harness.clusters.nodes import GPU_RESOURCE, NODE_GROUP_LABEL
 from harness.clusters.providers import kind_network
 from harness.clusters.providers.base import ClusterInfo, run, state_dir
 from harness.containers.errors import ContainersError, WaitTimeoutError
@@ -27,7 +32,7 @@ from harness.containers.images import APP_IMAGES
 from harness.containers.waiting import wait_for
 from harness.toolchain import ToolchainError, ensure_tool, load_manifest
 
-# kind runs real pods: a 2-core machine hosts one worker per CPU group next to the control plane.
+# kind runs real pods: a 2-core machine hosts one worker per node group next to the control plane.
 MAX_WORKERS_PER_GROUP = 1
 
 
@@ -55,16 +60,26 @@ def node_image(log: Callable[[str], None] = lambda _: None) -> str:
 
 
 def kind_config(*, env: Environment, image: str) -> dict[str, Any]:
-    """Pure: one control plane plus workers per CPU group, labelled like the group (GPU groups need real GPUs)."""
+    """Pure: one control plane plus workers per node group, labelled and tainted like the group."""
     nodes: list[dict[str, Any]] = [{"role": "control-plane", "image": image}]
     for name, group in env.node_groups.items():
-        if group.kind != "cpu":
-            continue
         for _ in range(min(group.desired_size, MAX_WORKERS_PER_GROUP)):
-            nodes.append({"role": "worker", "image": image, "labels": {**group.labels, "eks.amazonaws.com/nodegroup": name}})
+            node: dict[str, Any] = {"role": "worker", "image": image,
+                                    "labels": {**group.labels, NODE_GROUP_LABEL: name}}
+            if group.taints:
+                taints = [t.model_dump() for t in group.taints]
+                node["kubeadmConfigPatches"] = [yaml.safe_dump(
+                    {"kind": "JoinConfiguration", "nodeRegistration": {"taints": taints}}, sort_keys=False)]
+            nodes.append(node)
     # kind's own CNI (kindnetd) cannot be had here: kind_network wires the nodes instead.
     return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "networking": {"disableDefaultCNI": True},
             "nodes": nodes, "kubeadmConfigPatches": [KUBELET_PATCH] if image.startswith(f"{NODE_REPOSITORY}:") else []}
+
+
+def advertised_gpus(env: Environment) -> dict[str, int]:
+    """Pure: node group -> the `nvidia.com/gpu` count its kind workers advertise (GPU groups only)."""
+    return {name: group.shape.gpus for name, group in env.node_groups.items()
+            if group.kind == "gpu" and min(group.desired_size, MAX_WORKERS_PER_GROUP)}
 
 
 # The node image's entrypoint writes resolv.pods.conf: the node's resolvers without Docker's
@@ -120,12 +135,14 @@ class KindProvider:
             try:
                 run([str(self._kind()), "create", "cluster", "--name", cluster, "--config", str(config)], timeout=600)
                 self._network(cluster)
+                self._advertise_gpus(cluster, env)
             except (ClusterCommandError, WaitTimeoutError):
                 self.delete(cluster)
                 raise
             created = True
         else:
             self._network(cluster)  # idempotent; a restarted node gets its routes back
+            self._advertise_gpus(cluster, env)
         images = self.images or _present([env.image(spec.name) for spec in APP_IMAGES])
         if images:
             # Pods use pull policy Never/IfNotPresent with these references: the nodes must hold them.
@@ -145,6 +162,21 @@ class KindProvider:
         run([docker, "exec", control_plane, "kubectl", f"--kubeconfig={kind_network.ADMIN_KUBECONFIG}", "wait",
              "--for=condition=Ready", "nodes", "--all", "--timeout=240s"], timeout=300,
             hint=f"the kubelet journal says why: docker exec {control_plane} journalctl -u kubelet")
+
+    def kubectl(self, cluster: str, *args: str) -> str:
+        """kubectl inside the control plane (admin kubeconfig): no kubeconfig or kubectl on the host needed
+        (and what the API alone cannot do, such as `exec` into a pod)."""
+        docker = shutil.which("docker") or "docker"
+        return run([docker, "exec", f"{cluster}-control-plane", "kubectl",
+                    f"--kubeconfig={kind_network.ADMIN_KUBECONFIG}", *args], timeout=120)
+
+    def _advertise_gpus(self, cluster: str, env: Environment) -> None:
+        """Each GPU group's workers get the group's GPUs as node capacity (idempotent)."""
+        for group, gpus in advertised_gpus(env).items():
+            names = self.kubectl(cluster, "get", "nodes", "-l", f"{NODE_GROUP_LABEL}={group}", "-o", "name").split()
+            for node in names:
+                patch = json.dumps({"status": {"capacity": {GPU_RESOURCE: str(gpus)}}})
+                self.kubectl(cluster, "patch", node, "--subresource=status", "--type=merge", "-p", patch)
 
     def delete(self, cluster: str) -> None:
         if self.exists(cluster):

@@ -1,0 +1,144 @@
+"""The local environment's object store inside its cluster: MinIO as a pod where `storage.endpoint_url` says.
+
+On EKS the apps reach S3 through Pod Identity. The local environment names an S3-compatible
+endpoint instead (`http://minio.ml-storage.svc:9000`); on a cluster that runs pods (kind) this puts
+MinIO behind exactly that Service, creates the environment's buckets, and gives each app namespace
+the optional `s3-credentials` Secret its workloads mount (apps/k8s.py). Keys are fresh per store:
+nothing secret is written to git or to the logs. The host reaches the store through a NodePort on
+a node's address.
+
+    >>> store = deploy_store(client, env, image="mlops-minio:1a2b3c4d5e6f")   # doctest: +SKIP
+    >>> store.create_bucket("local-ml-models")                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+from urllib.parse import urlparse
+
+from lightkube import ApiError, Client
+from lightkube.resources.core_v1 import Node, Secret, Service
+
+from apps.k8s import S3_CREDENTIALS_SECRET
+from argocd.render import RenderedTree
+from environments.model import Environment
+from harness.clusters.deploy import wait_deployment_available
+from harness.clusters.errors import DeployError
+from harness.clusters.kube import FIELD_MANAGER, apply_manifest
+from harness.containers.objectstore import MINIO_UID
+from harness.containers.services import REGION, S3Service
+
+LABELS = {"app.kubernetes.io/name": "minio", "app.kubernetes.io/component": "object-store",
+          "app.kubernetes.io/managed-by": FIELD_MANAGER}
+CREDENTIALS_FILE = "credentials"  # the key apps read through AWS_SHARED_CREDENTIALS_FILE
+
+
+def store_address(env: Environment) -> tuple[str, str, int]:
+    """Pure: (Service, namespace, port) that `storage.endpoint_url` names; ValueError if it names none."""
+    url = env.storage.endpoint_url
+    parsed = urlparse(url or "")
+    parts = (parsed.hostname or "").split(".")
+    if len(parts) < 3 or parts[2] != "svc":
+        raise ValueError(f"environments/{env.name}.yaml: storage.endpoint_url {url!r} is not a Service address "
+                         "(http://<service>.<namespace>.svc:<port>): there is no in-cluster store to deploy")
+    return parts[0], parts[1], parsed.port or 80
+
+
+def buckets(env: Environment) -> list[str]:
+    """Pure: the buckets the environment's URIs name (data and models)."""
+    return sorted({urlparse(uri).netloc for uri in (env.storage.data_uri, env.storage.models_uri)})
+
+
+def credentials_secret(*, namespace: str, access_key: str, secret_key: str) -> dict[str, Any]:
+    """Pure: the `s3-credentials` Secret an app namespace's workloads mount (AWS shared-credentials file)."""
+    text = f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\nregion = {REGION}\n"
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": S3_CREDENTIALS_SECRET, "namespace": namespace, "labels": LABELS},
+            "stringData": {CREDENTIALS_FILE: text}}
+
+
+def store_manifests(env: Environment, *, image: str, access_key: str, secret_key: str) -> list[dict[str, Any]]:
+    """Pure: namespace, root keys, Deployment and NodePort Service of the store, under PSS restricted."""
+    name, namespace, port = store_address(env)
+    keys = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": f"{name}-root", "namespace": namespace, "labels": LABELS},
+            "stringData": {"MINIO_ROOT_USER": access_key, "MINIO_ROOT_PASSWORD": secret_key}}
+    container = {
+        "name": "minio", "image": image, "imagePullPolicy": "Never",
+        "args": ["server", "/data", "--address", f":{port}"],
+        "envFrom": [{"secretRef": {"name": f"{name}-root"}}],
+        "ports": [{"name": "s3", "containerPort": port}],
+        "readinessProbe": {"httpGet": {"path": "/minio/health/ready", "port": "s3"}, "periodSeconds": 2},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": MINIO_UID, "runAsGroup": MINIO_UID,
+                            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace, "labels": LABELS},
+        "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": LABELS}, "template": {
+            "metadata": {"labels": LABELS},
+            "spec": {"automountServiceAccountToken": False, "securityContext": {"fsGroup": MINIO_UID},
+                     "nodeSelector": {"workload": "cpu"} if _has_cpu_workers(env) else {},
+                     "containers": [container],
+                     # Local data only: the store lives as long as the cluster's pod does.
+                     "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "2Gi"}},
+                                 {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]}}},
+    }
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace, "labels": LABELS},
+               "spec": {"type": "NodePort", "selector": LABELS, "ports": [{"name": "s3", "port": port, "targetPort": "s3"}]}}
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
+        **LABELS, "pod-security.kubernetes.io/enforce": "restricted"}}}
+    return [ns, keys, deployment, service]
+
+
+def _has_cpu_workers(env: Environment) -> bool:
+    return any(g.kind == "cpu" and g.labels.get("workload") == "cpu" for g in env.node_groups.values())
+
+
+def node_address(client: Client) -> str:
+    """A node's InternalIP: where the host reaches NodePorts of a kind cluster (its Docker network)."""
+    for node in client.list(Node):
+        for address in (node.status.addresses if node.status else None) or []:
+            if address.type == "InternalIP":
+                return address.address
+    raise DeployError(ref="Node", path="-", status=0, reason="no node reports an InternalIP")
+
+
+def deploy_store(client: Client, env: Environment, *, image: str, tree: RenderedTree | None = None,
+                 timeout: float = 180) -> S3Service:
+    """MinIO deployed and ready, the environment's buckets created, and the `s3-credentials` Secret
+    in every namespace of `tree` (their Namespace objects applied first, as the tree has them), so
+    the apps' pods find their keys when they start. Idempotent: a rerun keeps the running store's keys."""
+    name, namespace, port = store_address(env)
+    access_key, secret_key = _existing_keys(client, name, namespace) or (
+        f"mlops-{secrets.token_hex(4)}", secrets.token_urlsafe(24))
+    for manifest in store_manifests(env, image=image, access_key=access_key, secret_key=secret_key):
+        apply_manifest(client, manifest)
+    wait_deployment_available(client, name, namespace, timeout=timeout)
+    service = client.get(Service, name, namespace=namespace)
+    node_port = next(p.nodePort for p in service.spec.ports if p.port == port)
+    store = S3Service(endpoint_url=f"http://{node_address(client)}:{node_port}", internal_url=env.storage.endpoint_url,
+                      access_key=access_key, secret_key=secret_key)
+    for bucket in buckets(env):
+        store.create_bucket(bucket)
+    for obj in (tree.app_objects() if tree else []):
+        if obj.kind == "Namespace":
+            apply_manifest(client, obj.manifest)
+            apply_manifest(client, credentials_secret(namespace=obj.name, access_key=access_key, secret_key=secret_key))
+    return store
+
+
+def _existing_keys(client: Client, name: str, namespace: str) -> tuple[str, str] | None:
+    try:
+        data = client.get(Secret, f"{name}-root", namespace=namespace).data or {}
+    except ApiError as e:
+        if e.status.code == 404:
+            return None
+        raise
+    if {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"} <= data.keys():
+        return base64.b64decode(data["MINIO_ROOT_USER"]).decode(), base64.b64decode(data["MINIO_ROOT_PASSWORD"]).decode()
+    return None
