@@ -24,6 +24,9 @@ ENV_DIR = Path(__file__).resolve().parent
 BASE_FILE = ENV_DIR / "base.yaml"
 
 
+MAX_FILE_BYTES = 1024 * 1024  # the shipped files are a few KiB
+
+
 class EnvironmentFileError(ValueError):
     """An environment file that cannot become an `Environment`; the message is one line."""
 
@@ -60,9 +63,16 @@ def environment_names() -> list[str]:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            # A YAML parser takes minutes and gigabytes on such a file before it fails.
+            raise EnvironmentFileError(str(path), "", f"{size:,} bytes: an environment file is at most "
+                                       f"{MAX_FILE_BYTES:,} bytes")
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise EnvironmentFileError(str(path), "", f"cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise EnvironmentFileError(str(path), f"byte {e.start}", f"not UTF-8 text ({e.reason})") from None
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:

@@ -383,6 +383,10 @@ class Environment(Strict):
             raise ValueError("apps.inference_api.fault_injection_allowed is refused in production")
         if not any(g.kind == "cpu" for g in self.node_groups.values()):
             raise ValueError("node_groups needs at least one cpu group")
+        if self.apps.fraud_pipeline.enabled and self.apps.fraud_pipeline.use_gpu and not self.has_gpu:
+            # Else the CPU variants would run in silence where the operator asked for GPUs.
+            raise ValueError("apps.fraud_pipeline.use_gpu is true but node_groups has no group of kind gpu: "
+                             "add one or set use_gpu: false")
         for profile_name, profile in self.perf.profiles.items():
             if profile.batch_size > self.apps.inference_api.batch_limit:
                 raise ValueError(

@@ -83,6 +83,28 @@ def test_broken_file_names_file_and_field(tmp_path: Path, text: str, expected: s
     assert expected in message
 
 
+def test_a_file_that_is_not_utf8_or_too_large_is_one_line_naming_it(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"name: local\ntags: {owner: caf\xe9}\n")
+    huge = tmp_path / "huge.yaml"
+    huge.write_bytes(b"name: local\n" + b"# padding\n" * 200_000)
+    for path, expected in ((binary, f"{binary}: byte 29: not UTF-8 text (invalid continuation byte)"),
+                           (huge, f"{huge}: 2,000,012 bytes: an environment file is at most 1,048,576 bytes")):
+        with pytest.raises(EnvironmentFileError) as info:
+            load_environment(path)
+        assert str(info.value) == expected
+
+
+def test_gpu_variants_asked_for_where_no_gpu_group_exists_are_refused() -> None:
+    no_gpu = {"node_groups": {"gpu": {"kind": "cpu", "instance_types": ["m5.xlarge"], "labels": {"workload": "cpu"},
+                                      "taints": []}}}
+    with pytest.raises(EnvironmentFileError, match="apps.fraud_pipeline.use_gpu is true but node_groups has no "
+                                                    "group of kind gpu: add one or set use_gpu: false"):
+        load_environment("staging", overrides=no_gpu)
+    env = load_environment("staging", overrides={**no_gpu, "apps": {"fraud_pipeline": {"use_gpu": False}}})
+    assert not env.has_gpu and not env.fraud_on_gpu
+
+
 def test_fault_injection_is_refused_in_production() -> None:
     with pytest.raises(EnvironmentFileError, match="fault_injection_allowed is refused in production"):
         load_environment("prod", overrides={"apps": {"inference_api": {"fault_injection_allowed": True}}})
