@@ -351,6 +351,15 @@ def cpu_node_selector(env: Environment) -> dict[str, str]:
 # ---------------------------------------------------------------- workloads
 
 
+def spread(meta: AppMeta) -> Obj:
+    """Prefer one replica per node and per zone: a lost node or zone never takes every replica."""
+    selector = {"matchLabels": meta.selector()}
+    terms = [(100, "kubernetes.io/hostname"), (50, "topology.kubernetes.io/zone")]
+    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": weight, "podAffinityTerm": {"labelSelector": selector, "topologyKey": key}} for weight, key in terms
+    ]}}
+
+
 def deployment(
     *, meta: AppMeta, name: str, namespace: str, replicas: int, template: Obj, max_surge: int | str = 1
 ) -> Obj:
@@ -368,13 +377,12 @@ def deployment(
     }
 
 
-def job_spec(*, template: Obj, active_deadline_s: int, backoff_limit: int, ttl_s: int = 86400) -> Obj:
-    return {
-        "activeDeadlineSeconds": active_deadline_s,
-        "backoffLimit": backoff_limit,
-        "ttlSecondsAfterFinished": ttl_s,
-        "template": template,
-    }
+def job_spec(*, template: Obj, active_deadline_s: int, backoff_limit: int, ttl_s: int | None = 86400) -> Obj:
+    """ttl_s=None for a CronJob's Jobs: its history limits decide how many finished runs stay."""
+    spec: Obj = {"activeDeadlineSeconds": active_deadline_s, "backoffLimit": backoff_limit}
+    if ttl_s is not None:
+        spec["ttlSecondsAfterFinished"] = ttl_s
+    return {**spec, "template": template}
 
 
 def cron_job(
@@ -386,6 +394,9 @@ def cron_job(
     time_zone: str,
     job: Obj,
 ) -> Obj:
+    if "ttlSecondsAfterFinished" in job:
+        # A TTL shorter than the history (3 daily runs) would delete the runs the limits keep.
+        raise BuildError(f"CronJob {namespace}/{name}: its Jobs are kept by the history limits, not a TTL")
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",

@@ -117,7 +117,7 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[s
         service_account=SERVICE_ACCOUNT,
         containers=[main],
         node_selector=k8s.cpu_node_selector(env),
-        affinity=_spread(meta),
+        affinity=k8s.spread(meta),
     )
     template = k8s.pod_template(
         meta=meta,
@@ -133,25 +133,6 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[s
     return k8s.deployment(
         meta=meta, name=DEPLOYMENT, namespace=ns, replicas=api.autoscaling.min_replicas, template=template
     )
-
-
-def _spread(meta: AppMeta) -> Obj:
-    """Prefer one replica per node and per zone: a lost node or zone never takes every replica."""
-    selector = {"matchLabels": meta.selector()}
-    return {
-        "podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {
-                    "weight": 100,
-                    "podAffinityTerm": {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"},
-                },
-                {
-                    "weight": 50,
-                    "podAffinityTerm": {"labelSelector": selector, "topologyKey": "topology.kubernetes.io/zone"},
-                },
-            ]
-        }
-    }
 
 
 def _network_policy(env: Environment, meta: AppMeta, ns: str) -> Obj:
@@ -243,6 +224,8 @@ def _pdb(env: Environment, meta: AppMeta, ns: str) -> Obj:
         "spec": {
             "minAvailable": env.apps.inference_api.pdb_min_available,
             "selector": {"matchLabels": meta.selector()},
+            # An unready replica (one refusing a corrupt model) must not block a node drain.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
     }
 

@@ -133,7 +133,8 @@ def _job_template(env: Environment, meta: AppMeta, container: Obj, data: dict[st
 def _cron_job(env: Environment, meta: AppMeta, ns: str, data: dict[str, str]) -> Obj:
     batch = env.apps.batch_pipeline
     template = _job_template(env, meta, _container(env, name=CRON_JOB, args=["run"]), data)
-    job = k8s.job_spec(template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit)
+    job = k8s.job_spec(template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit,
+                     ttl_s=None)
     return k8s.cron_job(
         meta=meta,
         name=CRON_JOB,

@@ -68,7 +68,7 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
         node_selector=k8s.cpu_node_selector(env),
     )
     template = k8s.pod_template(meta=meta, spec=spec, annotations={"checksum/config": k8s.config_checksum(data)})
-    job = k8s.job_spec(template=template, active_deadline_s=ACTIVE_DEADLINE_S, backoff_limit=BACKOFF_LIMIT)
+    job = k8s.job_spec(template=template, active_deadline_s=ACTIVE_DEADLINE_S, backoff_limit=BACKOFF_LIMIT, ttl_s=None)
     return [
         k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
         k8s.config_map(meta=meta, name=CONFIG_MAP, namespace=ns, data=data),

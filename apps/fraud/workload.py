@@ -132,6 +132,8 @@ def _placement(env: Environment, meta: AppMeta, stage: Stage) -> dict[str, objec
         "tolerations": k8s.gpu_tolerations() if on_gpu else [],
         "affinity": None,
     }
+    if not rwo and stage.replicas > 1:
+        placement["affinity"] = k8s.spread(meta.with_component(stage.deployment))
     if rwo:
         # A ReadWriteOnce volume attaches to one node: every stage must run where it is mounted.
         placement["affinity"] = {

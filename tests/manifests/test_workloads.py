@@ -133,6 +133,7 @@ def test_fraud_without_gpu_scales_gpu_variants_to_zero(trees: dict[str, Rendered
             node_groups={
                 "gpu": {"kind": "cpu", "instance_types": ["m5.large"], "taints": [], "labels": {"workload": "cpu"}}
             },
+            apps={"fraud_pipeline": {"use_gpu": False}},  # asking for GPUs here is refused (test_environments)
         )
     )
     assert _deployments(no_pool)["inference-gpu"]["spec"]["replicas"] == 0
@@ -141,7 +142,8 @@ def test_fraud_without_gpu_scales_gpu_variants_to_zero(trees: dict[str, Rendered
 def test_fraud_shared_volume_rwx_or_colocated_rwo(trees: dict[str, RenderedTree]) -> None:
     pvc = objects(trees["staging"], "PersistentVolumeClaim")[fraud.PVC]
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert all("affinity" not in pod_spec(d) for d in _deployments(trees["staging"]).values())
+    for name, dep in _deployments(trees["staging"]).items():  # RWX: free to spread, nothing to share
+        assert "podAffinity" not in pod_spec(dep).get("affinity", {}), name
     # local: ReadWriteOnce, so every stage must share the node that mounts the volume.
     assert objects(trees["local"], "PersistentVolumeClaim")[fraud.PVC]["spec"]["accessModes"] == ["ReadWriteOnce"]
     for name, dep in _deployments(trees["local"]).items():
@@ -151,6 +153,30 @@ def test_fraud_shared_volume_rwx_or_colocated_rwo(trees: dict[str, RenderedTree]
         assert spec["tolerations"], f"{name}: must reach the GPU node the GPU stages need"
         mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
         assert fraud.MOUNT in mounts
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_replicas_spread_over_nodes_unless_a_volume_binds_them_to_one(name: str, trees: dict[str, RenderedTree]) -> None:
+    rwo = not load_environment(name).storage.shared_volume.read_write_many
+    for dep in objects(trees[name], "Deployment").values():
+        spec, bound = pod_spec(dep), rwo and dep["metadata"]["namespace"] == fraud.namespace(load_environment(name))
+        if dep["spec"]["replicas"] > 1 and not bound:
+            [host, _zone] = spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            assert host["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+            assert host["podAffinityTerm"]["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_finished_runs_are_kept_by_cronjob_history_and_a_drain_passes_unready_api_pods(
+    name: str, trees: dict[str, RenderedTree]
+) -> None:
+    for cron in objects(trees[name], "CronJob").values():
+        # A 24 h TTL would delete each daily run before three could be kept.
+        assert "ttlSecondsAfterFinished" not in cron["spec"]["jobTemplate"]["spec"], cron["metadata"]["name"]
+        assert cron["spec"]["successfulJobsHistoryLimit"] == cron["spec"]["failedJobsHistoryLimit"] == 3
+    assert batch.manual_job(load_environment(name))["spec"]["ttlSecondsAfterFinished"] == 86400
+    [pdb] = objects(trees[name], "PodDisruptionBudget", app="inference-api").values()
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
 def test_irsa_environment_annotates_service_accounts() -> None:
