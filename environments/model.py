@@ -210,8 +210,22 @@ class InferenceApi(Strict):
     ingress_host: str | None = None
     batch_limit: int = Field(ge=1, le=10_000)
     reload_interval_s: float = Field(gt=0)
+    # The widest record the API should accept: with batch_limit it sizes the request-body limit.
+    max_features: int = Field(default=64, ge=1, le=100_000)
+    max_body_bytes: int | None = Field(default=None, ge=1024)  # default: body_limit below
+    # Connections the server holds at once (beyond them: 503), and how long a client may take to
+    # send its request headers or stay idle between requests before the server closes it.
+    max_connections: int = Field(default=512, ge=16, le=100_000)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_s: float = Field(default=5.0, gt=0, le=300)
     # A test-only setting of the API (added latency / error rate); refused in production.
     fault_injection_allowed: bool = False
+
+    @property
+    def body_limit(self) -> int:
+        """max_body_bytes, else a full batch of max_features-wide records at 32 bytes a number
+        (a float32 in JSON takes at most ~16) plus room for the envelope."""
+        return self.max_body_bytes or self.batch_limit * self.max_features * 32 + 4096
 
     @model_validator(mode="after")
     def _expose(self) -> InferenceApi:

@@ -16,8 +16,9 @@ import structlog
 from fastapi import FastAPI
 
 from apps.api.fastpath import PredictFastPath
+from apps.api.limits import RequestGuard
 from apps.api.metrics import ApiMetrics, MetricsMiddleware
-from apps.api.routes import router, unhandled
+from apps.api.routes import router, sized_openapi, unhandled
 from apps.api.settings import Settings
 from apps.api.state import ModelState
 from apps.inference import ModelRegistry
@@ -52,7 +53,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.include_router(router)
     app.add_exception_handler(Exception, unhandled)
-    # Starlette wraps the last added outermost: metrics see the fast path's requests too.
+    app.openapi = sized_openapi(app)  # type: ignore[method-assign]
+    # Starlette wraps the last added outermost: the guard sees every request before the fast path
+    # reads a body, and metrics see (and count) what the guard refuses.
     app.add_middleware(PredictFastPath)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

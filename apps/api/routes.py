@@ -3,7 +3,9 @@ first in a running server; these declarations document them in OpenAPI and serve
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -28,7 +30,10 @@ router = APIRouter()
 log = structlog.get_logger()
 
 _PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"model": ValidationFailure, "description": "A field is missing, of the wrong type, NaN, or the wrong size"},
+    413: {"model": Detail, "description": "The body exceeds MAX_BODY_BYTES (refused before it is read)"},
+    415: {"model": Detail, "description": "The body is not application/json"},
+    422: {"model": ValidationFailure,
+          "description": "A field is missing, of the wrong type, not a finite float32, or the wrong size"},
     503: {"model": Detail, "description": "No verified model loaded yet"},
 }
 
@@ -111,9 +116,42 @@ async def readyz(request: Request) -> Response:
     return _json(200, {"status": "ready", "model_version": state.current.version})
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {
+    "description": "Prometheus text exposition format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
 async def metrics(request: Request) -> Response:
+    """Request, latency, error, record and model-reload metrics for Prometheus to scrape."""
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def sized_openapi(app: Any) -> Callable[[], dict[str, Any]]:
+    """OpenAPI that states what the server enforces: the loaded model's feature count and BATCH_LIMIT.
+
+    The base document is generated once; the sizes are filled in per call, from the model
+    served now (none before a model loads).
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    base: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not base:
+            base.update(get_openapi(title=app.title, version=app.version, routes=app.routes))
+        doc = copy.deepcopy(base)
+        state = getattr(app.state, "model", None)
+        model = state.current if state is not None else None
+        width = {"minItems": model.n_features, "maxItems": model.n_features} if model else {}
+
+        def body(path: str) -> dict[str, Any]:
+            return doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+        for path in ("/v1/predict", "/predict-single"):
+            body(path)["features"].update(width)
+        instances = body("/v1/predict/batch")["instances"]
+        instances["maxItems"] = app.state.settings.batch_limit
+        instances["items"].update(width)
+        return doc
+
+    return openapi
 
 
 def unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -1,7 +1,7 @@
 """Request and response bodies of the inference API.
 
-Features are strict finite numbers: a string, a boolean, NaN or infinity is a 422 naming
-the field. The feature count is the loaded model's schema, checked per request.
+Features are strict finite float32 numbers: a string, a boolean, NaN, infinity or a value
+beyond float32's range is a 422 naming the field. The feature count is the loaded model's schema, checked per request.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+FLOAT32_MAX = 3.4028234663852886e38
+# Finite after the cast to float32 too: 1e39 would silently become inf.
+Feature = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 
 
 class PredictRequest(BaseModel):

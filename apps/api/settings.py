@@ -23,7 +23,9 @@ class SettingsError(ValueError):
 @lru_cache(maxsize=1)
 def _environment_defaults() -> dict[str, Any]:
     api = load_environment("local").apps.inference_api
-    return {"port": api.port, "batch_limit": api.batch_limit, "reload_interval_s": api.reload_interval_s}
+    return {"port": api.port, "batch_limit": api.batch_limit, "reload_interval_s": api.reload_interval_s,
+            "max_body_bytes": api.body_limit, "max_connections": api.max_connections,
+            "header_timeout_s": api.header_timeout_s, "keep_alive_s": api.keep_alive_s}
 
 
 class Settings(BaseModel):
@@ -35,6 +37,11 @@ class Settings(BaseModel):
     port: int = Field(ge=1, le=65535)
     batch_limit: int = Field(ge=1, le=10_000)
     reload_interval_s: float = Field(gt=0)
+    # Request limits (environments/model.py InferenceApi says what each bounds).
+    max_body_bytes: int = Field(ge=1024)
+    max_connections: int = Field(ge=16)
+    header_timeout_s: float = Field(gt=0)
+    keep_alive_s: float = Field(gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     runtime: Literal["onnx", "sklearn"] = "onnx"
     # ONNX Runtime intra-op threads: 1 suits single records under a CPU limit (no idle spinning threads).

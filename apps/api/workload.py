@@ -37,6 +37,10 @@ def config(env: Environment) -> dict[str, str]:
         "MODEL_REGISTRY_URI": env.model_registry_uri("fraud"),
         "BATCH_LIMIT": str(api.batch_limit),
         "RELOAD_INTERVAL_S": str(api.reload_interval_s),
+        "MAX_BODY_BYTES": str(api.body_limit),
+        "MAX_CONNECTIONS": str(api.max_connections),
+        "HEADER_TIMEOUT_S": str(api.header_timeout_s),
+        "KEEP_ALIVE_S": str(api.keep_alive_s),
         "LOG_LEVEL": LOG_LEVEL,
         "FAULT_INJECTION_ALLOWED": "true" if api.fault_injection_allowed else "false",
     }

@@ -44,8 +44,9 @@ class ContainerStack:
     @contextlib.contextmanager
     def api(self, *, env: Environment, registry_uri: str, faults: Faults | None = None) -> Iterator[Running]:
         """The `ml-inference-api` image configured from `env`, ready on /readyz, published on 127.0.0.1."""
-        api_env = {**self.s3.container_env(), **api_settings_env(env, registry_uri=registry_uri, port=API_PORT,
-                                                                   faults=faults)}
+        # The store the harness started, not the one the environment names.
+        api_env = {**api_settings_env(env, registry_uri=registry_uri, port=API_PORT, faults=faults),
+                   **self.s3.container_env()}
         with inference_api(image=self.images.tag("ml-inference-api"), settings=self.settings, network=self.network,
                            env=api_env) as running:
             yield running

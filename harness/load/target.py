@@ -69,13 +69,13 @@ class Faults(BaseModel):
 
 
 def api_settings_env(env: Environment, *, registry_uri: str, port: int, faults: Faults | None = None) -> dict[str, str]:
-    """The API's configuration from the environment (the same variables its container gets)."""
-    api = env.apps.inference_api
+    """The API's configuration: its ConfigMap's variables (one source), with this port and registry."""
+    from apps.api import workload
+
     return {
+        **workload.config(env),
         "PORT": str(port),
         "MODEL_REGISTRY_URI": registry_uri,
-        "BATCH_LIMIT": str(api.batch_limit),
-        "RELOAD_INTERVAL_S": f"{api.reload_interval_s:g}",
         "LOG_LEVEL": "WARNING",
         **(faults or Faults()).api_env(env),
     }

@@ -239,8 +239,41 @@ async def test_bad_batches_are_422_naming_the_field(api: Api, body: dict, loc: l
 
 async def test_nan_inside_a_batch_is_refused(api: Api) -> None:
     body = '{"instances": [[' + ", ".join(["1"] * 19) + ", NaN]]}"
-    response = await api.client.post("/v1/predict/batch", content=body)
+    response = await api.client.post("/v1/predict/batch", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "instances", 0, 19]
+
+
+async def test_openapi_states_the_sizes_the_server_enforces(api: Api) -> None:
+    doc = (await api.client.get("/openapi.json")).json()
+
+    def body(path: str) -> dict:
+        return doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+    for path in ("/v1/predict", "/predict-single"):
+        assert (body(path)["features"]["minItems"], body(path)["features"]["maxItems"]) == (20, 20)
+        assert {"413", "415", "422", "503"} <= set(doc["paths"][path]["post"]["responses"])
+    instances = body("/v1/predict/batch")["instances"]
+    assert instances["maxItems"] == 8 and instances["items"]["maxItems"] == 20
+    [metrics_type] = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert metrics_type.startswith("text/plain; version=")  # Prometheus text exposition
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, 1e308])
+async def test_values_beyond_float32_are_refused_not_turned_into_infinity(api: Api, value: float) -> None:
+    response = await api.client.post("/v1/predict", json={"features": [value] + [1.0] * 19})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "features", 0]
+
+
+async def test_bodies_that_are_not_json_or_too_large_are_refused_before_the_route(api: Api) -> None:
+    text = await api.client.post("/v1/predict", content=b"1,2,3", headers={"content-type": "text/plain"})
+    assert text.status_code == 415
+    limit = api.app.state.settings.max_body_bytes
+    big = await api.client.post("/v1/predict/batch", content=b" " * (limit + 1),
+                                headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "MAX_BODY_BYTES" in big.json()["detail"]
+    m = await api.metrics()
+    assert m[("inference_errors_total", (("kind", "too_large"), ("route", "/v1/predict/batch")))] == 1
+    assert m[("inference_errors_total", (("kind", "media_type"), ("route", "/v1/predict")))] == 1
 
 
 async def test_unknown_route_and_method(api: Api) -> None:
