@@ -33,6 +33,8 @@ class ApiMetrics:
         self.records = Counter("inference_predicted_records", "Records predicted", registry=r)
         self.model_info = Gauge("inference_model_info", "The served model version (value 1)",
                                 ["version", "backend", "device"], registry=r)
+        self.reload_failures = Gauge("inference_model_reload_failures", "Consecutive failed loads of the active "
+                                     "version (0 once it serves); retried with backoff", registry=r)
         self.reloads = Counter("inference_model_reloads", "Model loads by outcome (loaded, refused)", ["outcome"],
                                registry=r)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}

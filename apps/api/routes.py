@@ -88,6 +88,7 @@ async def model_info(request: Request) -> Response:
         metrics={k: float(v) for k, v in meta.metrics.model_dump().items()},
         training_data_hash=meta.training_data_hash, created_at=meta.created_at, loaded_at=model.loaded_at,
         batch_limit=request.app.state.settings.batch_limit, last_reload_error=state.last_error,
+        active_version=state.active if state.active != meta.version else None,
     )
     return Response(info.model_dump_json().encode(), media_type="application/json")
 

@@ -52,6 +52,9 @@ class ReloadError(BaseModel):
     version: str | None
     error: str
     at: datetime
+    # Consecutive failed loads of this version, and when the next try is due (backoff).
+    attempts: int = 1
+    next_retry_at: datetime | None = None
 
 
 class ModelInfo(BaseModel):
@@ -68,6 +71,8 @@ class ModelInfo(BaseModel):
     loaded_at: datetime
     batch_limit: int
     last_reload_error: ReloadError | None
+    # Set while this replica serves a previous verified version because the active one fails to load.
+    active_version: str | None = None
 
 
 class ErrorItem(BaseModel):

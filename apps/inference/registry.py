@@ -177,8 +177,13 @@ class ModelRegistry:
         return sorted(k.split("/")[1] for k in keys if k.endswith(f"/{CHECKSUM_FILE}") and k.count("/") == 2)
 
     def active_version(self) -> str | None:
+        pointer = self.active_pointer()
+        return pointer.version if pointer else None
+
+    def active_pointer(self) -> ActivePointer | None:
+        """The active version and the history rollback walks back through (None before a promotion)."""
         try:
-            return self._read_active().version
+            return self._read_active()
         except NoActiveVersion:
             return None
 

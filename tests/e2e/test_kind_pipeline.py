@@ -259,12 +259,13 @@ def test_a_pod_whose_readiness_fails_leaves_the_service_and_rejoins_once_ready(d
     registry = deployed.registry("fraud")
     _promote(registry, deployed.api_version)
     good = deployed.api_version
-    # A version whose bytes rotted in the store, activated behind the registry's back: the running
-    # pods refuse it and keep serving; a new pod has nothing to serve and must not get traffic.
+    # A version whose bytes rotted in the store, activated behind the registry's back with no
+    # history: the running pods refuse it and keep serving; a new pod has nothing verified to
+    # serve and must not get traffic.
     bad = registry.publish(train(synthetic_dataset(seed=5), seed=5))
     key = f"versions/{bad}/{ONNX_FILE}"
     registry.store.put_bytes(key, registry.store.get_bytes(key)[:-64] + b"\0" * 64)
-    pointer = ActivePointer(version=bad, history=[good], updated_at=datetime.now(UTC))
+    pointer = ActivePointer(version=bad, history=[], updated_at=datetime.now(UTC))
     registry.store.put_bytes(ACTIVE_FILE, pointer.model_dump_json().encode())
     try:
         before = {p.metadata.name for p in client.list(Pod, namespace=ns, labels={"app.kubernetes.io/name": "inference-api"})}

@@ -375,13 +375,80 @@ async def test_hot_reload_refuses_a_schema_change(registry: ModelRegistry, fores
         assert info["version"] == v1 and "differs from the expected 20 features" in info["last_reload_error"]["error"]
 
 
-async def test_corrupt_active_version_at_start_is_never_served(registry: ModelRegistry, forest) -> None:
+async def test_corrupt_active_version_with_nothing_verified_before_it_is_never_served(
+    registry: ModelRegistry, forest
+) -> None:
     registry.promote(version := registry.publish(forest))
     _corrupt(registry, version, "metadata.json")
     async for api in _started(settings_for(registry)):
         ready = await api.client.get("/readyz")
         assert ready.status_code == 503 and "does not match CHECKSUM" in ready.json()["reason"]
         assert (await api.client.post("/v1/predict", json=SEED_BODY)).status_code == 503
+
+
+async def test_a_refused_version_is_retried_with_backoff_and_loads_once_restored(
+    registry: ModelRegistry, forest, logistic
+) -> None:
+    v1 = registry.publish(forest)
+    registry.promote(v1)
+    async for api in _started(settings_for(registry, RELOAD_INTERVAL_S="0.2")):
+        v2 = registry.publish(logistic)
+        path = Path(registry.store.root) / "versions" / v2 / "model.onnx"  # type: ignore[attr-defined]
+        good_bytes = path.read_bytes()
+        registry.promote(v2)
+        _corrupt(registry, v2, "model.onnx")
+        assert not await api.state.refresh()
+        info = (await api.client.get("/v1/model")).json()
+        error = info["last_reload_error"]
+        assert (info["version"], info["active_version"], error["version"], error["attempts"]) == (v1, v2, v2, 1)
+        assert error["next_retry_at"] > error["at"]
+        assert (await api.metrics())[("inference_model_reload_failures", ())] == 1
+        path.write_bytes(good_bytes)  # the file restored (or the store back after an outage)
+        with anyio.fail_after(10):
+            while api.state.current.version != v2:  # the poller retries on its own
+                await anyio.sleep(0.05)
+        info = (await api.client.get("/v1/model")).json()
+        assert info["version"] == v2 and info["last_reload_error"] is None and info["active_version"] is None
+        assert (await api.metrics())[("inference_model_reload_failures", ())] == 0
+
+
+async def test_a_transient_store_error_during_a_reload_is_retried(registry: ModelRegistry, forest, logistic,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    registry.promote(registry.publish(forest))
+    async for api in _started(settings_for(registry, RELOAD_INTERVAL_S="0.05")):
+        v2 = registry.publish(logistic)
+        real_load, calls = registry.load, []
+
+        def flaky(version: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+            calls.append(version)
+            if len(calls) == 1:
+                raise OSError("connection reset by peer")
+            return real_load(version, **kwargs)
+
+        monkeypatch.setattr(api.state.registry, "load", flaky)
+        registry.promote(v2)
+        with anyio.fail_after(10):
+            while api.state.current.version != v2:
+                await anyio.sleep(0.02)
+        assert calls == [v2, v2]
+
+
+async def test_a_fresh_replica_serves_the_last_verified_version_while_the_active_one_is_corrupt(
+    registry: ModelRegistry, forest, logistic
+) -> None:
+    v1 = registry.publish(forest)
+    registry.promote(v1)
+    v2 = registry.publish(logistic)
+    registry.promote(v2)
+    _corrupt(registry, v2, "model.onnx")
+    async for api in _started(settings_for(registry)):
+        # The replicas that were running kept v1 (they refused v2): a new one answers like them.
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["model_version"] == v1
+        info = (await api.client.get("/v1/model")).json()
+        assert (info["version"], info["active_version"], info["last_reload_error"]["version"]) == (v1, v2, v2)
+        answer = await api.client.post("/v1/predict", json=SEED_BODY)
+        assert answer.status_code == 200 and answer.json()["model_version"] == v1
 
 
 async def test_sklearn_runtime_by_setting(registry: ModelRegistry, forest) -> None:
