@@ -269,16 +269,20 @@ class FileQueue:
         return counts
 
     def _remove_orphans(self) -> int:
-        """Staged outputs of a worker that died before committing (its item was redone under a new token)."""
-        staged_dir = self.dir / "staged"
+        """Staged outputs of a worker that died before committing (its item was redone under a new token).
+
+        Every queue's `staged` folder is swept, not only this one's: a worker stages into its
+        *target* queues, and a target no stage consumes (inference-results) has no reaper of its own.
+        """
         cutoff = self._clock() - 2 * self.lease_s
-        old = []
-        for name in self._names(staged_dir):
-            try:
-                if (staged_dir / name).stat().st_mtime < cutoff:
-                    old.append(name)
-            except FileNotFoundError:
-                continue
+        old: list[Path] = []
+        for staged_dir in (self.root / "queue").glob("*/staged"):
+            for name in self._names(staged_dir):
+                try:
+                    if (staged_dir / name).stat().st_mtime < cutoff:
+                        old.append(staged_dir / name)
+                except FileNotFoundError:
+                    continue
         if not old:
             return 0
         live = set()
@@ -286,10 +290,10 @@ class FileQueue:
             for state in ("processing", "committing"):
                 live.update(n[:-5].rsplit("~", 1)[-1] for n in self._names(qdir / state))
         removed = 0
-        for name in old:
-            token = name[:-5].split("~", 1)[1]
+        for path in old:
+            token = path.name[:-5].split("~", 1)[1]
             if token.startswith("put-") or token not in live:
-                (staged_dir / name).unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
                 removed += 1
         return removed
 

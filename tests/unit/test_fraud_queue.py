@@ -143,6 +143,22 @@ def test_orphaned_staged_outputs_are_removed(tmp_path: Path) -> None:
     assert raw.depth()["staged"] == 0
 
 
+def test_staged_outputs_in_a_queue_no_stage_consumes_are_reaped_by_the_producer(tmp_path: Path) -> None:
+    clock = Clock()
+    features, results = make(tmp_path, "features", clock), make(tmp_path, "results", clock)
+    features.put(b"rows")
+    [item] = features.claim(1)
+    # The worker staged its output into `results`, then died before committing.
+    staged = results.dir / "staged" / f"{item.item_id}~{item.token}.json"
+    staged.write_bytes(b"scores")
+    os.utime(staged, (clock.now - 3 * features.lease_s,) * 2)  # old enough to be an orphan...
+    assert features.reap()["orphans_removed"] == 0 and staged.exists()  # ...but its worker's lease is live
+    clock.now += 2 * features.lease_s  # the worker is gone: its lease expires
+    counts = features.reap()  # nothing ever reaps `results` itself: the producing queue does
+    assert counts["requeued"] == 1 and counts["orphans_removed"] == 1 and not staged.exists()
+    assert results.depth()["staged"] == results.depth()["pending"] == 0
+
+
 def test_bad_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(QueueError, match="lowercase"):
         make(tmp_path, "Raw_Transactions")
