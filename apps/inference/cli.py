@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from apps.inference.dataset import Dataset, synthetic_dataset
+from apps.inference.dataset import DEPLOY_SAMPLES, Dataset, synthetic_dataset
 from apps.inference.errors import InferenceError
 from apps.storage import StorageError
 
@@ -55,7 +55,7 @@ def train_command(
     classifier: str | None = typer.Option(None, help="random_forest | logistic_regression; default from --env."),
     data: Path | None = typer.Option(None, help="CSV or Parquet training data; default a synthetic dataset."),
     label: str = typer.Option("label", help="The label column of --data."),
-    samples: int = typer.Option(2000, help="Rows of the synthetic dataset."),
+    samples: int = typer.Option(DEPLOY_SAMPLES, help="Rows of the synthetic dataset (a deployable forest)."),
     features: int = typer.Option(20, help="Features of the synthetic dataset (the inference seed sends 20)."),
     seed: int = typer.Option(0, help="Seed of the split, the estimator and the synthetic data."),
     promote: bool = typer.Option(False, "--promote", help="Make the new version the active one."),

@@ -94,6 +94,11 @@ class Dataset:
         return h.hexdigest()
 
 
+# What `mlops apps train` and the API benchmark use: a forest as big as one a user would deploy
+# (50,000 rows grow ~8x the nodes of 2,000). Tests seed smaller models to stay fast.
+DEPLOY_SAMPLES = 50_000
+
+
 def synthetic_dataset(*, n_samples: int = 2000, n_features: int = 20, seed: int = 0) -> Dataset:
     """A reproducible binary classification problem (the inference seed's 20-feature shape)."""
     from sklearn.datasets import make_classification

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from apps.inference import ModelRegistry, load_runtime, synthetic_dataset, train  # noqa: E402
+from apps.inference.dataset import DEPLOY_SAMPLES  # noqa: E402
 from environments import load_environment  # noqa: E402
 from harness.containers.waiting import wait_for  # noqa: E402
 from harness.processes import stop_process  # noqa: E402
@@ -174,7 +175,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         registry = ModelRegistry(f"file://{tmp}/models")
-        data = synthetic_dataset(n_samples=2000, n_features=20, seed=0)
+        data = synthetic_dataset(n_samples=DEPLOY_SAMPLES, n_features=20, seed=0)  # what `mlops apps train` deploys
         trained = train(data, classifier="random_forest", seed=0)  # 100 trees, 20 features
         registry.promote(registry.publish(trained))
         artifact = registry.load()
