@@ -21,6 +21,7 @@ processes stop on the way out. Cloud environments are deployed by `pulumi up`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -50,13 +51,21 @@ from harness.containers.runners import run_to_completion
 from harness.containers.settings import ContainersSettings
 from harness.load.container import ContainerStack, container_stack
 from harness.stack import GIT_PORT, STATE_DIR, LocalSite, StackError, run
-from harness.toolchain import ToolchainError
+from harness.argocd_local import upstream
+from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
+from harness.toolchain import ToolchainError, ensure_tools
 from infra.errors import InfraError
 
 console = Console()
 PROVIDERS = {"kwok": KwokProvider, "kind": KindProvider}
 FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
             ArgoLocalError, StackError, httpx.HTTPError)
+
+
+def tools_for(provider: str) -> list[str]:
+    """The pinned tools the main job runs: the cluster's, MinIO, Pulumi and Argo CD."""
+    cluster = KWOK_TOOLS if provider == "kwok" else ["kind"]
+    return [*cluster, "minio", "pulumi", upstream.TOOL]
 
 
 class StepFailed(RuntimeError):
@@ -87,15 +96,23 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
     """
     summary: list[tuple[str, str, str]] = []
     site = LocalSite.of(env, cluster=cluster, state=state, git_port=git_port)
-    with container_stack(settings) as stack:
+    with contextlib.ExitStack() as resources:
+        with step(summary, "tools") as out:
+            # Built here (cold: many minutes, shown as they build) so each later step times only itself.
+            tools = ensure_tools(tools_for(provider), console=console)
+            out[0] = f"{len(tools)} pinned tools"
+
         with step(summary, "images") as out:
+            stack = resources.enter_context(container_stack(settings))
             env_refs = tag_for_env(docker.from_env(), stack.images, tag=env.images.tag)
             for (name, ref), env_ref in zip(stack.images.tags().items(), env_refs, strict=True):
                 console.print(f"{name}: {ref} (also {env_ref})", highlight=False)
             out[0] = f"{len(stack.images.images)} images"
 
         with step(summary, f"{provider} cluster") as out:
-            info = PROVIDERS[provider]().create(site.cluster, env=env)
+            log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
+            cluster_provider = KindProvider(log=log) if provider == "kind" else KwokProvider()
+            info = cluster_provider.create(site.cluster, env=env)
             client = client_for(info.kubeconfig)
             tree = render_environment(env, repo_url=site.clone_url)
             prepare_cluster(client, tree, volumes=provider == "kwok")  # simulated nodes provision no volumes
