@@ -35,6 +35,10 @@ GPU_RESOURCE = "nvidia.com/gpu"
 FALLBACK_GPU_SELECTOR = {"nvidia.com/gpu.present": "true"}
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 CHECKOV_SKIP = "checkov.io/skip{n}"
+KUBE_SCORE_IGNORE = "kube-score/ignore"
+KUBE_SCORE_WHY = "mlops-toolkit.io/kube-score-ignore-why"  # kube-score's annotation has no room for reasons
+# What a pod may write outside its read-only root: the emptyDirs (1Gi each at most) and its logs.
+EPHEMERAL_STORAGE = {"requests": "256Mi", "limits": "4Gi"}
 # Optional Secret an environment may provide (MinIO keys locally); on EKS credentials come
 # from Pod Identity or IRSA, so the reference is optional and nothing secret is in git.
 S3_CREDENTIALS_SECRET = "s3-credentials"
@@ -92,6 +96,14 @@ def checkov_skips(*reasons: tuple[str, str]) -> dict[str, str]:
     return {CHECKOV_SKIP.format(n=i): f"{check}={why}" for i, (check, why) in enumerate(reasons, start=1)}
 
 
+def kube_score_ignores(*reasons: tuple[str, str]) -> dict[str, str]:
+    """kube-score's ignore annotation for tests the project has justified: (test id, why)."""
+    if not reasons:
+        return {}
+    return {KUBE_SCORE_IGNORE: ",".join(test for test, _ in reasons),
+            KUBE_SCORE_WHY: "\n".join(f"{test}: {why}" for test, why in reasons)}
+
+
 # ---------------------------------------------------------------- quantities
 
 
@@ -133,8 +145,10 @@ def resources(*, env: Environment, strategy: SizingStrategy, workload: WorkloadC
     """Requests and limits from the environment's sizing strategy (plus GPUs, requested = limit)."""
     sized: Resources = env.resources(strategy, workload)
     out: Obj = {
-        "requests": {"cpu": sized.requests.cpu, "memory": sized.requests.memory},
-        "limits": {"cpu": sized.limits.cpu, "memory": sized.limits.memory},
+        "requests": {"cpu": sized.requests.cpu, "memory": sized.requests.memory,
+                     "ephemeral-storage": EPHEMERAL_STORAGE["requests"]},
+        "limits": {"cpu": sized.limits.cpu, "memory": sized.limits.memory,
+                   "ephemeral-storage": EPHEMERAL_STORAGE["limits"]},
     }
     if gpus:
         out["requests"][GPU_RESOURCE] = str(gpus)
@@ -219,23 +233,21 @@ def s3_credentials_volume() -> Obj:
     }
 
 
-def workload_skips(env: Environment) -> dict[str, str]:
-    """checkov checks every workload of ours fails on purpose, with the reason."""
+def workload_skips(env: Environment, *, kube_score: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+    """checkov checks and kube-score tests a workload of ours fails on purpose, with the reason."""
     reasons = [
         (
             "CKV_K8S_43",
             "images are pinned by immutable tag (release or content hash); the digest is only known after the push",
         ),
     ]
+    scores = list(kube_score)
     if env.images.pull_policy != "Always":
-        reasons.append(
-            (
-                "CKV_K8S_15",
-                f"pull policy {env.images.pull_policy} comes from the environment: "
-                "tags are immutable, and local images live on the node",
-            )
-        )
-    return checkov_skips(*reasons)
+        why = (f"pull policy {env.images.pull_policy} comes from the environment: "
+               "tags are immutable, and local images live on the node")
+        reasons.append(("CKV_K8S_15", why))
+        scores.append(("container-image-pull-policy", why))
+    return {**checkov_skips(*reasons), **kube_score_ignores(*scores)}
 
 
 def container(
@@ -361,12 +373,14 @@ def spread(meta: AppMeta) -> Obj:
 
 
 def deployment(
-    *, meta: AppMeta, name: str, namespace: str, replicas: int, template: Obj, max_surge: int | str = 1
+    *, meta: AppMeta, name: str, namespace: str, replicas: int, template: Obj, max_surge: int | str = 1,
+    kube_score: Sequence[tuple[str, str]] = (),
 ) -> Obj:
+    annotations = workload_skips(meta.env, kube_score=kube_score)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(meta=meta, name=name, namespace=namespace, annotations=workload_skips(meta.env)),
+        "metadata": metadata(meta=meta, name=name, namespace=namespace, annotations=annotations),
         "spec": {
             "replicas": replicas,
             "revisionHistoryLimit": 5,
@@ -374,6 +388,18 @@ def deployment(
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": 0}},
             "template": template,
         },
+    }
+
+
+def pod_disruption_budget(*, meta: AppMeta, name: str, namespace: str, min_available: int | None = None) -> Obj:
+    """At most one pod of the selection down at a time in a drain (or `min_available` kept up);
+    unhealthy pods may always be evicted, so an unready replica never blocks a node drain."""
+    budget: Obj = {"minAvailable": min_available} if min_available is not None else {"maxUnavailable": 1}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(meta=meta, name=name, namespace=namespace),
+        "spec": {**budget, "selector": {"matchLabels": meta.selector()}, "unhealthyPodEvictionPolicy": "AlwaysAllow"},
     }
 
 

@@ -76,12 +76,14 @@ def _add_service(service: str) -> Callable[..., dict]:
 
 
 class MetricsServer:
-    """A background HTTP server: GET /metrics (Prometheus text) and GET /healthz."""
+    """A background HTTP server: GET /metrics (Prometheus text), /healthz (liveness: the process
+    answers) and /readyz (readiness: the worker says it is working, e.g. not shutting down)."""
 
     def __init__(self, port: int, *, host: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY,
-                 healthy: Callable[[], bool] = lambda: True) -> None:
+                 healthy: Callable[[], bool] = lambda: True, ready: Callable[[], bool] = lambda: True) -> None:
         registry_ = registry
         healthy_ = healthy
+        ready_ = ready
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -92,8 +94,12 @@ class MetricsServer:
                     ok = healthy_()
                     self._send(200 if ok else 503, b'{"status":"ok"}' if ok else b'{"status":"unhealthy"}',
                                "application/json")
+                elif path == "/readyz":
+                    ok = ready_()
+                    self._send(200 if ok else 503, b'{"status":"ready"}' if ok else b'{"status":"not ready"}',
+                               "application/json")
                 else:
-                    self._send(404, b'{"detail":"not found; try /metrics or /healthz"}', "application/json")
+                    self._send(404, b'{"detail":"not found; try /metrics, /healthz or /readyz"}', "application/json")
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
@@ -130,11 +136,11 @@ class MetricsServer:
 
 
 def serve_metrics(port: int, *, host: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY,
-                  healthy: Callable[[], bool] = lambda: True) -> MetricsServer:
-    """Start /metrics and /healthz on `port` in a daemon thread; also usable as a context manager.
+                  healthy: Callable[[], bool] = lambda: True, ready: Callable[[], bool] = lambda: True) -> MetricsServer:
+    """Start /metrics, /healthz and /readyz on `port` in a daemon thread; also usable as a context manager.
 
     Workers call it once at start-up (`serve_metrics(settings.metrics_port)`); tests use
     `with serve_metrics(0) as s:` and read `s.port`.
     """
-    return MetricsServer(port, host=host, registry=registry, healthy=healthy).start()
+    return MetricsServer(port, host=host, registry=registry, healthy=healthy, ready=ready).start()
 

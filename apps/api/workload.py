@@ -135,7 +135,9 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[s
     )
     # Replicas start at the HPA's floor; Argo CD ignores the field afterwards (the HPA owns it).
     return k8s.deployment(
-        meta=meta, name=DEPLOYMENT, namespace=ns, replicas=api.autoscaling.min_replicas, template=template
+        meta=meta, name=DEPLOYMENT, namespace=ns, replicas=api.autoscaling.min_replicas, template=template,
+        kube_score=[("deployment-targeted-by-hpa-does-not-have-replicas-configured",
+                     "replicas start at the HPA's floor on the first sync; Argo CD ignores the field afterwards")],
     )
 
 
@@ -221,17 +223,8 @@ def _hpa(env: Environment, meta: AppMeta, ns: str) -> Obj:
 
 
 def _pdb(env: Environment, meta: AppMeta, ns: str) -> Obj:
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": k8s.metadata(meta=meta, name=DEPLOYMENT, namespace=ns),
-        "spec": {
-            "minAvailable": env.apps.inference_api.pdb_min_available,
-            "selector": {"matchLabels": meta.selector()},
-            # An unready replica (one refusing a corrupt model) must not block a node drain.
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-        },
-    }
+    return k8s.pod_disruption_budget(meta=meta, name=DEPLOYMENT, namespace=ns,
+                                     min_available=env.apps.inference_api.pdb_min_available)
 
 
 def _role(meta: AppMeta, ns: str) -> Obj:

@@ -40,7 +40,7 @@ def serve(settings: BatchSettings, *, stop: threading.Event | None = None) -> No
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     store = open_store(settings.data_uri, endpoint_url=settings.s3_endpoint_url)
-    server = serve_metrics(settings.metrics_port) if settings.metrics_port else None
+    server = serve_metrics(settings.metrics_port, ready=lambda: not stop.is_set()) if settings.metrics_port else None
     log.info("serve_started", interval_s=settings.serve_interval_s, metrics_port=settings.metrics_port)
     try:
         while not stop.is_set():

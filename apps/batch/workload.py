@@ -154,7 +154,7 @@ def _serve(env: Environment, meta: AppMeta, ns: str, data: dict[str, str]) -> Ob
         resources=serve_resources(env),
         config_map=CONFIG_MAP,
         ports={"metrics": METRICS_PORT},
-        probes=k8s.probes(port="metrics", ready="/healthz"),
+        probes=k8s.probes(port="metrics"),
         volume_mounts=_VOLUMES,
     )
     spec = k8s.pod_spec(

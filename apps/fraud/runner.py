@@ -64,7 +64,8 @@ def run_stage(stage: StageName, settings: FraudSettings, *, stop: threading.Even
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
         if settings.metrics_port:
-            stack.enter_context(serve_metrics(settings.metrics_port))
+            # Ready while working; not once SIGTERM asked it to finish its leases and stop.
+            stack.enter_context(serve_metrics(settings.metrics_port, ready=lambda: not stop.is_set()))
         log.info("stage_starting", stage=stage, queue_root=str(settings.queue_root), lease_s=settings.lease_s,
                  max_attempts=settings.max_attempts, registry=settings.registry_uri)
         if stage == "data-gather":

@@ -120,6 +120,9 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
         ),
     ]
     out += [_deployment(env, meta, ns, stage, data) for stage in all_stages]
+    # Queue workers tolerate a lost pod (its leases return), but a drain takes them one at a time.
+    out += [k8s.pod_disruption_budget(meta=meta.with_component(s.deployment), name=s.deployment, namespace=ns)
+            for s in all_stages if s.replicas > 1]
     return out
 
 
@@ -157,7 +160,7 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, stage: Stage, data: di
         config_map=CONFIG_MAP,
         env={"DEVICE": "gpu" if stage.gpu else "cpu"},
         ports={"metrics": METRICS_PORT},
-        probes=k8s.probes(port="metrics", ready="/healthz"),
+        probes=k8s.probes(port="metrics"),
         volume_mounts=[("queue", MOUNT)],
     )
     placement = _placement(env, meta, stage)
@@ -172,6 +175,9 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, stage: Stage, data: di
         termination_grace_s=env.apps.fraud_pipeline.lease_s + 5,
     )
     template = k8s.pod_template(meta=stage_meta, spec=spec, annotations={"checksum/config": k8s.config_checksum(data)})
+    rwo = not env.storage.shared_volume.read_write_many
     return k8s.deployment(
-        meta=stage_meta, name=stage.deployment, namespace=ns, replicas=stage.replicas, template=template
+        meta=stage_meta, name=stage.deployment, namespace=ns, replicas=stage.replicas, template=template,
+        kube_score=[("deployment-has-host-podantiaffinity",
+                     "the ReadWriteOnce shared volume keeps every stage on the node that mounts it")] if rwo else [],
     )

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from apps import k8s
 from apps.api import workload as api
 from apps.batch import workload as batch
 from apps.fraud import workload as fraud
@@ -59,8 +60,9 @@ def test_resources_come_from_the_sizing_strategy(name: str, trees: dict[str, Ren
     env = load_environment(name)
     container = pod_spec(objects(trees[name], "Deployment")[api.DEPLOYMENT])["containers"][0]
     sized = env.resources(env.apps.inference_api.sizing, "api")
-    assert container["resources"]["limits"] == sized.limits.model_dump()
-    assert container["resources"]["requests"] == sized.requests.model_dump()
+    ephemeral = {bound: {"ephemeral-storage": amount} for bound, amount in k8s.EPHEMERAL_STORAGE.items()}
+    assert container["resources"]["limits"] == {**sized.limits.model_dump(), **ephemeral["limits"]}
+    assert container["resources"]["requests"] == {**sized.requests.model_dump(), **ephemeral["requests"]}
 
 
 @pytest.mark.parametrize("name", ENVS)

@@ -52,11 +52,14 @@ def test_bad_level_is_refused() -> None:
 def test_metrics_server_serves_metrics_and_health() -> None:
     registry = CollectorRegistry()
     Counter("records_processed", "records", registry=registry).inc(3)
-    healthy = {"ok": True}
-    with serve_metrics(0, host="127.0.0.1", registry=registry, healthy=lambda: healthy["ok"]) as server:
+    healthy, ready = {"ok": True}, {"ok": True}
+    with serve_metrics(0, host="127.0.0.1", registry=registry, healthy=lambda: healthy["ok"],
+                       ready=lambda: ready["ok"]) as server:
         base = f"http://127.0.0.1:{server.port}"
         assert "records_processed_total 3.0" in httpx.get(f"{base}/metrics").text
-        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert httpx.get(f"{base}/healthz").status_code == httpx.get(f"{base}/readyz").status_code == 200
+        ready["ok"] = False  # e.g. shutting down: no longer ready, still alive
+        assert (httpx.get(f"{base}/readyz").status_code, httpx.get(f"{base}/healthz").status_code) == (503, 200)
         healthy["ok"] = False
         assert httpx.get(f"{base}/healthz").status_code == 503
         assert httpx.get(f"{base}/other").status_code == 404
