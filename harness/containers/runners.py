@@ -21,12 +21,14 @@ from testcontainers.core.network import Network
 from testcontainers.core.waiting_utils import WaitStrategy
 
 from harness.containers.containers import (APP_UID, base_url, hardened, http_ready, logs_of, publish_on_loopback,
-                                           running, state_of, writable)
+                                           running, state_of)
 from harness.containers.errors import ContainerFailedError
 from harness.containers.settings import ContainersSettings
 from harness.containers.waiting import wait_for
+from harness.containers.workloads import shape_for
 
 API_PORT = 5000
+API_COMMAND = ["python", "-m", "apps.api"]
 
 
 @dataclass
@@ -64,17 +66,25 @@ class Running:
 
 
 def _container(image: str, *, settings: ContainersSettings, network: Network | None, name: str,
-               env: Mapping[str, str], command: Sequence[str] | None, volumes: Mapping[str, str],
+               env: Mapping[str, str], command: Sequence[str], volumes: Mapping[str, str],
                keep: bool = False) -> DockerContainer:
-    c = writable(DockerContainer(image, **hardened(settings, keep=keep)))
+    """The container as the rendered workload that runs `command` runs it (harness/containers/workloads.py);
+    `env` adds to (or overrides) the workload's environment what differs in Docker."""
+    shape = shape_for(command, image=_repository(image))
+    c = DockerContainer(image, **{**hardened(settings, keep=keep), **shape.create_kwargs()})
+    c.tmpfs.update(shape.tmpfs)
     for volume, path in volumes.items():
         c.with_volume_mapping(volume, path, "rw")
-    c.with_name(name).with_envs(**dict(env))
-    if command:
-        c.with_command(list(command))
+    c.with_name(name).with_envs(**{**shape.environment, **env})
+    c.with_command(list(command))
     if network is not None:
         c.with_network(network)
     return c
+
+
+def _repository(image: str) -> str:
+    """`ml-pipeline` of `ml-pipeline:1a2b3c` (or of `registry/ml-pipeline:tag`)."""
+    return image.rsplit(":", 1)[0].rsplit("/", 1)[-1]
 
 
 @contextlib.contextmanager
@@ -94,10 +104,10 @@ def unique(prefix: str, settings: ContainersSettings) -> str:
 @contextlib.contextmanager
 def inference_api(*, image: str, settings: ContainersSettings, network: Network | None,
                   env: Mapping[str, str], name: str | None = None, timeout: float = 180.0) -> Iterator[Running]:
-    """`python -m apps.api` (the image's default command), ready when /readyz answers 200."""
+    """`python -m apps.api` as its Deployment runs it, ready when /readyz answers 200."""
     name = name or unique("ml-inference-api", settings)
     c = _container(image, settings=settings, network=network, name=name, env={"PORT": str(API_PORT), **env},
-                   command=None, volumes={})
+                   command=API_COMMAND, volumes={})
     publish_on_loopback(c, API_PORT).waiting_for(http_ready(API_PORT, "/readyz", timeout=timeout))
     with started(c, name, url_port=API_PORT) as run:
         yield run
