@@ -7,6 +7,8 @@ provider works here at all.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import textwrap
 from collections.abc import Iterator
 import pytest
@@ -19,6 +21,7 @@ from harness.clusters.diagnostics import dump
 from harness.clusters.kube import apply_manifest, client_for
 from harness.clusters.probes import PROBE_UID, restricted_container
 from harness.clusters.providers.base import ClusterInfo
+from harness.containers.settings import LABEL_PID, LABEL_SESSION
 
 pytestmark = pytest.mark.e2e
 
@@ -58,9 +61,16 @@ def proof_namespace(client: Client, mlops_base_image: str) -> str:
     return NS
 
 
-def test_nodes_are_real_kubelets_on_containerd_one_worker_per_node_group(client: Client) -> None:
+def test_nodes_are_real_kubelets_on_containerd_one_worker_per_node_group(client: Client,
+                                                                         kind_cluster: ClusterInfo) -> None:
     nodes = list(client.list(Node))
     assert len(nodes) == 3, [n.metadata.name for n in nodes]
+    # No node container carries a harness session's labels: another session's stale sweep (any
+    # pytest or `mlops` run) would take them for a dead session's containers and remove them.
+    labels = json.loads(subprocess.run(["docker", "inspect", "--format", "{{json .Config.Labels}}",
+                                        f"{kind_cluster.name}-control-plane"], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert LABEL_SESSION not in labels and LABEL_PID not in labels, labels
     for node in nodes:
         info = node.status.nodeInfo
         assert info.kubeletVersion == "v1.33.13" and info.containerRuntimeVersion == "containerd://2.1.4"

@@ -214,9 +214,13 @@ def ensure_cluster_images(client: docker.DockerClient, *, base: str, k8s_version
     return ids
 
 
+# Bumped when the assembly itself changes (2: the image carries no session labels).
+NODE_IMAGE_FORMAT = 2
+
+
 def node_image_tag(k8s_version: str, *, base_id: str, tools: dict[str, Path], image_ids: dict[str, str]) -> str:
     """The node image's tag: the Kubernetes version and a digest of every input."""
-    parts = [base_id, *(f"{p}={file_digest(tools[t])}" for p, t in sorted(NODE_BINARIES.items())),
+    parts = [f"format={NODE_IMAGE_FORMAT}", base_id, *(f"{p}={file_digest(tools[t])}" for p, t in sorted(NODE_BINARIES.items())),
              *(f"{p}={file_digest(FILES / f)}" for p, f in sorted(NODE_FILES.items())),
              *(f"{r}={i}" for r, i in sorted(image_ids.items()))]
     return f"{NODE_REPOSITORY}:{k8s_version}-{_digest(*parts)}"
@@ -268,9 +272,11 @@ def _import_images(client: docker.DockerClient, *, stage: str, tag: str, refs: l
                 # Saved by reference, so the archive names the image as the cluster expects it.
                 for chunk in client.api.get_image(ref):
                     out.write(chunk)
+        # No session labels: the commit below inherits them, and kind's nodes would then look like
+        # the containers of a dead session to the next session's stale sweep (and be removed).
         container = client.containers.run(stage, entrypoint=["/usr/local/bin/containerd"], detach=True,
                                           volumes={tmp: {"bind": "/kind/images", "mode": "ro"}},
-                                          labels={**settings.labels(), "io.mlops-toolkit.role": "kind-node-build"})
+                                          labels={LABEL_BUILT_BY: OWNER, "io.mlops-toolkit.role": "kind-node-build"})
         try:
             _wait_containerd(container)
             for archive in archives:
