@@ -131,7 +131,7 @@ def job(
     image_tag: str = TAG_OPT,
 ) -> None:
     """Print a validated batch Job for `kubectl create -f -`: one partition, or a backfill range."""
-    from datetime import datetime
+    from datetime import UTC, datetime, timedelta
 
     from apps.batch import workload as batch
     from argocd.errors import RenderError
@@ -151,7 +151,9 @@ def job(
         if start and end:
             manifest = batch.backfill_job(env, start=day(start, "--start").date(), end=day(end, "--end").date())
         else:
-            manifest = batch.manual_job(env, partition=day(partition, "--partition").date() if partition else None)
+            # Always a pinned partition (yesterday UTC by default): the Job's name carries it.
+            pinned = day(partition, "--partition") if partition else datetime.now(UTC) - timedelta(days=1)
+            manifest = batch.manual_job(env, partition=pinned.date())
         obj = RenderedObject(path="job.yaml", app=batch.APP, wave=0, manifest=manifest, synced=False)
         validate_or_raise(env, RenderedTree(env.name, [obj]))
         typer.echo(dump(manifest).decode(), nl=False)

@@ -368,6 +368,8 @@ class Perf(Strict):
 class Environment(Strict):
     name: EnvName
     production: bool
+    # Every app's LOG_LEVEL (seed 004: debug in dev).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     tags: Tags
     aws: Aws | None = None
     node_groups: dict[DnsLabel, NodeGroup] = Field(min_length=1)

@@ -22,7 +22,6 @@ IMAGE = "ml-inference-api"
 PORT_NAME = "http"
 # Only the ClusterIP Service carries it, so the ServiceMonitor scrapes each pod once.
 SCRAPE_LABEL = "ml-platform/scrape"
-LOG_LEVEL = "INFO"
 
 
 def namespace(env: Environment) -> str:
@@ -41,7 +40,7 @@ def config(env: Environment) -> dict[str, str]:
         "MAX_CONNECTIONS": str(api.max_connections),
         "HEADER_TIMEOUT_S": str(api.header_timeout_s),
         "KEEP_ALIVE_S": str(api.keep_alive_s),
-        "LOG_LEVEL": LOG_LEVEL,
+        "LOG_LEVEL": env.log_level,
         "FAULT_INJECTION_ALLOWED": "true" if api.fault_injection_allowed else "false",
     }
     if env.storage.endpoint_url:

@@ -28,7 +28,6 @@ SERVICE_ACCOUNT = "pcc-pipeline"
 CONFIG_MAP = "pcc-config"
 IMAGE = "ml-pipeline"
 METRICS_PORT = 8080
-LOG_LEVEL = "INFO"
 # The seed's operators select pods with these (kubectl logs -l app=pcc-pipeline,type=cronjob).
 SEED_APP_LABEL = {"app": "pcc-pipeline"}
 _VOLUMES = (("logs", "/app/logs"), ("models", "/app/models"))
@@ -46,7 +45,7 @@ def config(env: Environment) -> dict[str, str]:
         "SOURCE": batch.source,
         "DRY_RUN": "true" if batch.dry_run else "false",
         "TZ": batch.time_zone,
-        "LOG_LEVEL": LOG_LEVEL,
+        "LOG_LEVEL": env.log_level,
         "METRICS_PORT": str(METRICS_PORT),
     }
     if env.storage.endpoint_url:
@@ -164,8 +163,13 @@ def _serve(env: Environment, meta: AppMeta, ns: str, data: dict[str, str]) -> Ob
     return k8s.deployment(meta=meta, name=SERVE_DEPLOYMENT, namespace=ns, replicas=1, template=template)
 
 
-def manual_job(env: Environment, *, partition: date | None = None, name: str = MANUAL_JOB) -> Obj:
-    """One run for one partition (yesterday UTC when ``partition`` is None), as seed 000's job.yaml."""
+def manual_job(env: Environment, *, partition: date | None = None, name: str | None = None) -> Obj:
+    """One run for one partition (yesterday UTC when ``partition`` is None), as seed 000's job.yaml.
+
+    Named per partition (`pcc-manual-run-20250115`), so a run for another day never clashes with
+    the last one; without a partition it is the tree's template, `pcc-manual-run`.
+    """
+    name = name or (f"{MANUAL_JOB}-{partition:%Y%m%d}" if partition else MANUAL_JOB)
     batch = env.apps.batch_pipeline
     meta = AppMeta(env=env, name=APP, component="manual", extra={**SEED_APP_LABEL, "type": "manual-run"})
     extra = {"PARTITION_DATE": partition.strftime("%Y%m%d")} if partition else None

@@ -35,7 +35,7 @@ def config(env: Environment) -> dict[str, str]:
         "SUCCESS_RETENTION_HOURS": str(cleanup.success_retention_hours),
         "FAILED_RETENTION_HOURS": str(cleanup.failed_retention_hours),
         "DRY_RUN": "true" if cleanup.dry_run else "false",
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": env.log_level,
     }
     if env.storage.endpoint_url:
         data["S3_ENDPOINT_URL"] = env.storage.endpoint_url

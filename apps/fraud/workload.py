@@ -70,7 +70,7 @@ def config(env: Environment) -> dict[str, str]:
         "MAX_ATTEMPTS": str(fraud.max_attempts),
         "MODEL_REGISTRY_URI": env.model_registry_uri("fraud"),
         "METRICS_PORT": str(METRICS_PORT),
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": env.log_level,
     }
     if env.storage.endpoint_url:
         data["S3_ENDPOINT_URL"] = env.storage.endpoint_url
@@ -150,7 +150,8 @@ def _placement(env: Environment, meta: AppMeta, stage: Stage) -> dict[str, objec
 
 
 def _deployment(env: Environment, meta: AppMeta, ns: str, stage: Stage, data: dict[str, str]) -> Obj:
-    stage_meta = meta.with_component(stage.deployment)
+    # Seed 002's `app=<stage>` label too: `kubectl logs -n fraud-pipeline -l app=data-gather` works.
+    stage_meta = meta.with_component(stage.deployment, app=stage.deployment)
     main = k8s.container(
         name=stage.deployment,
         image=env.image(IMAGE),

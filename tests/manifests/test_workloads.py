@@ -94,6 +94,10 @@ def test_manual_job_pins_the_partition() -> None:
     job = batch.manual_job(load_environment("local"), partition=date(2025, 1, 15))
     env_vars = job["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "PARTITION_DATE", "value": "20250115"} in env_vars
+    # Named per partition: a run for the next day does not clash with this one.
+    assert job["metadata"]["name"] == "pcc-manual-run-20250115"
+    assert batch.manual_job(load_environment("local"), partition=date(2025, 1, 16))["metadata"]["name"] == (
+        "pcc-manual-run-20250116")
 
 
 def _deployments(tree: RenderedTree) -> dict[str, dict]:
@@ -246,3 +250,14 @@ def test_backfill_job_validates_against_the_cluster_schema() -> None:
     tree = RenderedTree(env.name, [RenderedObject(path="templates/backfill.yaml", app=batch.APP, wave=0, manifest=job)])
     report = validate_tree(env, tree)
     assert report.findings == [], [str(f) for f in report.findings]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_fraud_stages_carry_the_seeds_app_label_and_every_app_the_envs_log_level(
+    name: str, trees: dict[str, RenderedTree]
+) -> None:
+    for stage, dep in _deployments(trees[name]).items():
+        assert pod_spec(dep) and dep["spec"]["template"]["metadata"]["labels"]["app"] == stage  # -l app=data-gather
+    level = {"dev": "DEBUG"}.get(name, "INFO")  # seed 004: debug in dev
+    config_maps = objects(trees[name], "ConfigMap")
+    assert config_maps and {cm["data"]["LOG_LEVEL"] for cm in config_maps.values() if "LOG_LEVEL" in cm["data"]} == {level}
