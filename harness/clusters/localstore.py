@@ -18,6 +18,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlparse
 
+from botocore.exceptions import BotoCoreError, ClientError
 from lightkube import ApiError, Client
 from lightkube.resources.core_v1 import Node, Secret, Service
 
@@ -29,6 +30,7 @@ from harness.clusters.errors import DeployError
 from harness.clusters.kube import FIELD_MANAGER, apply_manifest
 from harness.containers.objectstore import MINIO_UID
 from harness.containers.services import REGION, S3Service
+from harness.containers.waiting import wait_for
 
 LABELS = {"app.kubernetes.io/name": "minio", "app.kubernetes.io/component": "object-store",
           "app.kubernetes.io/managed-by": FIELD_MANAGER}
@@ -123,6 +125,9 @@ def deploy_store(client: Client, env: Environment, *, image: str, tree: Rendered
     node_port = next(p.nodePort for p in service.spec.ports if p.port == port)
     store = S3Service(endpoint_url=f"http://{node_address(client)}:{node_port}", internal_url=env.storage.endpoint_url,
                       access_key=access_key, secret_key=secret_key)
+    # kube-proxy programs the NodePort a moment after the Service exists: until then, refused.
+    wait_for(lambda: store.client().list_buckets() is not None, what=f"the store at {store.endpoint_url}",
+             timeout=timeout, interval=0.5, transient=(BotoCoreError, ClientError))
     for bucket in buckets(env):
         store.create_bucket(bucket)
     for obj in (tree.app_objects() if tree else []):
