@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightkube import ApiError, Client
+from lightkube.types import CascadeType
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 
@@ -91,7 +92,7 @@ def _logs_or_why(client: Client, name: str, namespace: str) -> str:
 
 def _delete_job(client: Client, name: str, namespace: str) -> None:
     try:
-        client.delete(Job, name, namespace=namespace, propagation_policy="Background")
+        client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
     except ApiError as e:
         if e.status.code != 404:
             raise

@@ -22,6 +22,7 @@ from harness.clusters.kube import apply_manifest, client_for
 from harness.clusters.probes import PROBE_UID, restricted_container
 from harness.clusters.providers.base import ClusterInfo
 from harness.containers.settings import LABEL_PID, LABEL_SESSION
+from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +72,15 @@ def test_nodes_are_real_kubelets_on_containerd_one_worker_per_node_group(client:
                                         f"{kind_cluster.name}-control-plane"], capture_output=True, text=True,
                                        check=True).stdout)
     assert LABEL_SESSION not in labels and LABEL_PID not in labels, labels
+    # Every node's kube-proxy reached the API server (on a worker it resolves the control plane's
+    # name through the pods' resolver) and programmed the Services, the API server's first.
+    def services_programmed() -> list[str]:
+        rules = {n.metadata.name: subprocess.run(["docker", "exec", n.metadata.name, "iptables-save", "-t", "nat"],
+                                                 capture_output=True, text=True, check=False).stdout for n in nodes}
+        return [name for name, text in rules.items() if "default/kubernetes:https" not in text]
+
+    wait_for(lambda: not services_programmed(), what="kube-proxy's Service rules on every node", timeout=120,
+             interval=1, describe=lambda: f"missing on {services_programmed()}")
     for node in nodes:
         info = node.status.nodeInfo
         assert info.kubeletVersion == "v1.33.13" and info.containerRuntimeVersion == "containerd://2.1.4"
