@@ -162,7 +162,7 @@ def test_hpa_and_pdb_carry_the_environments_numbers(deployed: DeployedEnv) -> No
     assert targets == {"cpu": api.autoscaling.cpu_utilization, "memory": api.autoscaling.memory_utilization}
     window = hpa.spec.behavior.scaleDown.stabilizationWindowSeconds
     assert window == api.autoscaling.scale_down_stabilization_s
-    [pdb_obj] = deployed.applied.of_kind("PodDisruptionBudget")
+    [pdb_obj] = [o for o in deployed.applied.of_kind("PodDisruptionBudget") if o.app == "inference-api"]
     pdb = deployed.client.get(PodDisruptionBudget, pdb_obj.name, namespace=pdb_obj.namespace)
     assert pdb.spec.minAvailable == api.pdb_min_available
     # The PDB protects the API's pods: the disruption controller counts them.
