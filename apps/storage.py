@@ -132,7 +132,9 @@ class S3Store:
             import boto3  # imported lazily: file:// users never pay for botocore
             from botocore.config import Config
 
-            client = boto3.client(
+            # A session per store: credentials are resolved when the store opens, not once per
+            # process (boto3's default session caches the first keys it found for every later store).
+            client = boto3.session.Session().client(
                 "s3",
                 endpoint_url=endpoint_url,
                 config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}),

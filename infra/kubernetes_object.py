@@ -25,6 +25,9 @@ FIELD_MANAGER = "pulumi"
 # Changing any of these names another object: a replacement, not an update.
 IDENTITY = ("apiVersion", "kind", "name", "namespace")
 DELETE_TIMEOUT_S = 180.0
+# A CRD created a moment ago is listed before the API server serves its group (404 until it is
+# Established): its first objects are retried for this long.
+CRD_SERVING_TIMEOUT_S = 60.0
 
 
 def identity(manifest: dict[str, Any]) -> dict[str, str | None]:
@@ -80,6 +83,7 @@ def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
 
 
 def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    import httpx2
     from lightkube import ApiError, codecs
 
     manifest = integral(manifest)
@@ -87,11 +91,18 @@ def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
     if _resource_type(client, manifest) is None:
         raise KubernetesObjectError(f"{ref(manifest)}: the cluster serves no {manifest.get('apiVersion')} "
                                     f"{manifest.get('kind')}: is its CRD applied first?")
-    try:
-        live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
-    except ApiError as e:
-        raise KubernetesObjectError(f"{ref(manifest)}: apply refused: {e.status.message}") from e
-    return live.to_dict()  # type: ignore[no-any-return]
+    deadline = time.monotonic() + CRD_SERVING_TIMEOUT_S
+    while True:
+        try:
+            live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+            return live.to_dict()  # type: ignore[no-any-return]
+        except ApiError as e:
+            status, message = e.status.code, e.status.message
+        except httpx2.HTTPStatusError as e:  # lightkube's error for a group the server does not serve (yet)
+            status, message = e.response.status_code, str(e)
+        if status != 404 or time.monotonic() >= deadline:
+            raise KubernetesObjectError(f"{ref(manifest)}: apply refused (HTTP {status}): {message}")
+        time.sleep(0.5)
 
 
 def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:

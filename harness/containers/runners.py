@@ -21,7 +21,7 @@ from testcontainers.core.network import Network
 from testcontainers.core.waiting_utils import WaitStrategy
 
 from harness.containers.containers import (APP_UID, base_url, hardened, http_ready, logs_of, publish_on_loopback,
-                                           running, state_of)
+                                           running, state_of, writable)
 from harness.containers.errors import ContainerFailedError
 from harness.containers.settings import ContainersSettings
 from harness.containers.waiting import wait_for
@@ -71,11 +71,14 @@ def _container(image: str, *, settings: ContainersSettings, network: Network | N
     """The container as the rendered workload that runs `command` runs it (harness/containers/workloads.py);
     `env` adds to (or overrides) the workload's environment what differs in Docker."""
     shape = shape_for(command, image=_repository(image))
-    c = DockerContainer(image, **{**hardened(settings, keep=keep), **shape.create_kwargs()})
-    c.tmpfs.update(shape.tmpfs)
+    if shape is None:  # an image no workload runs: the restricted profile every workload has
+        c = writable(DockerContainer(image, **hardened(settings, keep=keep)))
+    else:
+        c = DockerContainer(image, **{**hardened(settings, keep=keep), **shape.create_kwargs()})
+        c.tmpfs.update(shape.tmpfs)
     for volume, path in volumes.items():
         c.with_volume_mapping(volume, path, "rw")
-    c.with_name(name).with_envs(**{**shape.environment, **env})
+    c.with_name(name).with_envs(**{**(shape.environment if shape else {}), **env})
     c.with_command(list(command))
     if network is not None:
         c.with_network(network)

@@ -59,9 +59,13 @@ def rendered(env_name: str = "local") -> RenderedTree:
     return render_environment(load_environment(env_name))
 
 
-def shape_for(command: Sequence[str], *, image: str, env_name: str = "local") -> WorkloadShape:
-    """`workload_shape` on the environment's rendered tree (rendered once per process)."""
-    return workload_shape(rendered(env_name), command, image=image)
+def shape_for(command: Sequence[str], *, image: str, env_name: str = "local") -> WorkloadShape | None:
+    """`workload_shape` on the environment's rendered tree (rendered once per process); None for an
+    image no workload runs (the harness's own base image, say)."""
+    try:
+        return workload_shape(rendered(env_name), command, image=image)
+    except WorkloadNotFound:
+        return None
 
 
 def pod_spec(obj: RenderedObject) -> dict[str, Any]:

@@ -44,5 +44,6 @@ def test_pipeline_commands_find_their_workload_and_others_get_only_its_security(
     assert stage.environment["QUEUE_ROOT"] == "/mnt/flashblade" and stage.environment["DEVICE"] == "gpu"
     reader = shape_for(["sleep", "3600"], image="ml-pipeline")
     assert reader.environment == {} and reader.create_kwargs()["read_only"] is True
+    assert shape_for(["python", "-c", "print(1)"], image="mlops-base") is None  # no workload runs that image
     with pytest.raises(WorkloadNotFound, match="no workload of local's tree runs sleep 1"):
         workload_shape(render_environment(load_environment("local")), ["sleep", "1"])

@@ -210,3 +210,17 @@ def test_model_registry_on_s3(s3_store: S3Store) -> None:
     with pytest.raises(ArtifactError, match="model.onnx sha256"):
         registry.rollback()
     assert registry.active_version() == v2
+
+
+def test_each_s3_store_reads_the_credentials_in_force_when_it_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that talks to two stores with different keys (a test session: Docker's MinIO, then
+    a cluster's) must not sign with the first keys boto3's default session happened to cache."""
+    from apps.storage import open_store
+
+    keys = []
+    for access in ("first-key", "second-key"):
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", access)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", f"{access}-secret")
+        store = open_store("s3://bucket/prefix", endpoint_url="http://127.0.0.1:9")
+        keys.append(store._client._request_signer._credentials.access_key)  # what its requests are signed with
+    assert keys == ["first-key", "second-key"]
