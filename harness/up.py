@@ -39,20 +39,20 @@ from argocd.errors import GitOpsError
 from argocd.publish import mask
 from argocd.render import render_environment
 from environments import Environment, EnvironmentFileError, load_environment
+from harness.argocd_local import upstream
 from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.loop import application_names, gitops_loop, prepare_cluster
 from harness.clusters.deploy import wait_deployment_available
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import KindProvider, KwokProvider
+from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
 from harness.containers.build import tag_for_env
 from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
 from harness.containers.settings import ContainersSettings
 from harness.load.container import ContainerStack, container_stack
 from harness.stack import GIT_PORT, STATE_DIR, LocalSite, StackError, run
-from harness.argocd_local import upstream
-from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
 from harness.toolchain import ToolchainError, ensure_tools
 from infra.errors import InfraError
 
@@ -110,7 +110,9 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             out[0] = f"{len(stack.images.images)} images"
 
         with step(summary, f"{provider} cluster") as out:
-            log = lambda line: console.print(line, highlight=False, markup=False)  # noqa: E731
+            def log(line: str) -> None:
+                console.print(line, highlight=False, markup=False)
+
             cluster_provider = KindProvider(log=log) if provider == "kind" else KwokProvider()
             info = cluster_provider.create(site.cluster, env=env)
             client = client_for(info.kubeconfig)

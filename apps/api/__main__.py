@@ -19,7 +19,7 @@ def serve(settings: Settings) -> None:
 
     configure_logging("inference-api", settings.log_level)
     # Every descriptor the container allows: connections beyond MAX_CONNECTIONS get a 503, not EMFILE.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # One worker per container: Kubernetes scales replicas; access logs off (the metrics count requests).
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, access_log=False,

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightkube import ApiError, Client
-from lightkube.types import CascadeType
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
+from lightkube.types import CascadeType
 
 from harness.clusters.deploy import JobFailedError, wait_job_complete
 from harness.clusters.kube import FIELD_MANAGER, apply_manifest

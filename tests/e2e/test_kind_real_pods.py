@@ -11,10 +11,11 @@ import json
 import subprocess
 import textwrap
 from collections.abc import Iterator
+
 import pytest
 from lightkube import Client
-from lightkube.resources.core_v1 import Node, Pod
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Node, Pod
 
 from harness.clusters.deploy import wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
