@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,7 @@ DELETE_TIMEOUT_S = 180.0
 # A CRD created a moment ago is listed before the API server serves its group (404 until it is
 # Established): its first objects are retried for this long.
 CRD_SERVING_TIMEOUT_S = 60.0
+_REGISTRY_LOCK = threading.Lock()
 
 
 def identity(manifest: dict[str, Any]) -> dict[str, str | None]:
@@ -75,7 +77,14 @@ def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
     try:
         return type(codecs.from_dict(manifest))
     except LoadResourceError:
-        load_in_cluster_generic_resources(client)
+        pass
+    # The provider serves Pulumi's calls on several threads, and lightkube's registry of custom
+    # kinds is not thread-safe: two loads at once register a kind twice and fail.
+    with _REGISTRY_LOCK:
+        try:
+            return type(codecs.from_dict(manifest))
+        except LoadResourceError:
+            load_in_cluster_generic_resources(client)
         try:
             return type(codecs.from_dict(manifest))
         except LoadResourceError:
