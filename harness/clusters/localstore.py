@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lightkube import ApiError, Client
 from lightkube.resources.core_v1 import Node, Secret, Service
 
-from apps.k8s import S3_CREDENTIALS_SECRET
+from apps.k8s import S3_CREDENTIALS_SECRET, cpu_node_selector
 from argocd.render import RenderedTree
 from environments.model import Environment
 from harness.clusters.deploy import wait_deployment_available
@@ -84,7 +84,7 @@ def store_manifests(env: Environment, *, image: str, access_key: str, secret_key
         "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": LABELS}, "template": {
             "metadata": {"labels": LABELS},
             "spec": {"automountServiceAccountToken": False, "securityContext": {"fsGroup": MINIO_UID},
-                     "nodeSelector": {"workload": "cpu"} if _has_cpu_workers(env) else {},
+                     "nodeSelector": cpu_node_selector(env),  # where the apps' CPU workloads go
                      "containers": [container],
                      # Local data only: the store lives as long as the cluster's pod does.
                      "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "2Gi"}},
@@ -95,10 +95,6 @@ def store_manifests(env: Environment, *, image: str, access_key: str, secret_key
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
         **LABELS, "pod-security.kubernetes.io/enforce": "restricted"}}}
     return [ns, keys, deployment, service]
-
-
-def _has_cpu_workers(env: Environment) -> bool:
-    return any(g.kind == "cpu" and g.labels.get("workload") == "cpu" for g in env.node_groups.values())
 
 
 def node_address(client: Client) -> str:

@@ -82,8 +82,8 @@ def advertised_gpus(env: Environment) -> dict[str, int]:
             if group.kind == "gpu" and min(group.desired_size, MAX_WORKERS_PER_GROUP)}
 
 
-# The node image's entrypoint writes resolv.pods.conf: the node's resolvers without Docker's
-# loopback DNS address, which inside a pod would be the pod itself.
+# The node image's entrypoint writes resolv.pods.conf: the node's resolvers with Docker's DNS
+# offered at the gateway (its loopback address would be the pod itself inside a pod).
 KUBELET_PATCH = "kind: KubeletConfiguration\nresolvConf: /etc/resolv.pods.conf\n"
 
 
@@ -158,17 +158,15 @@ class KindProvider:
         nodes = wait_for(lambda: kind_network.node_addresses(control_plane), what=f"podCIDRs of {cluster}'s nodes",
                          timeout=120, interval=1.0, transient=(RuntimeError, ClusterCommandError))
         kind_network.wire(nodes)
-        docker = shutil.which("docker") or "docker"
-        run([docker, "exec", control_plane, "kubectl", f"--kubeconfig={kind_network.ADMIN_KUBECONFIG}", "wait",
-             "--for=condition=Ready", "nodes", "--all", "--timeout=240s"], timeout=300,
-            hint=f"the kubelet journal says why: docker exec {control_plane} journalctl -u kubelet")
+        self.kubectl(cluster, "wait", "--for=condition=Ready", "nodes", "--all", "--timeout=240s", timeout=300,
+                     hint=f"the kubelet journal says why: docker exec {control_plane} journalctl -u kubelet")
 
-    def kubectl(self, cluster: str, *args: str) -> str:
+    def kubectl(self, cluster: str, *args: str, timeout: float = 120, hint: str = "") -> str:
         """kubectl inside the control plane (admin kubeconfig): no kubeconfig or kubectl on the host needed
         (and what the API alone cannot do, such as `exec` into a pod)."""
         docker = shutil.which("docker") or "docker"
         return run([docker, "exec", f"{cluster}-control-plane", "kubectl",
-                    f"--kubeconfig={kind_network.ADMIN_KUBECONFIG}", *args], timeout=120)
+                    f"--kubeconfig={kind_network.ADMIN_KUBECONFIG}", *args], timeout=timeout, hint=hint)
 
     def _advertise_gpus(self, cluster: str, env: Environment) -> None:
         """Each GPU group's workers get the group's GPUs as node capacity (idempotent)."""
