@@ -233,13 +233,15 @@ def s3_credentials_volume() -> Obj:
     }
 
 
-def workload_skips(env: Environment, *, kube_score: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+def workload_skips(env: Environment, *, kube_score: Sequence[tuple[str, str]] = (),
+                   checkov: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     """checkov checks and kube-score tests a workload of ours fails on purpose, with the reason."""
     reasons = [
         (
             "CKV_K8S_43",
             "images are pinned by immutable tag (release or content hash); the digest is only known after the push",
         ),
+        *checkov,
     ]
     scores = list(kube_score)
     if env.images.pull_policy != "Always":

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
+from apps.addons import metrics_server
 from apps.api import workload as api
 from apps.batch import workload as batch
 from apps.cleanup import workload as cleanup
@@ -42,5 +43,18 @@ APPS: tuple[AppSpec, ...] = (
 )
 
 
+# Platform add-ons: synced before the apps (an earlier wave); they run upstream images and call
+# no AWS API of ours, so they get neither a registry nor an IAM role.
+ADDONS: tuple[AppSpec, ...] = (
+    AppSpec(metrics_server.APP, metrics_server, wave=-1, enabled=lambda e: e.addons.metrics_server.enabled,
+            owns_namespace=False),
+)
+
+
 def enabled_apps(env: Environment) -> list[AppSpec]:
+    """The ML apps of `env` (each with its image and, in the cloud, its IAM role)."""
     return [a for a in APPS if a.enabled(env)]
+
+
+def enabled_addons(env: Environment) -> list[AppSpec]:
+    return [a for a in ADDONS if a.enabled(env)]

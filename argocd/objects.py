@@ -37,9 +37,11 @@ def _labels(env: Environment, component: str) -> dict[str, str]:
 
 
 def app_project(
-    *, env: Environment, repo_url: str, namespaces: Iterable[str], namespaced_kinds: Iterable[tuple[str, str]]
+    *, env: Environment, repo_url: str, namespaces: Iterable[str], namespaced_kinds: Iterable[tuple[str, str]],
+    cluster_kinds: Iterable[tuple[str, str]] = (),
 ) -> Obj:
-    """Only our repo, only our namespaces, only the kinds we render (Namespace the one cluster kind)."""
+    """Only our repo, only our namespaces, only the kinds we render (cluster-scoped: Namespace and
+    what the add-ons render, such as ClusterRoles and APIServices)."""
     destinations = [
         {"server": IN_CLUSTER, "namespace": ns} for ns in sorted({*namespaces, env.gitops.argocd_namespace})
     ]
@@ -57,7 +59,7 @@ def app_project(
             "description": f"ML platform workloads of the {env.name} environment",
             "sourceRepos": [repo_url],
             "destinations": destinations,
-            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in sorted({("", "Namespace"), *cluster_kinds})],
             "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in kinds],
             "orphanedResources": {"warn": True},
         },

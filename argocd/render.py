@@ -43,6 +43,8 @@ KIND_WAVES: dict[str, int] = {
     "ServiceAccount": -1,
     "Role": -1,
     "RoleBinding": -1,
+    "ClusterRole": -1,
+    "ClusterRoleBinding": -1,
     "ConfigMap": -1,
     "Secret": -1,
     "PersistentVolumeClaim": -1,
@@ -55,6 +57,8 @@ KIND_WAVES: dict[str, int] = {
     "HorizontalPodAutoscaler": 1,
     "PodDisruptionBudget": 1,
     "ServiceMonitor": 1,
+    # An aggregated API is served once its Service has a ready endpoint.
+    "APIService": 1,
 }
 # Kinds whose CRDs a cluster may lack (the Prometheus operator): Argo CD skips their dry run.
 OPTIONAL_CRD_KINDS = {"ServiceMonitor": "monitoring.coreos.com"}
@@ -170,7 +174,8 @@ def _annotate(manifest: Obj, wave: int) -> Obj:
 
 
 def _file(manifest: Obj) -> str:
-    return f"{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
+    # RBAC names may hold colons (system:metrics-server): not in file names.
+    return f"{manifest['kind'].lower()}-{manifest['metadata']['name'].replace(':', '-')}.yaml"
 
 
 def render_environment(
@@ -195,7 +200,7 @@ def render_environment(
         )
     source = repo_url or env.gitops.repo_url
     rendered: list[RenderedObject] = []
-    apps = catalog.enabled_apps(env)
+    apps = [*catalog.enabled_addons(env), *catalog.enabled_apps(env)]
     for app in apps:
         try:
             manifests = app.objects(env, role_arn=role_arns.get(app.name))
@@ -237,11 +242,14 @@ def render_environment(
                 path=f"templates/{batch.APP}/{_file(job)}", app=batch.APP, wave=0, manifest=job, synced=False
             )
         )
-    kinds = {(_group(o.manifest), o.kind) for o in rendered if o.app != "argocd" and o.kind != "Namespace"}
+    workloads = [o for o in rendered if o.app != "argocd" and o.kind != "Namespace"]
+    kinds = {(_group(o.manifest), o.kind) for o in workloads if o.namespace}
+    cluster_kinds = {(_group(o.manifest), o.kind) for o in workloads if not o.namespace}
     rendered.append(
         _argocd(
             objects.app_project(
-                env=env, repo_url=source, namespaces=[a.namespace(env) for a in apps], namespaced_kinds=kinds
+                env=env, repo_url=source, namespaces=[a.namespace(env) for a in apps], namespaced_kinds=kinds,
+                cluster_kinds=cluster_kinds,
             ),
             "bootstrap/appproject.yaml",
         )

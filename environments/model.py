@@ -329,6 +329,34 @@ class GitOps(Strict):
     branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
     path: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")]
     argocd_namespace: DnsLabel
+    # How often Argo CD looks for new commits (argocd-cm timeout.reconciliation) where no webhook
+    # tells it; 180 s is Argo CD's own default.
+    poll_interval_s: int = Field(default=180, ge=5, le=3600)
+
+
+# ---------------------------------------------------------------- platform add-ons
+
+
+Version = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
+
+
+class MetricsServer(Strict):
+    """Resource metrics for the HPAs and `kubectl top` (EKS ships none)."""
+
+    enabled: bool = True
+    version: Version
+    # Repository of the image; its tag is `version` (a local cluster holds a build of the same version).
+    image: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+$")]
+    # Two keep the metrics API served through a node drain (with a PodDisruptionBudget).
+    replicas: int = Field(default=2, ge=1, le=10)
+    # kind's kubelets serve self-signed certificates; EKS signs them with the cluster's CA.
+    kubelet_insecure_tls: bool = False
+
+
+class Addons(Strict):
+    """Platform pieces the apps need, installed by Argo CD from the GitOps tree like the apps."""
+
+    metrics_server: MetricsServer
 
 
 # ---------------------------------------------------------------- performance gates
@@ -378,6 +406,7 @@ class Environment(Strict):
     storage: Storage
     images: Images
     gitops: GitOps
+    addons: Addons
     perf: Perf
 
     @field_validator("sizing")

@@ -12,6 +12,7 @@ and the wheelhouse; the build context holds exactly those (plus the wheels under
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shlex
@@ -199,3 +200,23 @@ def prune_older(client: docker.DockerClient, repository: str, *, keep: str) -> l
                     continue
                 removed.append(ref)
     return removed
+
+
+def build_from_files(client: docker.DockerClient, tag: str, dockerfile: str, files: dict[str, Path], *,
+                     labels: dict[str, str] | None = None, log: Callable[[str], None] = lambda _: None) -> None:
+    """`docker build` (no network) of a context holding `dockerfile` and `files` (context name -> source)."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        data = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for name, source in files.items():
+            tar.add(source, arcname=name)
+    context.seek(0)
+    log(f"building {tag}")
+    try:
+        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, network_mode="none",
+                            labels={LABEL_BUILT_BY: OWNER, **(labels or {})})
+    except (docker.errors.BuildError, docker.errors.APIError) as e:
+        raise ImageBuildError(f"building {tag} failed: {e}") from e

@@ -189,7 +189,10 @@ def test_irsa_environment_annotates_service_accounts() -> None:
     env = env_with("prod", aws={"cluster": {"identity": "irsa"}})
     arns = {app: f"arn:aws:iam::123456789012:role/{app}" for app, _, _ in service_accounts(env)}
     tree = render_environment(env, role_arns=arns)
-    for sa in objects(tree, "ServiceAccount").values():
+    accounts = objects(tree, "ServiceAccount")
+    # Add-ons call no AWS API of ours: no role, in IRSA environments too.
+    assert "eks.amazonaws.com/role-arn" not in accounts.pop("metrics-server")["metadata"]["annotations"]
+    for sa in accounts.values():
         assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/")
     with pytest.raises(RenderError, match="ServiceAccount ml-inference/ml-inference-api uses IRSA"):
         render_environment(env)
@@ -200,15 +203,18 @@ def test_irsa_environment_annotates_service_accounts() -> None:
     )
 
 
-def test_image_tag_override_reaches_every_container() -> None:
-    tree = render_environment(load_environment("local"), image_tag="sha-0123abcd")
+def test_image_tag_override_reaches_every_app_container_and_no_addon() -> None:
+    env = load_environment("local")
+    tree = render_environment(env, image_tag="sha-0123abcd")
     images = {
-        c["image"]
+        o.app: c["image"]
         for o in tree.objects
         if o.kind in ("Deployment", "CronJob", "Job")
         for c in pod_spec(o.manifest)["containers"]
     }
-    assert images == {"ml-inference-api:sha-0123abcd", "ml-pipeline:sha-0123abcd"}
+    addon = env.addons.metrics_server
+    assert images.pop("metrics-server") == f"{addon.image}:{addon.version}"  # upstream's, at its pinned version
+    assert set(images.values()) == {"ml-inference-api:sha-0123abcd", "ml-pipeline:sha-0123abcd"}
     with pytest.raises(RenderError, match="latest"):
         render_environment(load_environment("local"), image_tag="latest")
 

@@ -21,12 +21,10 @@ unchanged one is found in seconds.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,7 +36,7 @@ import docker.errors
 
 from harness.containers.base import _nice, _run, _unmount_under, image_exists
 from harness.containers.errors import ImageBuildError
-from harness.containers.images import prune_older
+from harness.containers.images import build_from_files, prune_older
 from harness.containers.objectstore import file_digest
 from harness.containers.settings import LABEL_BUILT_BY, OWNER, ContainersSettings
 from harness.toolchain import ensure_tools, load_manifest
@@ -148,25 +146,6 @@ def ensure_node_base(client: docker.DockerClient, *, settings: ContainersSetting
     return tag
 
 
-def _build(client: docker.DockerClient, tag: str, dockerfile: str, files: dict[str, Path], *, log: Log) -> None:
-    """`docker build` of a context holding `dockerfile` and `files` (context name -> source)."""
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        data = dockerfile.encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-        for name, source in files.items():
-            tar.add(source, arcname=name)
-    context.seek(0)
-    log(f"building {tag}")
-    try:
-        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True,
-                            labels={LABEL_BUILT_BY: OWNER})
-    except (docker.errors.BuildError, docker.errors.APIError) as e:
-        raise ImageBuildError(f"building {tag} failed: {e}") from e
-
-
 def _pause_binary(k8s_version: str, out: Path, *, log: Log) -> Path:
     """pause, compiled statically from build/pause/linux/pause.c of the pinned Kubernetes module."""
     if out.is_file():
@@ -207,7 +186,7 @@ def ensure_cluster_images(client: docker.DockerClient, *, base: str, k8s_version
                 lines.append(f"ENTRYPOINT {json.dumps(list(image.entrypoint))}")
             if image.on_base:
                 lines.append('ENTRYPOINT []')
-            _build(client, local, "\n".join(lines) + "\n", files, log=log)
+            build_from_files(client, local, "\n".join(lines) + "\n", files, log=log)
         built = client.images.get(local)
         built.tag(image.ref)
         ids[image.ref] = str(built.id)
@@ -252,7 +231,7 @@ def ensure_node_image(client: docker.DockerClient, *, settings: ContainersSettin
         "&& systemctl enable containerd kubelet >/dev/null 2>&1 "
         "&& mkdir -p /etc/cni/net.d /var/lib/kubelet /etc/kubernetes/manifests /kind/images",
     ]) + "\n"
-    _build(client, stage, dockerfile, files, log=log)
+    build_from_files(client, stage, dockerfile, files, log=log)
     _import_images(client, stage=stage, tag=tag, refs=sorted(image_ids), settings=settings, log=log)
     client.images.remove(stage, noprune=False)
     prune_older(client, NODE_REPOSITORY, keep=tag)  # 1.2 GB each: older builds must not pile up
