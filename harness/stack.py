@@ -29,8 +29,11 @@ from pulumi import automation as auto
 from argocd.publish import local_path
 from environments import Environment
 from harness.argocd_local import upstream
+from harness.argocd_local.gitserver import git_server_name
 from harness.argocd_local.ports import LOOPBACK
+from harness.containers.platform import REDIS_IMAGE, argocd_image
 from harness.toolchain import ensure_tool
+from infra.gitops import argocd_settings
 from infra.local import CONFIG
 from infra.platform import PROJECT, deploy
 
@@ -43,28 +46,37 @@ GIT_PORT = 9418  # git's own port, on 127.0.0.1: a stable clone URL keeps a reru
 @dataclass(frozen=True)
 class LocalSite:
     """Where a local environment's stack keeps its state, where its tree is published, and the
-    URL Argo CD clones it from (`git daemon` on 127.0.0.1 in front of the bare repository)."""
+    URL Argo CD clones it from: `git daemon` in front of the bare repository, on 127.0.0.1 for
+    Argo CD as host processes (kwok), in a container on the cluster's network for Argo CD as
+    pods (`in_cluster`, kind)."""
 
     env: Environment
     cluster: str
     state: Path
     repo: Path
     git_port: int
+    in_cluster: bool = False
 
     @classmethod
     def of(cls, env: Environment, *, cluster: str | None = None, state: Path = STATE_DIR,
-           git_port: int = GIT_PORT) -> LocalSite:
+           git_port: int = GIT_PORT, in_cluster: bool = False) -> LocalSite:
         name = cluster or f"mlops-{env.name}"
-        return cls(env, name, state.expanduser() / name, local_path(env.gitops.repo_url), git_port)
+        return cls(env, name, state.expanduser() / name, local_path(env.gitops.repo_url), git_port, in_cluster)
+
+    @property
+    def git_host(self) -> str:
+        return git_server_name(self.cluster) if self.in_cluster else LOOPBACK
 
     @property
     def clone_url(self) -> str:
-        return f"git://{LOOPBACK}:{self.git_port}/{self.repo.name}"
+        port = GIT_PORT if self.in_cluster else self.git_port
+        return f"git://{self.git_host}:{port}/{self.repo.name}"
 
     def stack(self, kubeconfig: Path, *, env: Environment | None = None) -> auto.Stack:
         """The stack, its Argo CD manifests written afresh from the pinned module; its program
         deploys `env` (default: the site's)."""
-        manifests = write_argocd_manifests(self.state / "argocd-manifests.yaml", namespace=self.env.gitops.argocd_namespace)
+        manifests = write_argocd_manifests(self.state / "argocd-manifests.yaml", env=self.env,
+                                           in_cluster=self.in_cluster)
         return local_stack(env or self.env, state=self.state, kubeconfig=kubeconfig, argocd_manifests=manifests,
                            clone_url=self.clone_url)
 
@@ -103,9 +115,16 @@ def passphrase(state: Path) -> str:
     return path.read_text().strip()
 
 
-def write_argocd_manifests(path: Path, *, namespace: str) -> Path:
-    """Argo CD's CRDs and base configuration at the pinned version, as the stack applies them."""
-    docs: list[dict[str, Any]] = [*upstream.crds(), *upstream.base_config(namespace=namespace)]
+def write_argocd_manifests(path: Path, *, env: Environment, in_cluster: bool) -> Path:
+    """What the stack applies of Argo CD at the pinned version: its whole install on locally
+    built images (`in_cluster`), else its CRDs and base configuration."""
+    namespace = env.gitops.argocd_namespace
+    docs: list[dict[str, Any]]
+    if in_cluster:
+        images = {"argocd": argocd_image(), "redis": REDIS_IMAGE}
+        docs = upstream.install(namespace=namespace, images=images, settings=argocd_settings(env.gitops.poll_interval_s))
+    else:
+        docs = [*upstream.crds(), *upstream.base_config(namespace=namespace)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.dump_all(docs, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False))
     return path

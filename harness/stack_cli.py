@@ -42,7 +42,7 @@ def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]
         raise StackError(f"{env.name} is a cloud environment: use `pulumi preview|destroy -s {env.name}`")
     if provider not in PROVIDERS:
         raise StackError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
-    site = LocalSite.of(env, git_port=git_port)
+    site = LocalSite.of(env, git_port=git_port, in_cluster=provider == "kind")
     clusters = PROVIDERS[provider]()
     if not clusters.exists(site.cluster):
         raise StackError(f"no {provider} cluster {site.cluster}: `mlops up {env.name}` makes it and the stack")
@@ -79,9 +79,12 @@ def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) 
         except ApiError:  # no Argo CD left on the cluster: nothing to cascade
             result = run("destroy", lambda: stack.destroy(on_output=print))
         else:
-            with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
-                             git_port=git_port, argocd_installed=True):
+            if site.in_cluster:  # Argo CD runs in the cluster until the stack removes it, after the cascade
                 result = run("destroy", lambda: stack.destroy(on_output=print))
+            else:
+                with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
+                                 git_port=git_port, argocd_installed=True):
+                    result = run("destroy", lambda: stack.destroy(on_output=print))
         deleted = (result.summary.resource_changes or {}).get("delete", 0)
         console.print(f"[bold]{site.env.name}[/]: {deleted} resources deleted; {site.repo} keeps its history",
                       highlight=False)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,14 +36,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lightkube import Client
+from lightkube.resources.core_v1 import Pod
+
+from apps.api import workload as api_workload
+from apps.batch import workload as batch_workload
+from apps.batch.output import read_monitoring
+from apps.batch.settings import yesterday_utc
+from apps.storage import open_store
 from argocd.errors import GitOpsError
 from argocd.publish import mask
-from argocd.render import render_environment
+from argocd.render import RenderedTree, render_environment
 from environments import Environment, EnvironmentFileError, load_environment
 from harness.argocd_local import upstream
 from harness.argocd_local.errors import ArgoLocalError
-from harness.argocd_local.loop import application_names, gitops_loop, prepare_cluster
-from harness.clusters.deploy import wait_deployment_available
+from harness.argocd_local.applications import wait_applications
+from harness.argocd_local.loop import application_names, gitops_loop, prepare_cluster, wait_argocd_running
+from harness.clusters.deploy import trigger_cronjob, wait_deployment_available, wait_job_complete
+from harness.clusters.diagnostics import dump
+from harness.clusters.localstore import deploy_store, host_credentials, seed_store
+from harness.clusters.probes import run_script, script_job
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import KindProvider, KwokProvider
@@ -50,6 +63,7 @@ from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
 from harness.containers.build import tag_for_env
 from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
+from harness.containers.services import S3Service
 from harness.containers.settings import ContainersSettings
 from harness.load.container import ContainerStack, container_stack
 from harness.stack import GIT_PORT, STATE_DIR, LocalSite, StackError, run
@@ -95,7 +109,8 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
     on the way out; another session's containers, a test run's for instance, are left alone.
     """
     summary: list[tuple[str, str, str]] = []
-    site = LocalSite.of(env, cluster=cluster, state=state, git_port=git_port)
+    in_cluster = provider == "kind"  # real pods: Argo CD, the store and the apps run in the cluster
+    site = LocalSite.of(env, cluster=cluster, state=state, git_port=git_port, in_cluster=in_cluster)
     with contextlib.ExitStack() as resources:
         with step(summary, "tools") as out:
             # Built here (cold: many minutes, shown as they build) so each later step times only itself.
@@ -113,12 +128,20 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             def log(line: str) -> None:
                 console.print(line, highlight=False, markup=False)
 
-            cluster_provider = KindProvider(log=log) if provider == "kind" else KwokProvider()
+            # kind's nodes hold the app images under the env's references, and the store's image.
+            cluster_provider = (KindProvider(images=[stack.images.tag("minio"), *env_refs], log=log)
+                                if provider == "kind" else KwokProvider())
             info = cluster_provider.create(site.cluster, env=env)
             client = client_for(info.kubeconfig)
             tree = render_environment(env, repo_url=site.clone_url)
-            prepare_cluster(client, tree, volumes=provider == "kwok")  # simulated nodes provision no volumes
+            prepare_cluster(client, tree, volumes=not in_cluster)  # simulated nodes provision no volumes
             out[0] = f"{info.name} ready"
+            if isinstance(cluster_provider, KindProvider):
+                console.print(f"git server for Argo CD: {cluster_provider.serve_git(site.cluster, site.repo.parent)}",
+                              highlight=False)
+                store = deploy_store(client, env, image=stack.images.tag("minio"), tree=tree)
+                seeded = seed_store(env, store)
+                out[0] += f"; store at {env.storage.endpoint_url} with model {seeded}"
             console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
 
         with step(summary, "pulumi up") as out:
@@ -130,6 +153,10 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             out[0] = f"stack {env.name}: {changes}; GitOps commit {commit[:12]}"
             console.print(f"{len(tree)} files at {mask(env.gitops.repo_url)} [{env.gitops.branch}] {env.gitops.path}",
                           highlight=False)
+
+        if in_cluster:
+            _in_cluster_steps(summary, client, env=env, tree=tree, commit=commit, store=store)
+            return summary
 
         with step(summary, "argo cd sync") as out, gitops_loop(
             info.kubeconfig, workdir=site.state / "argocd", env_name=env.name, repo=site.repo, git_port=git_port,
@@ -167,6 +194,65 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             out[0] = (f"partition {record['partition']}: {record['rows_in']} in, {record['rows_out']} out, "
                       f"{record['rows_rejected']} rejected, {record['status']}")
     return summary
+
+
+def _in_cluster_steps(summary: list[tuple[str, str, str]], client: Client, *, env: Environment, tree: RenderedTree,
+                      commit: str, store: S3Service) -> None:
+    """Argo CD in the cluster syncs the commit; the API answers through its Service; the batch
+    CronJob's Job runs a partition: every step on real pods."""
+    namespace = env.gitops.argocd_namespace
+
+    def argocd_state() -> str:
+        return dump(client, [namespace])
+
+    with step(summary, "argo cd sync") as out:
+        wait_argocd_running(client, namespace)
+        statuses = wait_applications(client, namespace, names=application_names(env, tree), revision=commit,
+                                     timeout=600, extra=argocd_state)
+        table = Table("application", "sync", "health", "revision", title="Argo CD (in the cluster)")
+        for name, app in sorted(statuses.items()):
+            table.add_row(name, app.sync, app.health, (app.revision or "")[:12])
+        console.print(table)
+        deployments = [o for o in tree.app_objects() if o.kind == "Deployment"]
+        for dep in deployments:
+            wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=300)
+        pods = [p for ns in {o.namespace for o in tree.app_objects() if o.namespace}
+                for p in client.list(Pod, namespace=ns) if p.status and p.status.phase == "Running"]
+        out[0] = (f"{len(statuses)}/{len(statuses)} Applications Synced and Healthy at {commit[:12]}, "
+                  f"{len(deployments)} Deployments available, {len(pods)} pods Running")
+
+    with step(summary, "inference API") as out:
+        ns = api_workload.namespace(env)
+        url = f"http://{api_workload.SERVICE}.{ns}.svc:{env.apps.inference_api.port}"
+        job = script_job(name=f"up-predict-{secrets.token_hex(3)}", namespace=ns, image=env.image(api_workload.IMAGE),
+                         script=PREDICT_SCRIPT, env={"API_URL": url})
+        body = json.loads(run_script(client, job, timeout=180).strip().splitlines()[-1])
+        out[0] = f"label {body['label']} from model {body['model_version']}, through {api_workload.SERVICE} from a pod"
+        console.print(f"POST {url}/v1/predict -> {json.dumps(body)}", highlight=False)
+
+    with step(summary, "batch pipeline") as out:
+        ns = batch_workload.namespace(env)
+        job_name = f"up-pcc-{secrets.token_hex(3)}"
+        trigger_cronjob(client, batch_workload.CRON_JOB, ns, job_name=job_name)
+        wait_job_complete(client, job_name, ns, timeout=600)
+        partition = yesterday_utc()
+        with host_credentials(store):
+            records = read_monitoring(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), partition)
+        record = records[-1]
+        console.print_json(data=record)
+        out[0] = (f"partition {record['partition']} by the CronJob's Job {job_name}: {record['rows_in']} in, "
+                  f"{record['rows_out']} out, {record['rows_rejected']} rejected, {record['status']}")
+
+
+# Seed 001's request through the Service, from inside the cluster (a restricted pod), stdlib only.
+PREDICT_SCRIPT = """\
+import json, os, urllib.request
+url = os.environ["API_URL"]
+features = [0.5] * len(json.load(urllib.request.urlopen(url + "/v1/model", timeout=10))["features"])
+request = urllib.request.Request(url + "/v1/predict", data=json.dumps({"features": features}).encode(),
+                                 headers={"Content-Type": "application/json"})
+print(json.dumps(json.load(urllib.request.urlopen(request, timeout=10))))
+"""
 
 
 def run_batch_partition(stack: ContainerStack, *, env: Environment) -> dict[str, object]:

@@ -4,9 +4,10 @@ will sync.
 
 Argo CD is installed one of two ways:
 - `HelmInstall` (cloud): its pinned Helm chart through the cluster's pulumi-kubernetes provider;
-- `ManifestInstall` (`local`): its CRDs and configuration at the pinned version, applied through
-  a kubeconfig (infra/kubernetes_object.py); its controllers run outside the cluster, as the
-  harness's processes, because a simulated cluster runs no pods.
+- `ManifestInstall` (`local`): its manifests at the pinned version, applied through a kubeconfig
+  (infra/kubernetes_object.py): on kind its whole install, images built locally, so it runs as
+  pods; on kwok only its CRDs and configuration, because simulated nodes run no pods (its
+  controllers then run as the harness's processes).
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ ROOT_APP_FILE = "bootstrap/root-application.yaml"
 CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
 
-def argocd_values() -> dict[str, Any]:
+def argocd_settings(poll_interval_s: int) -> dict[str, str]:
+    """argocd-cm keys set by the environment, for the chart and the manifest install alike."""
+    return {"timeout.reconciliation": f"{poll_interval_s}s"}
+
+
+def argocd_values(poll_interval_s: int) -> dict[str, Any]:
     return {
         # CRDs outlive a chart upgrade or uninstall, so Applications are never deleted by accident.
         "crds": {"install": True, "keep": True},
         # Users sign in through the cluster's own credentials; no bundled identity server to patch.
         "dex": {"enabled": False},
+        "configs": {"cm": argocd_settings(poll_interval_s)},
     }
 
 
@@ -76,6 +83,7 @@ class HelmInstall:
 
     chart_version: str
     provider: k8s.Provider
+    poll_interval_s: int = 180
 
     def apply(self, parent: pulumi.Resource, name: str, kind: str, manifest: Manifest,
               depends_on: list[pulumi.Resource]) -> pulumi.Resource:
@@ -96,7 +104,7 @@ class HelmInstall:
             version=self.chart_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGOCD_REPO),
             namespace=namespace_name,
-            values=argocd_values(),
+            values=argocd_values(self.poll_interval_s),
             atomic=True,
             opts=pulumi.ResourceOptions(parent=parent, provider=self.provider, depends_on=[namespace]),
         )]
@@ -182,9 +190,12 @@ class GitOpsBootstrap(pulumi.ComponentResource):
         self.register_outputs({"repo_url": args.repo_url, "commit": self.commit})
 
 
+CLUSTER_SCOPED = frozenset({"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
+
+
 def _in_namespace(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """Argo CD's namespaced configuration goes to Argo CD's namespace; CRDs stay cluster-scoped."""
-    if manifest.get("kind") == "CustomResourceDefinition":
+    """Argo CD's namespaced objects go to Argo CD's namespace; CRDs and cluster roles stay cluster-scoped."""
+    if manifest.get("kind") in CLUSTER_SCOPED:
         return manifest
     out = copy.deepcopy(manifest)
     out["metadata"]["namespace"] = namespace

@@ -96,7 +96,7 @@ class MlPlatform(pulumi.ComponentResource):
             key_arn=self.storage.key_arn, repository_arns=self.storage.repository_arns), opts=aws_opts)
 
         self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
-            env, install=HelmInstall(spec.argocd_chart_version, kubernetes), registry=self.storage.registry,
+            env, install=HelmInstall(spec.argocd_chart_version, kubernetes, env.gitops.poll_interval_s), registry=self.storage.registry,
             role_arns=pulumi.Output.all(**self.identity.role_arns)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups]))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lightkube import Client
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.generic_resource import load_in_cluster_generic_resources
 
 from argocd import objects
@@ -25,11 +26,13 @@ from argocd.render import RenderedTree, render_environment
 from environments import load_environment
 from environments.model import Environment
 from harness.argocd_local.applications import AppStatus, describe_applications, wait_applications
+from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.gitserver import GitDaemon, git_daemon
 from harness.argocd_local.processes import ArgoCDLocal, argocd_local
 from harness.argocd_local.simulation import explain
 from harness.argocd_local.standins import service_monitor_crd
-from harness.clusters.deploy import served_crd_groups, static_volumes
+from harness.clusters.deploy import served_crd_groups, static_volumes, wait_deployment_available
+from harness.containers.waiting import wait_for
 from harness.clusters.kube import apply_manifest, client_for
 
 REPO = "gitops.git"
@@ -151,3 +154,21 @@ def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local", rep
         kubeconfig, namespace=env.gitops.argocd_namespace, workdir=workdir / "argocd", installed=argocd_installed
     ) as argocd:
         yield GitOpsLoop(env_name, client, git, argocd, repo)
+
+
+def wait_argocd_running(client: Client, namespace: str, *, timeout: float = 300) -> list[str]:
+    """Argo CD installed as pods (kind): until each of its Deployments is available and its
+    application controller's StatefulSet is ready; their names."""
+    deployments = [d.metadata.name for d in client.list(Deployment, namespace=namespace)]
+    if not deployments:
+        raise ArgoLocalError(f"no Argo CD Deployment in namespace {namespace}: was it installed (pulumi up)?")
+    for name in deployments:
+        wait_deployment_available(client, name, namespace, timeout=timeout)
+
+    def controllers_ready() -> list[str] | None:
+        sets = list(client.list(StatefulSet, namespace=namespace))
+        ready = all((s.status.readyReplicas or 0) >= (s.spec.replicas or 1) for s in sets if s.status)
+        return [s.metadata.name for s in sets] if sets and ready else None
+
+    return deployments + wait_for(controllers_ready, what=f"Argo CD's application controller in {namespace}",
+                                  timeout=timeout, interval=1.0)

@@ -91,3 +91,35 @@ def base_config(*, namespace: str, overrides: dict[str, dict[str, str]] | None =
             key = "stringData" if doc["kind"] == "Secret" else "data"
             doc[key] = {**(doc.get(key) or {}), **extra}
     return docs
+
+
+# Sign-in goes through the cluster's own credentials (the cloud chart's values disable Dex too).
+WITHOUT = "argocd-dex-server"
+CLUSTER_SCOPED = frozenset({"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
+
+
+def install(*, namespace: str, images: dict[str, str], settings: dict[str, str]) -> list[dict[str, Any]]:
+    """Argo CD's cluster install (manifests/install.yaml) at the pinned version, to run as pods:
+    namespaced objects in `namespace`, Dex left out, each container's image replaced by
+    `images[<upstream repository's last part>]` ("argocd", "redis") and used when present (the
+    nodes hold it), argocd-cm extended with `settings`."""
+    docs = [d for d in _documents(source_dir() / "manifests" / "install.yaml") if d["metadata"]["name"] != WITHOUT]
+    if not any(d["kind"] == "StatefulSet" for d in docs):
+        raise UpstreamManifestError("manifests/install.yaml has no application controller: is the module's layout still the same?")
+    for doc in docs:
+        if doc["kind"] not in CLUSTER_SCOPED:
+            doc["metadata"]["namespace"] = namespace
+        for subject in doc.get("subjects") or []:
+            if "namespace" in subject:
+                subject["namespace"] = namespace
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "argocd-cm":
+            doc["data"] = {**(doc.get("data") or {}), **settings}
+        pod = doc.get("spec", {}).get("template", {}).get("spec")
+        for container in (pod or {}).get("containers", []) + (pod or {}).get("initContainers", []):
+            repository = container["image"].split(":", 1)[0].rsplit("/", 1)[-1]
+            if repository not in images:
+                raise UpstreamManifestError(f"{doc['kind']} {doc['metadata']['name']} runs {container['image']}, "
+                                            f"which has no local build (have: {sorted(images)})")
+            container["image"] = images[repository]
+            container["imagePullPolicy"] = "IfNotPresent"
+    return docs

@@ -14,7 +14,10 @@ a node's address.
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import secrets
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -143,3 +146,40 @@ def _existing_keys(client: Client, name: str, namespace: str) -> tuple[str, str]
     if {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"} <= data.keys():
         return base64.b64decode(data["MINIO_ROOT_USER"]).decode(), base64.b64decode(data["MINIO_ROOT_PASSWORD"]).decode()
     return None
+
+
+@contextlib.contextmanager
+def host_credentials(store: S3Service) -> Iterator[None]:
+    """boto3 on the host reads the store's keys from the environment: set for the block only."""
+    saved = {k: os.environ.get(k) for k in store.host_env()}
+    os.environ.update(store.host_env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def seed_store(env: Environment, store: S3Service, *, input_rows: int = 200) -> str:
+    """What an operator has before the first sync: a promoted model per family (the API's and
+    the batch pipeline's) and yesterday's input partition. Returns the API model's version."""
+    from apps.batch.settings import yesterday_utc
+    from apps.batch.sources import SampleSource, write_input_partition
+    from apps.batch.training import train_sample_model
+    from apps.features import Featurizer, TfidfFeaturizer
+    from apps.features.embedder import load_embedder
+    from apps.storage import open_store
+    from harness.load.seed import seed_registry
+
+    with host_credentials(store):
+        version = seed_registry(env.model_registry_uri("fraud"), classifier=env.apps.inference_api.classifier,
+                                extra_env=store.host_env())
+        featurizer = Featurizer(load_embedder("hashing"), TfidfFeaturizer.reference())
+        train_sample_model(env.model_registry_uri("pcc"), featurizer=featurizer, rows=400,
+                           endpoint_url=store.endpoint_url)
+        write_input_partition(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), yesterday_utc(),
+                              SampleSource(rows=input_rows, featurizer=featurizer).read(yesterday_utc()))
+    return version

@@ -30,10 +30,6 @@ from lightkube.resources.discovery_v1 import EndpointSlice
 from apps.api import workload as api_workload
 from apps.batch.output import read_monitoring, read_output
 from apps.batch.settings import yesterday_utc
-from apps.batch.sources import SampleSource, write_input_partition
-from apps.batch.training import train_sample_model
-from apps.features import Featurizer, TfidfFeaturizer
-from apps.features.embedder import load_embedder
 from apps.fraud import workload as fraud_workload
 from apps.fraud.model_build import build_model
 from apps.fraud.records import FeatureRow
@@ -48,14 +44,13 @@ from environments.model import Environment
 from harness.clusters.deploy import Applied, apply_tree, trigger_cronjob, wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
 from harness.clusters.kube import client_for
-from harness.clusters.localstore import deploy_store, store_address
+from harness.clusters.localstore import deploy_store, seed_store, store_address
 from harness.clusters.probes import PROBE_UID, job_logs, run_script, script_job
 from harness.clusters.providers.base import ClusterInfo
 from harness.clusters.providers.kind import KindProvider
 from harness.containers.build import ImageSet
 from harness.containers.services import S3Service
 from harness.containers.waiting import wait_for
-from harness.load.seed import seed_registry
 
 pytestmark = pytest.mark.e2e
 SYSTEM_NAMESPACES = ["kube-system", "local-path-storage"]
@@ -113,13 +108,7 @@ def deployed(kind_cluster: ClusterInfo, mlops_images: ImageSet, host_s3: pytest.
     store = deploy_store(client, env, image=mlops_images.tag("minio"), tree=tree)
     for key, value in store.host_env().items():
         host_s3.setenv(key, value)
-    # What an operator has before the first sync: a promoted model per family, yesterday's input.
-    api_version = seed_registry(env.model_registry_uri("fraud"), classifier=env.apps.inference_api.classifier,
-                                extra_env=store.host_env())
-    featurizer = Featurizer(load_embedder("hashing"), TfidfFeaturizer.reference())
-    train_sample_model(env.model_registry_uri("pcc"), featurizer=featurizer, rows=400, endpoint_url=store.endpoint_url)
-    write_input_partition(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), yesterday_utc(),
-                          SampleSource(rows=200, featurizer=featurizer).read(yesterday_utc()))
+    api_version = seed_store(env, store)
     applied = apply_tree(client, tree)
     deployed = Deployed(env=env, client=client, tree=tree, applied=applied, store=store, api_version=api_version)
     try:

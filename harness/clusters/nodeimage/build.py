@@ -38,13 +38,13 @@ from harness.containers.base import _nice, _run, _unmount_under, image_exists
 from harness.containers.errors import ImageBuildError
 from harness.containers.images import build_from_files, prune_older
 from harness.containers.objectstore import file_digest
+from harness.containers.platform import LOCAL_REGISTRY, ensure_platform_images
 from harness.containers.settings import LABEL_BUILT_BY, OWNER, ContainersSettings
 from harness.toolchain import ensure_tools, load_manifest
 
 FILES = Path(__file__).parent / "files"
 NODE_REPOSITORY = "mlops-kind-node"
 BASE_REPOSITORY = "mlops-kind-base"
-LOCAL_REGISTRY = "mlops.local"  # images only this cluster has: never pulled (pull policy Never)
 PINNED = "io.cri-containerd.pinned=pinned"
 Log = Callable[[str], None]
 
@@ -105,6 +105,9 @@ def cluster_images(k8s_version: str) -> list[ClusterImage]:
         ClusterImage(f"{LOCAL_REGISTRY}/local-path-helper:{local_path}", None, on_base=True),
         ClusterImage(f"{LOCAL_REGISTRY}/kube-network-policies:{group['kube-network-policies'].version}",
                      "kube-network-policies", "/bin/netpol", ("/bin/netpol",)),
+        # The local environment's metrics-server add-on (environments/local.yaml names this image).
+        ClusterImage(f"{LOCAL_REGISTRY}/metrics-server:{group['metrics-server'].version}", "metrics-server",
+                     "/metrics-server", ("/metrics-server",)),
     ]
 
 
@@ -214,6 +217,8 @@ def ensure_node_image(client: docker.DockerClient, *, settings: ContainersSettin
     tools["pause"] = _pause_binary(k8s_version, settings.cache_dir / "kind" / f"pause-{k8s_version}" / "pause", log=log)
     base = ensure_node_base(client, settings=settings, log=log)
     image_ids = ensure_cluster_images(client, base=base, k8s_version=k8s_version, tools=tools, log=log)
+    # Argo CD and its Redis run in the cluster as pods: the nodes hold them, pinned.
+    image_ids |= ensure_platform_images(client, settings=settings, log=log)
     tag = node_image_tag(k8s_version, base_id=str(client.images.get(base).id), tools=tools, image_ids=image_ids)
     if image_exists(client, tag):
         return tag

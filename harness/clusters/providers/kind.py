@@ -34,6 +34,7 @@ from harness.toolchain import ToolchainError, ensure_tool, load_manifest
 
 # kind runs real pods: a 2-core machine hosts one worker per node group next to the control plane.
 MAX_WORKERS_PER_GROUP = 1
+KIND_NETWORK = "kind"  # the Docker network kind puts every cluster's nodes on
 
 
 def upstream_node_image() -> str:
@@ -176,7 +177,23 @@ class KindProvider:
                 patch = json.dumps({"status": {"capacity": {GPU_RESOURCE: str(gpus)}}})
                 self.kubectl(cluster, "patch", node, "--subresource=status", "--type=merge", "-p", patch)
 
+    def serve_git(self, cluster: str, base: Path) -> str:
+        """The bare repositories under `base` served to the cluster's pods (Argo CD's repo-server)
+        by a git server on kind's network; returns its host name."""
+        from harness.argocd_local.gitserver import git_container
+        from harness.containers.engine import start_engine
+        from harness.containers.platform import platform_base
+        from harness.containers.settings import default_settings
+
+        client = start_engine().client
+        image = platform_base(client, settings=default_settings(), log=self.log)
+        return git_container(client, cluster=cluster, base=base, network=KIND_NETWORK, image=image)
+
     def delete(self, cluster: str) -> None:
+        docker = shutil.which("docker") or "docker"
+        from harness.argocd_local.gitserver import git_server_name
+
+        subprocess.run([docker, "rm", "--force", git_server_name(cluster)], capture_output=True, check=False)
         if self.exists(cluster):
             run([str(self._kind()), "delete", "cluster", "--name", cluster], timeout=300)
         (state_dir() / f"kind-{cluster}.kubeconfig").unlink(missing_ok=True)

@@ -1,0 +1,158 @@
+"""The local loop on real pods: `mlops up local` on kind, Argo CD running inside the cluster.
+
+The main job runs against the session's kind cluster with a GitOps repository of its own: `pulumi
+up` of the local stack installs Argo CD as pods (images built here from the pinned module) and
+publishes the tree; Argo CD clones it from a git server on kind's network and syncs every
+Application to Synced and Healthy, metrics-server included; the API answers through its Service
+from a pod and the batch CronJob's Job writes its partition. Then, in order: the HPA reads CPU
+and memory, a push is synced within the environment's poll interval, and `destroy` removes
+everything through Argo CD's cascade (run last: later modules get the cluster back empty).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from lightkube import ApiError, Client
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
+from lightkube.resources.core_v1 import ConfigMap, Namespace
+
+from apps.api import workload as api_workload
+from argocd.publish import publish
+from argocd.render import render_environment
+from environments import Environment, load_environment
+from harness.argocd_local.applications import applications, wait_applications
+from harness.argocd_local.loop import application_names
+from harness.argocd_local.ports import free_port
+from harness.clusters.diagnostics import dump
+from harness.clusters.kube import client_for
+from harness.clusters.providers.base import ClusterInfo
+from harness.containers.build import ImageSet
+from harness.containers.platform import argocd_image
+from harness.containers.waiting import wait_for
+from harness.stack import PASSPHRASE_ENV, LocalSite, run
+from harness.up import up
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+
+@dataclass
+class Loop:
+    env: Environment
+    site: LocalSite
+    client: Client
+    kubeconfig: Path
+    summary: list[tuple[str, str, str]]
+
+    def diagnostics(self) -> str:
+        tree = render_environment(self.env)
+        namespaces = {o.namespace for o in tree.app_objects() if o.namespace}
+        return dump(self.client, [self.env.gitops.argocd_namespace, *sorted(namespaces)])
+
+
+@pytest.fixture(scope="module")
+def loop(kind_cluster: ClusterInfo, mlops_images: ImageSet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
+    workdir = tmp_path_factory.mktemp("kind-gitops")
+    env = load_environment("local", {"gitops": {"repo_url": str(workdir / "repos" / "local.git")}})
+    client = client_for(kind_cluster.kubeconfig)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(PASSPHRASE_ENV, "a passphrase of the test environment")
+        state = workdir / "stacks"
+        try:
+            summary = up(env, provider="kind", cluster=kind_cluster.name, state=state, git_port=free_port())
+        except Exception:
+            print(Loop(env, LocalSite.of(env), client, kind_cluster.kubeconfig, []).diagnostics())
+            raise
+        site = LocalSite.of(env, cluster=kind_cluster.name, state=state, in_cluster=True)
+        yield Loop(env, site, client, kind_cluster.kubeconfig, summary)
+
+
+def test_the_main_job_runs_every_step_on_real_pods(loop: Loop) -> None:
+    steps = {name: outcome for name, outcome, _ in loop.summary}
+    assert list(steps) == ["tools", "images", "kind cluster", "pulumi up", "argo cd sync", "inference API",
+                           "batch pipeline"], loop.summary
+    assert all(outcome.startswith("[green]ok") for outcome in steps.values()), loop.summary
+    assert "through ml-inference-service from a pod" in steps["inference API"]
+    assert "succeeded" in steps["batch pipeline"]
+    # Argo CD is pods in the cluster, on the image built from the pinned module (no host process).
+    ns = loop.env.gitops.argocd_namespace
+    workloads = [*loop.client.list(Deployment, namespace=ns), *loop.client.list(StatefulSet, namespace=ns)]
+    assert {w.metadata.name for w in workloads} >= {"argocd-application-controller", "argocd-repo-server",
+                                                    "argocd-server", "argocd-redis"}
+    images = {c.image for w in workloads for c in w.spec.template.spec.containers}
+    assert argocd_image() in images
+    names = application_names(loop.env, render_environment(loop.env))
+    assert {"local-metrics-server", "local-inference-api"} <= names
+    statuses = applications(loop.client, ns)
+    assert set(statuses) == names
+    assert all(a.sync == "Synced" and a.health == "Healthy" for a in statuses.values()), statuses
+
+
+def test_the_hpa_reads_cpu_and_memory_from_metrics_server(loop: Loop) -> None:
+    ns = api_workload.namespace(loop.env)
+
+    def measured() -> dict[str, int] | None:
+        hpa = loop.client.get(HorizontalPodAutoscaler, api_workload.DEPLOYMENT, namespace=ns)
+        current = {m.resource.name: m.resource.current.averageUtilization
+                   for m in (hpa.status.currentMetrics or []) if m.resource and m.resource.current}
+        return current if {"cpu", "memory"} <= current.keys() and None not in current.values() else None
+
+    utilization = wait_for(measured, what="the API's HPA to read CPU and memory utilization", timeout=240,
+                           interval=5.0, describe=lambda: str(loop.client.get(
+                               HorizontalPodAutoscaler, api_workload.DEPLOYMENT, namespace=ns).status))
+    assert utilization["memory"] > 0, utilization
+    top = subprocess.run(["docker", "exec", f"{loop.site.cluster}-control-plane", "kubectl",
+                          "--kubeconfig=/etc/kubernetes/admin.conf", "top", "pods", "-n", ns],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert top.returncode == 0 and api_workload.DEPLOYMENT in top.stdout, top.stdout + top.stderr
+
+
+def test_a_push_is_synced_within_the_poll_interval(loop: Loop) -> None:
+    """A publish (what `mlops argocd publish local` does) reaches the cluster without a webhook."""
+    changed = load_environment("local", {"gitops": {"repo_url": loop.env.gitops.repo_url},
+                                         "apps": {"inference_api": {"batch_limit": 200}}})
+    tree = render_environment(changed, repo_url=loop.site.clone_url)
+    started = time.monotonic()
+    commit = publish(changed, tree).commit
+    assert commit, "the change made no commit"
+    ns = loop.env.gitops.argocd_namespace
+    wait_applications(loop.client, ns, names=application_names(changed, tree), revision=commit,
+                      timeout=changed.gitops.poll_interval_s * 4 + 60)
+
+    def applied() -> bool:
+        config = loop.client.get(ConfigMap, api_workload.CONFIG_MAP, namespace=api_workload.namespace(changed))
+        return (config.data or {}).get("BATCH_LIMIT") == "200"
+
+    wait_for(applied, what="the new BATCH_LIMIT in the API's ConfigMap", timeout=60, interval=1.0)
+    latency = time.monotonic() - started
+    print(f"push to applied: {latency:.1f}s (poll interval {changed.gitops.poll_interval_s}s)")
+    assert latency < changed.gitops.poll_interval_s * 4 + 60
+
+
+def test_destroy_cascades_through_argocd_in_the_cluster(loop: Loop) -> None:
+    commits_before = subprocess.run(["git", "--git-dir", loop.env.gitops.repo_url, "rev-list", "--all"],
+                                    capture_output=True, text=True, check=True).stdout.split()
+    result = run("destroy", lambda: loop.site.stack(loop.kubeconfig).destroy())
+    assert (result.summary.resource_changes or {}).get("delete", 0) > 0
+    app_namespaces = {o.name for o in render_environment(loop.env).app_objects() if o.kind == "Namespace"}
+
+    def gone(name: str) -> bool:
+        try:
+            loop.client.get(Namespace, name)
+        except ApiError as e:
+            return e.status.code == 404
+        return False
+
+    wait_for(lambda: all(gone(n) for n in app_namespaces), what=f"the apps' namespaces {sorted(app_namespaces)} gone",
+             timeout=300, interval=2.0)
+    assert gone(loop.env.gitops.argocd_namespace) or not list(
+        loop.client.list(Deployment, namespace=loop.env.gitops.argocd_namespace))
+    commits_after = subprocess.run(["git", "--git-dir", loop.env.gitops.repo_url, "rev-list", "--all"],
+                                   capture_output=True, text=True, check=True).stdout.split()
+    assert commits_after == commits_before  # destroying never rewrites the GitOps history
