@@ -38,7 +38,8 @@ from apps.fraud.stages import featurize, synthetic_transactions
 from apps.inference import ModelRegistry, synthetic_dataset, train
 from apps.inference.registry import ACTIVE_FILE, ONNX_FILE, ActivePointer
 from apps.storage import open_store
-from argocd.render import RenderedTree, render_environment
+from argocd import catalog
+from argocd.render import RenderedObject, RenderedTree, render_environment
 from environments import load_environment
 from environments.model import Environment
 from harness.clusters.deploy import Applied, apply_tree, trigger_cronjob, wait_deployment_available, wait_job_complete
@@ -172,8 +173,16 @@ print("self-check", status["Uid"].split()[0], status["CapEff"].strip(), status["
 """
 
 
+# Platform add-ons run upstream images in kube-system; the checks below are about our apps.
+ADDONS = {a.name for a in catalog.ADDONS}
+
+
+def app_deployments(deployed: Deployed) -> list[RenderedObject]:
+    return [d for d in deployed.applied.of_kind("Deployment") if d.app not in ADDONS]
+
+
 def running_app_pods(deployed: Deployed) -> list[Pod]:
-    return [p for ns in {d.namespace for d in deployed.applied.of_kind("Deployment")}
+    return [p for ns in {d.namespace for d in app_deployments(deployed)}
             for p in deployed.client.list(Pod, namespace=ns)
             if p.status and p.status.phase == "Running" and p.metadata.labels.get("app.kubernetes.io/part-of")]
 
@@ -182,10 +191,10 @@ def test_every_deployment_runs_its_project_image_as_pod_security_restricted_dema
     deployed: Deployed, kind_cluster: ClusterInfo
 ) -> None:
     client, env = deployed.client, deployed.env
-    wanted = {d.name: d.manifest["spec"]["replicas"] for d in deployed.applied.of_kind("Deployment")
+    wanted = {d.name: d.manifest["spec"]["replicas"] for d in app_deployments(deployed)
               if d.manifest["spec"]["replicas"] and d.name != "model-build"}
     assert set(wanted) == {"ml-inference-api", "data-gather", "preprocessing-gpu", "inference-gpu"}
-    for dep in deployed.applied.of_kind("Deployment"):
+    for dep in app_deployments(deployed):
         if dep.name in wanted:
             assert client.get(Deployment, dep.name, namespace=dep.namespace).status.readyReplicas == wanted[dep.name]
     pods = running_app_pods(deployed)
