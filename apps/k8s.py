@@ -448,7 +448,7 @@ def service(
     name: str,
     namespace: str,
     ports: Mapping[str, tuple[int, str]],
-    type_: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP",
+    type_: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP",
     annotations: Mapping[str, str] | None = None,
 ) -> Obj:
     """ports: name -> (service port, target port name)."""
@@ -530,7 +530,8 @@ class PodBudget:
     count: int
 
 
-def resource_quota(*, meta: AppMeta, name: str, namespace: str, budgets: Sequence[PodBudget]) -> Obj:
+def resource_quota(*, meta: AppMeta, name: str, namespace: str, budgets: Sequence[PodBudget],
+                   node_ports: int = 0) -> Obj:
     """Quota derived from what the namespace's workloads may run: nothing restated by hand."""
     hard: dict[str, str] = {"pods": str(sum(b.count for b in budgets) or 1)}
     for bound in ("requests", "limits"):
@@ -543,7 +544,7 @@ def resource_quota(*, meta: AppMeta, name: str, namespace: str, budgets: Sequenc
         hard[f"requests.{GPU_RESOURCE}"] = str(gpus)
     hard["persistentvolumeclaims"] = "4"
     hard["services.loadbalancers"] = "1"
-    hard["services.nodeports"] = "0"
+    hard["services.nodeports"] = str(node_ports)
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",

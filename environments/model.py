@@ -19,7 +19,7 @@ EnvName = Literal["local", "dev", "staging", "prod"]
 SizingStrategy = Literal["minimal", "balanced", "performance"]
 WorkloadClass = Literal["api", "worker", "job"]
 Classifier = Literal["random_forest", "logistic_regression"]
-LoadProfileName = Literal["single", "batch", "mixed"]
+LoadProfileName = Literal["single", "batch", "mixed", "scale"]
 # A model family has its own registry (its own active version): the fraud model is served by
 # the fraud pipeline's inference stage and the inference API; the PCC model by the batch pipeline.
 ModelFamily = Literal["fraud", "pcc"]
@@ -206,7 +206,8 @@ class InferenceApi(Strict):
     port: int = Field(ge=1024, le=65535)
     autoscaling: Autoscaling
     pdb_min_available: int = Field(ge=0)
-    expose: Literal["cluster_ip", "load_balancer", "ingress"]
+    # node_port: local clusters only (the host's way in; no load balancer there).
+    expose: Literal["cluster_ip", "node_port", "load_balancer", "ingress"]
     ingress_host: str | None = None
     batch_limit: int = Field(ge=1, le=10_000)
     reload_interval_s: float = Field(gt=0)
@@ -424,6 +425,9 @@ class Environment(Strict):
             raise ValueError("the local environment has no cloud: remove the aws block")
         if self.name != "local" and self.aws is None:
             raise ValueError(f"environment {self.name!r} needs an aws block")
+        if self.aws is not None and self.apps.inference_api.expose == "node_port":
+            raise ValueError("apps.inference_api.expose: node_port is for local clusters; in the cloud use "
+                             "load_balancer or ingress")
         if self.production and self.apps.inference_api.fault_injection_allowed:
             raise ValueError("apps.inference_api.fault_injection_allowed is refused in production")
         if not any(g.kind == "cpu" for g in self.node_groups.values()):

@@ -67,6 +67,7 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
             name=f"{APP}-quota",
             namespace=ns,
             budgets=[k8s.PodBudget(resources=res, count=api.autoscaling.max_replicas + 1)],
+            node_ports=1 if api.expose == "node_port" else 0,
         ),
         k8s.limit_range(meta=meta, name=f"{APP}-limits", namespace=ns, default=res, largest=res),
         k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
@@ -76,12 +77,7 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
         k8s.default_deny(meta=meta, namespace=ns),
         _network_policy(env, meta, ns),
         _deployment(env, meta, ns, res, data),
-        k8s.service(
-            meta=meta.with_component("api", **{SCRAPE_LABEL: "true"}),
-            name=SERVICE,
-            namespace=ns,
-            ports={PORT_NAME: (api.port, PORT_NAME)},
-        ),
+        _service(env, meta, ns),
     ]
     if api.expose == "load_balancer":
         out.append(
@@ -138,6 +134,18 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[s
         kube_score=[("deployment-targeted-by-hpa-does-not-have-replicas-configured",
                      "replicas start at the HPA's floor on the first sync; Argo CD ignores the field afterwards")],
     )
+
+
+def _service(env: Environment, meta: AppMeta, ns: str) -> Obj:
+    """The API's Service; `expose: node_port` (local clusters) also opens it on every node, the
+    way in for load from outside the cluster (a kind node's address is on the host's network)."""
+    api = env.apps.inference_api
+    node_port = api.expose == "node_port"
+    annotations = k8s.kube_score_ignores(("service-type", "a local cluster's way in from the host: it has no load "
+                                          "balancer, and its nodes are reachable only from this machine")) if node_port else None
+    return k8s.service(meta=meta.with_component("api", **{SCRAPE_LABEL: "true"}), name=SERVICE, namespace=ns,
+                       ports={PORT_NAME: (api.port, PORT_NAME)}, type_="NodePort" if node_port else "ClusterIP",
+                       annotations=annotations)
 
 
 def _network_policy(env: Environment, meta: AppMeta, ns: str) -> Obj:

@@ -33,6 +33,7 @@ from harness.argocd_local.ports import free_port
 from harness.clusters.diagnostics import dump
 from harness.clusters.kube import client_for
 from harness.clusters.providers.base import ClusterInfo
+from harness.clusters.scaling import scale_under_load
 from harness.containers.build import ImageSet
 from harness.containers.platform import argocd_image
 from harness.containers.waiting import wait_for
@@ -111,6 +112,19 @@ def test_the_hpa_reads_cpu_and_memory_from_metrics_server(loop: Loop) -> None:
                           "--kubeconfig=/etc/kubernetes/admin.conf", "top", "pods", "-n", ns],
                          capture_output=True, text=True, timeout=60, check=False)
     assert top.returncode == 0 and api_workload.DEPLOYMENT in top.stdout, top.stdout + top.stderr
+
+
+def test_the_hpa_scales_out_under_load_and_back_in(loop: Loop, tmp_path: Path) -> None:
+    """Locust through the node port passes the CPU target: more replicas within the env's bounds,
+    the PDB's floor of ready pods held, the `scale` gate passed on that run, then back to the floor."""
+    run = scale_under_load(loop.client, loop.env, out_dir=tmp_path / "scale")
+    result = run.report.result
+    print(f"HPA: {run.floor} -> {run.peak_replicas} replicas, first scale-up after {run.seconds_to_scale_up}s of load, "
+          f"back to {run.floor} {run.seconds_to_scale_down:.0f}s after it; Locust: {result.requests_per_s:.0f} req/s, "
+          f"{[(name, e.p95_ms, e.p99_ms) for name, e in result.endpoints.items()]}, failures {result.failure_ratio:.4f}")
+    assert run.report.passed, [b.message for b in run.report.verdict.breaches]
+    assert run.floor < run.peak_replicas <= run.ceiling, run.samples
+    assert run.fewest_ready >= loop.env.apps.inference_api.pdb_min_available, run.samples
 
 
 def test_a_push_is_synced_within_the_poll_interval(loop: Loop) -> None:

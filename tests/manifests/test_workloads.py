@@ -52,7 +52,12 @@ def test_api_exposure_per_environment(trees: dict[str, RenderedTree]) -> None:
     ingress = objects(trees["prod"], "Ingress")[api.INGRESS]
     assert ingress["spec"]["rules"][0]["host"] == load_environment("prod").apps.inference_api.ingress_host
     svc = objects(trees["local"], "Service")[api.SERVICE]["spec"]
-    assert svc["type"] == "ClusterIP" and svc["ports"][0]["port"] == load_environment("local").apps.inference_api.port
+    # Locally the host reaches the API through a node port; the cloud keeps it cluster-internal.
+    assert svc["type"] == "NodePort" and svc["ports"][0]["port"] == load_environment("local").apps.inference_api.port
+    assert objects(trees["local"], "ResourceQuota")["inference-api-quota"]["spec"]["hard"]["services.nodeports"] == "1"
+    assert objects(trees["dev"], "Service")[api.SERVICE]["spec"]["type"] == "ClusterIP"
+    with pytest.raises(ValueError, match="node_port is for local clusters"):
+        env_with("staging", apps={"inference_api": {"expose": "node_port"}})
 
 
 @pytest.mark.parametrize("name", ENVS)

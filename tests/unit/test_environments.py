@@ -57,7 +57,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("name: local\nnode_groups: {cpu: {min_sise: 1}}\n",
          "node_groups.cpu.min_sise: unknown key; allowed: capacity, desired_size"),
         ("name: local\napps: {inference_api: {expose: nodeport}}\n",
-         "apps.inference_api.expose: Input should be 'cluster_ip', 'load_balancer' or 'ingress' (got 'nodeport')"),
+         "apps.inference_api.expose: Input should be 'cluster_ip', 'node_port', 'load_balancer' or 'ingress' (got 'nodeport')"),
         ("name: local\napps: {inference_api: {autoscaling: {min_replicas: '2'}}}\n",
          "apps.inference_api.autoscaling.min_replicas: Input should be a valid integer (got '2')"),
         ("name: local\nname: dev\n", "line 2: invalid YAML: duplicate key 'name'"),
