@@ -17,6 +17,7 @@ from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.loop import gitops_loop
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
+from harness.clusters.nodes import for_simulated_nodes
 from harness.stack import GIT_PORT, LocalSite, StackError, run
 from harness.toolchain import ToolchainError
 from harness.up import PROVIDERS
@@ -42,6 +43,8 @@ def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]
         raise StackError(f"{env.name} is a cloud environment: use `pulumi preview|destroy -s {env.name}`")
     if provider not in PROVIDERS:
         raise StackError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+    if provider == "kwok":
+        env = for_simulated_nodes(env)
     site = LocalSite.of(env, git_port=git_port, in_cluster=provider == "kind")
     clusters = PROVIDERS[provider]()
     if not clusters.exists(site.cluster):

@@ -33,11 +33,10 @@ from pathlib import Path
 import docker
 import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
-
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod
+from rich.console import Console
+from rich.table import Table
 
 from apps.api import workload as api_workload
 from apps.batch import workload as batch_workload
@@ -49,15 +48,16 @@ from argocd.publish import mask
 from argocd.render import RenderedTree, render_environment
 from environments import Environment, EnvironmentFileError, load_environment
 from harness.argocd_local import upstream
-from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.applications import wait_applications
+from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.loop import application_names, gitops_loop, prepare_cluster, wait_argocd_running
 from harness.clusters.deploy import trigger_cronjob, wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
-from harness.clusters.localstore import deploy_store, host_credentials, seed_store
-from harness.clusters.probes import run_script, script_job
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
+from harness.clusters.localstore import deploy_store, host_credentials, seed_store
+from harness.clusters.nodes import for_simulated_nodes
+from harness.clusters.probes import run_script, script_job
 from harness.clusters.providers import KindProvider, KwokProvider
 from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
 from harness.containers.build import tag_for_env
@@ -110,6 +110,8 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
     """
     summary: list[tuple[str, str, str]] = []
     in_cluster = provider == "kind"  # real pods: Argo CD, the store and the apps run in the cluster
+    if not in_cluster:
+        env = for_simulated_nodes(env)
     site = LocalSite.of(env, cluster=cluster, state=state, git_port=git_port, in_cluster=in_cluster)
     with contextlib.ExitStack() as resources:
         with step(summary, "tools") as out:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lightkube import Client
-from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.generic_resource import load_in_cluster_generic_resources
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
 
 from argocd import objects
 from argocd.publish import PublishResult, publish
@@ -32,8 +32,9 @@ from harness.argocd_local.processes import ArgoCDLocal, argocd_local
 from harness.argocd_local.simulation import explain
 from harness.argocd_local.standins import service_monitor_crd
 from harness.clusters.deploy import served_crd_groups, static_volumes, wait_deployment_available
-from harness.containers.waiting import wait_for
 from harness.clusters.kube import apply_manifest, client_for
+from harness.clusters.nodes import for_simulated_nodes
+from harness.containers.waiting import wait_for
 
 REPO = "gitops.git"
 
@@ -78,7 +79,8 @@ class GitOpsLoop:
         return self.git.url(self.repo_path.name)
 
     def environment(self, overrides: Mapping[str, Any] | None = None) -> Environment:
-        return load_environment(self.env_name, _merge({"gitops": {"repo_url": str(self.repo_path)}}, overrides or {}))
+        env = load_environment(self.env_name, _merge({"gitops": {"repo_url": str(self.repo_path)}}, overrides or {}))
+        return for_simulated_nodes(env)  # Argo CD as host processes: a kwok cluster
 
     def publish(self, overrides: Mapping[str, Any] | None = None) -> Published:
         env = self.environment(overrides)

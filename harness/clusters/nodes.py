@@ -95,3 +95,13 @@ def node_manifests(*, env: Environment) -> list[dict[str, Any]]:
         for name, group in env.node_groups.items()
         for i in range(group.desired_size)
     ]
+
+
+def for_simulated_nodes(env: Environment) -> Environment:
+    """`env` as a cluster of simulated nodes (kwok) can run it: without the add-ons that serve
+    from a pod. metrics-server's aggregated API would be registered with no process behind it,
+    and an unavailable API group stalls every namespace deletion ("discovery failed"). The HPAs
+    then report no metrics, which the simulation explains (harness/argocd_local/simulation.py)."""
+    addons = env.addons.model_copy(update={"metrics_server": env.addons.metrics_server.model_copy(
+        update={"enabled": False})})
+    return env.model_copy(update={"addons": addons})

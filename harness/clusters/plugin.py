@@ -31,6 +31,7 @@ from harness.clusters.deploy import Applied, apply_tree, static_volumes
 from harness.clusters.diagnostics import dump
 from harness.clusters.errors import ProviderUnavailableError
 from harness.clusters.kube import client_for
+from harness.clusters.nodes import for_simulated_nodes
 from harness.clusters.providers import ClusterInfo, ClusterProvider, ExistingProvider, KindProvider, KwokProvider
 from harness.clusters.session import cluster_session
 from harness.containers.build import ImageSet, tag_for_env
@@ -114,8 +115,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not (wants_kwok or wants_kind):
         return
     capture = config.pluginmanager.getplugin("capturemanager")
-    from harness.toolchain import ToolchainError, ensure_tools
     from harness.clusters.providers.kwok import TOOLS
+    from harness.toolchain import ToolchainError, ensure_tools
 
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         try:
@@ -227,6 +228,8 @@ def deployed_env(clusters: ClusterPool) -> Callable[[str], DeployedEnv]:
         if env_name not in cache:
             env = load_environment(env_name)
             info = clusters.get(env)
+            if info.simulated:
+                env = for_simulated_nodes(env)
             client = client_for(info.kubeconfig)
             tree = render_environment(env)
             started = time.monotonic()

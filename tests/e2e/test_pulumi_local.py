@@ -34,6 +34,7 @@ from harness.argocd_local.loop import GitOpsLoop, application_names, gitops_loop
 from harness.argocd_local.ports import free_port
 from harness.argocd_local.processes import cached_tool
 from harness.clusters.kube import client_for, to_resource
+from harness.clusters.nodes import for_simulated_nodes
 from harness.clusters.providers import ClusterProvider
 from harness.clusters.session import cluster_session
 from harness.stack import PASSPHRASE_ENV, LocalSite, run
@@ -80,7 +81,7 @@ def site(cluster_provider: ClusterProvider, tmp_path_factory: pytest.TempPathFac
     if cluster_provider.name != "kwok":
         pytest.skip(f"--cluster={cluster_provider.name}: Argo CD runs as local processes against a kwok cluster only")
     workdir = tmp_path_factory.mktemp("pulumi-local")
-    env = load_environment("local", {"gitops": {"repo_url": str(workdir / "repos" / "gitops.git")}})
+    env = for_simulated_nodes(load_environment("local", {"gitops": {"repo_url": str(workdir / "repos" / "gitops.git")}}))
     name = f"mlops-pulumi-{os.getpid()}"
     local = LocalSite.of(env, cluster=name, state=workdir / "stacks", git_port=free_port())
     with pytest.MonkeyPatch.context() as mp, cluster_session(cluster_provider, name, env=env) as info:
@@ -173,8 +174,8 @@ def test_up_restores_an_object_deleted_by_hand(site: Site, loop: GitOpsLoop) -> 
 
 
 def test_preview_after_an_environment_change_shows_exactly_that_change(site: Site, loop: GitOpsLoop) -> None:
-    changed_env = load_environment("local", {"gitops": {"repo_url": str(site.repo)},
-                                             "apps": {"inference_api": {"reload_interval_s": 7.0}}})
+    changed_env = for_simulated_nodes(load_environment("local", {"gitops": {"repo_url": str(site.repo)},
+                                                                 "apps": {"inference_api": {"reload_interval_s": 7.0}}}))
     before = file_digests(render_environment(site.env, repo_url=site.clone_url))
     after = file_digests(render_environment(changed_env, repo_url=site.clone_url))
     expected_files = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
