@@ -28,7 +28,8 @@ console = Console()
 FAILURES = (EnvironmentFileError, StackError, ClusterError, ArgoLocalError, ToolchainError, InfraError)
 
 ENV = typer.Argument("local", help="A local environment (no aws block).")
-PROVIDER = typer.Option("kwok", "--provider", "-p", help="kwok | kind: the provider `mlops up` used")
+PROVIDER = typer.Option("auto", "--provider", "-p",
+                        help="kind | kwok: the provider `mlops up` used; auto: the one whose cluster exists")
 GIT = typer.Option(GIT_PORT, "--git-port", help="Port of the git server Argo CD clones from (127.0.0.1).")
 
 
@@ -41,8 +42,13 @@ def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]
     env: Environment = load_environment(env_name)
     if env.aws is not None:
         raise StackError(f"{env.name} is a cloud environment: use `pulumi preview|destroy -s {env.name}`")
-    if provider not in PROVIDERS:
-        raise StackError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+    if provider != "auto" and provider not in PROVIDERS:
+        raise StackError(f"unknown provider {provider!r}; expected auto or one of {', '.join(PROVIDERS)}")
+    if provider == "auto":
+        name = LocalSite.of(env).cluster
+        provider = next((p for p, make in PROVIDERS.items() if make().exists(name)), "")
+        if not provider:
+            raise StackError(f"no cluster {name} (kind or kwok): `mlops up {env.name}` makes it and the stack")
     if provider == "kwok":
         env = for_simulated_nodes(env)
     site = LocalSite.of(env, git_port=git_port, in_cluster=provider == "kind")

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +61,7 @@ from harness.clusters.localstore import deploy_store, host_credentials, seed_sto
 from harness.clusters.nodes import for_simulated_nodes
 from harness.clusters.probes import run_script, script_job
 from harness.clusters.providers import KindProvider, KwokProvider
+from harness.clusters.providers.kind import upstream_node_image_present
 from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
 from harness.containers.build import tag_for_env
 from harness.containers.errors import ContainersError
@@ -277,9 +280,23 @@ def run_batch_partition(stack: ContainerStack, *, env: Environment) -> dict[str,
     return record
 
 
+def kind_unbuildable() -> str | None:
+    """Why kind cannot run here (cheap checks, nothing built), or None: Docker, and kind's node
+    image present or buildable offline (debootstrap, as root)."""
+    if shutil.which("docker") is None and shutil.which("dockerd") is None:
+        return "no Docker here (kind's nodes are containers)"
+    if upstream_node_image_present():
+        return None
+    if os.geteuid() != 0 or not (shutil.which("debootstrap") or Path("/usr/sbin/debootstrap").exists()):
+        return "kind's node image is not in Docker and building it offline needs root and debootstrap"
+    return None
+
+
 def command(
     env_name: str = typer.Argument("local", help="A local environment (cloud ones are deployed by `pulumi up`)."),
-    provider: str = typer.Option("kwok", "--provider", "-p", help="kwok (simulated nodes) | kind (real pods)"),
+    provider: str = typer.Option("auto", "--provider", "-p", help="kind (real pods; its node image is built "
+                                 "offline the first time) | kwok (simulated nodes shaped like the node groups) | "
+                                 "auto: kind where its node image can be had, else kwok"),
     git_port: int = typer.Option(GIT_PORT, "--git-port", help="Port of the git server Argo CD clones from (127.0.0.1)."),
 ) -> None:
     """The main job: images, cluster, `pulumi up` of the local stack, Argo CD sync, inference and a batch run."""
@@ -289,8 +306,13 @@ def command(
         if env.aws is not None:
             raise StepFailed(f"{env.name} is a cloud environment: deploy it with `pulumi stack select {env.name} && "
                              "pulumi up` (see README); `mlops infra plan` previews it offline")
+        if provider == "auto":
+            why_not = kind_unbuildable()
+            provider = "kwok" if why_not else "kind"
+            if why_not:
+                console.print(f"provider kwok: {why_not}", highlight=False)
         if provider not in PROVIDERS:
-            raise StepFailed(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+            raise StepFailed(f"unknown provider {provider!r}; expected auto or one of {', '.join(PROVIDERS)}")
         summary = up(env, provider=provider, git_port=git_port)
     except (StepFailed, EnvironmentFileError) as e:
         Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)

@@ -48,6 +48,10 @@ def _present(images: list[str]) -> list[str]:
             if subprocess.run([docker, "image", "inspect", image], capture_output=True, check=False).returncode == 0]
 
 
+def upstream_node_image_present() -> bool:
+    return bool(_present([upstream_node_image()]))
+
+
 def node_image(log: Callable[[str], None] = lambda _: None) -> str:
     """kind's published node image where Docker has it, else the one built here (cached)."""
     from harness.clusters.nodeimage import ensure_node_image
