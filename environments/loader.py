@@ -112,6 +112,24 @@ def load_environment(name_or_path: str | Path = "local", overrides: dict[str, An
     return parse_environment(data, source=_display(path))
 
 
+def overrides_of(env: Environment) -> dict[str, Any]:
+    """What `env` sets beyond its shipped file, as `load_environment(env.name, overrides)` takes
+    it: so a process that has only the name (Pulumi's dynamic providers) rebuilds the same env."""
+    return _difference(env.model_dump(mode="json"), load_environment(env.name).model_dump(mode="json"))
+
+
+def _difference(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            nested = _difference(value, old[key])
+            if nested:
+                out[key] = nested
+        elif key not in old or old[key] != value:
+            out[key] = value
+    return out
+
+
 def parse_environment(data: dict[str, Any], *, source: str) -> Environment:
     try:
         return Environment.model_validate(data)

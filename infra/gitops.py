@@ -13,7 +13,7 @@ Argo CD is installed one of two ways:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 from argocd.objects import API_VERSION as ARGOCD_API_VERSION
 from argocd.render import service_accounts
 from environments import Environment
+from environments.loader import overrides_of
 from infra.kubernetes_object import KubernetesObject
 from infra.publish import GitOpsPublish, file_digests, render
 
@@ -145,6 +146,8 @@ class GitOpsBootstrapArgs:
     # What Argo CD clones, when it differs from where the tree is published (`local`: a git
     # server in front of the bare repository); None: `repo_url`.
     clone_url: str | None = None
+    # What the environment sets beyond its file: the publish step renders the very same env.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_env(cls, env: Environment, *, install: HelmInstall | ManifestInstall, registry: pulumi.Input[str],
@@ -155,7 +158,7 @@ class GitOpsBootstrapArgs:
         return cls(env_name=env.name, namespace=env.gitops.argocd_namespace, install=install,
                    repo_url=env.gitops.repo_url, branch=env.gitops.branch, path=env.gitops.path,
                    registry=registry, role_arns=role_arns, files=files, bootstrap=bootstrap_objects(env, clone_url),
-                   clone_url=clone_url)
+                   clone_url=clone_url, overrides=overrides_of(env))
 
 
 class GitOpsBootstrap(pulumi.ComponentResource):
@@ -177,7 +180,7 @@ class GitOpsBootstrap(pulumi.ComponentResource):
         published = GitOpsPublish(
             f"{name}-publish", env_name=args.env_name, repo_url=args.repo_url, branch=args.branch, path=args.path,
             registry=args.registry, role_arns=args.role_arns, files=args.files, clone_url=args.clone_url,
-            opts=pulumi.ResourceOptions(parent=self),
+            overrides=args.overrides, opts=pulumi.ResourceOptions(parent=self),
         )
         bootstrap = pulumi.Output.from_input(args.bootstrap)
         project = install.apply(self, f"{name}-appproject", "AppProject", bootstrap.apply(lambda b: b[APPPROJECT_FILE]),

@@ -42,6 +42,8 @@ class PublishSpec(BaseModel):
     # What Argo CD clones, when not repo_url (the tree's Applications name it).
     clone_url: str | None = None
     files: dict[str, str] = {}
+    # What the deployed environment sets beyond its file (environments.loader.overrides_of).
+    overrides: dict[str, Any] = {}
 
 
 def digest(data: bytes) -> str:
@@ -87,7 +89,7 @@ def _tip(repo_url: str, branch: str) -> str:
 
 
 def run_publish(spec: PublishSpec) -> str:
-    env = with_registry(load_environment(spec.env_name), spec.registry)
+    env = with_registry(load_environment(spec.env_name, spec.overrides), spec.registry)
     tree = render(env, registry=spec.registry, role_arns=spec.role_arns, image_tag=spec.image_tag,
                   clone_url=spec.clone_url)
     seen = file_digests(tree)
@@ -133,11 +135,12 @@ class GitOpsPublish(Resource):
     def __init__(self, name: str, *, env_name: str, repo_url: pulumi.Input[str], branch: str, path: str,
                  registry: pulumi.Input[str], role_arns: pulumi.Input[dict[str, str]],
                  files: pulumi.Input[dict[str, str]], image_tag: str | None = None, clone_url: str | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(
             GitOpsPublishProvider(),
             name,
             {"env_name": env_name, "repo_url": repo_url, "branch": branch, "path": path, "registry": registry,
-             "role_arns": role_arns, "image_tag": image_tag, "clone_url": clone_url, "files": files, "commit": None},
+             "role_arns": role_arns, "image_tag": image_tag, "clone_url": clone_url, "files": files,
+             "overrides": overrides or {}, "commit": None},
             opts,
         )

@@ -13,8 +13,15 @@ import docker
 import docker.errors
 import psutil
 
-from harness.containers.settings import (LABEL_BOOT, LABEL_KEEP, LABEL_OWNER, LABEL_PID, LABEL_SESSION, OWNER,
-                                         ContainersSettings)
+from harness.containers.settings import (
+    LABEL_BOOT,
+    LABEL_KEEP,
+    LABEL_OWNER,
+    LABEL_PID,
+    LABEL_SESSION,
+    OWNER,
+    ContainersSettings,
+)
 
 
 def _owned(client: docker.DockerClient) -> Iterator[tuple[str, object, dict[str, str]]]:

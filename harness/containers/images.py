@@ -19,8 +19,8 @@ import shlex
 import tarfile
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import docker

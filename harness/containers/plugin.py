@@ -38,10 +38,10 @@ from testcontainers.core.network import Network
 
 from harness.containers.base import UPSTREAM_BASE, ensure_base_image
 from harness.containers.build import REPO_ROOT, ImageSet, ensure_app_images, ensure_minio_image
-from harness.containers.images import APP_IMAGES, BuiltImage, ImageSpec
 from harness.containers.cleanup import remove_session, remove_stale
 from harness.containers.engine import Engine, start_engine, stop_engine
 from harness.containers.errors import EngineUnavailableError
+from harness.containers.images import APP_IMAGES, BuiltImage, ImageSpec
 from harness.containers.runners import Running, app_volume, inference_api, run_to_completion, worker
 from harness.containers.services import S3Service, s3_service, session_network
 from harness.containers.settings import ContainersSettings, default_settings

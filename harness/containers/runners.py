@@ -20,8 +20,17 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 from testcontainers.core.waiting_utils import WaitStrategy
 
-from harness.containers.containers import (APP_UID, base_url, hardened, http_ready, logs_of, publish_on_loopback,
-                                           running, state_of, writable)
+from harness.containers.containers import (
+    APP_UID,
+    base_url,
+    hardened,
+    http_ready,
+    logs_of,
+    publish_on_loopback,
+    running,
+    state_of,
+    writable,
+)
 from harness.containers.errors import ContainerFailedError
 from harness.containers.settings import ContainersSettings
 from harness.containers.waiting import wait_for
