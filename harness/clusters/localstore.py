@@ -165,12 +165,14 @@ def host_credentials(store: S3Service) -> Iterator[None]:
 
 def seed_store(env: Environment, store: S3Service, *, input_rows: int = 200) -> str:
     """What an operator has before the first sync: a promoted model per family (the API's and
-    the batch pipeline's) and yesterday's input partition. Returns the API model's version."""
+    the batch pipeline's; kept when one is active already, so a rerun changes no model) and
+    yesterday's input partition. Returns the API model's version."""
     from apps.batch.settings import yesterday_utc
     from apps.batch.sources import SampleSource, write_input_partition
     from apps.batch.training import train_sample_model
     from apps.features import Featurizer, TfidfFeaturizer
     from apps.features.embedder import load_embedder
+    from apps.inference import ModelRegistry
     from apps.storage import open_store
     from harness.load.seed import seed_registry
 
@@ -178,8 +180,9 @@ def seed_store(env: Environment, store: S3Service, *, input_rows: int = 200) -> 
         version = seed_registry(env.model_registry_uri("fraud"), classifier=env.apps.inference_api.classifier,
                                 extra_env=store.host_env())
         featurizer = Featurizer(load_embedder("hashing"), TfidfFeaturizer.reference())
-        train_sample_model(env.model_registry_uri("pcc"), featurizer=featurizer, rows=400,
-                           endpoint_url=store.endpoint_url)
+        if ModelRegistry(env.model_registry_uri("pcc"), endpoint_url=store.endpoint_url).active_version() is None:
+            train_sample_model(env.model_registry_uri("pcc"), featurizer=featurizer, rows=400,
+                               endpoint_url=store.endpoint_url)
         write_input_partition(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), yesterday_utc(),
                               SampleSource(rows=input_rows, featurizer=featurizer).read(yesterday_utc()))
     return version
