@@ -103,7 +103,8 @@ def install(*, namespace: str, images: dict[str, str], settings: dict[str, str])
     namespaced objects in `namespace`, Dex left out, each container's image replaced by
     `images[<upstream repository's last part>]` ("argocd", "redis") and used when present (the
     nodes hold it), argocd-cm extended with `settings`."""
-    docs = [d for d in _documents(source_dir() / "manifests" / "install.yaml") if d["metadata"]["name"] != WITHOUT]
+    docs = [d for d in _documents(source_dir() / "manifests" / "install.yaml")
+            if not d["metadata"]["name"].startswith(WITHOUT)]  # its account, role, Service, policy...
     if not any(d["kind"] == "StatefulSet" for d in docs):
         raise UpstreamManifestError("manifests/install.yaml has no application controller: is the module's layout still the same?")
     for doc in docs:

@@ -123,6 +123,9 @@ class KindProvider:
         return None
 
     def exists(self, cluster: str) -> bool:
+        from harness.containers.engine import start_engine
+
+        start_engine()  # kind lists its clusters through Docker
         return cluster in run([str(self._kind()), "get", "clusters"]).split()
 
     def kubeconfig(self, cluster: str) -> Path:
