@@ -54,3 +54,20 @@ def test_passphrase_comes_from_the_environment_else_a_private_file(tmp_path: Pat
     assert len(first) >= 32 and passphrase(tmp_path) == first  # generated once, then reused
     mode = stat.S_IMODE(os.stat(tmp_path / ".passphrase").st_mode)
     assert mode == 0o600
+
+
+def test_argo_cd_clones_from_loopback_or_from_the_clusters_git_server(tmp_path: Path) -> None:
+    from environments import load_environment
+    from harness.stack import LocalSite, write_argocd_manifests
+
+    env = load_environment("local", {"gitops": {"repo_url": str(tmp_path / "repos" / "local.git")}})
+    on_host = LocalSite.of(env, cluster="c1", state=tmp_path, git_port=4242)
+    in_cluster = LocalSite.of(env, cluster="c1", state=tmp_path, git_port=4242, in_cluster=True)
+    assert on_host.clone_url == "git://127.0.0.1:4242/local.git"  # Argo CD as host processes (kwok)
+    assert in_cluster.clone_url == "git://c1-git:9418/local.git"  # pods: the git container on kind's network
+    kinds = {line.removeprefix("kind: ") for line in write_argocd_manifests(
+        tmp_path / "m.yaml", env=env, in_cluster=True).read_text().splitlines() if line.startswith("kind: ")}
+    assert {"StatefulSet", "Deployment", "CustomResourceDefinition"} <= kinds
+    kinds = {line.removeprefix("kind: ") for line in write_argocd_manifests(
+        tmp_path / "m.yaml", env=env, in_cluster=False).read_text().splitlines() if line.startswith("kind: ")}
+    assert "Deployment" not in kinds and "CustomResourceDefinition" in kinds
