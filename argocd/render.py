@@ -47,8 +47,10 @@ KIND_WAVES: dict[str, int] = {
     "ClusterRoleBinding": -1,
     "ConfigMap": -1,
     "Secret": -1,
-    "PersistentVolumeClaim": -1,
     "NetworkPolicy": -1,
+    # With its consumers: a claim of a WaitForFirstConsumer class (local-path, EBS gp3) binds only
+    # once a pod uses it, and Argo CD would wait for it to be Healthy before the next wave forever.
+    "PersistentVolumeClaim": 0,
     "Deployment": 0,
     "Service": 0,
     "CronJob": 0,

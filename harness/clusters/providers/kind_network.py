@@ -66,8 +66,24 @@ def node_addresses(control_plane: str) -> list[NodeAddress]:
     return out
 
 
+MASQ_CHAIN = "MLOPS-POD-EGRESS"
+
+
+def masquerade(nodes: list[NodeAddress], on: NodeAddress) -> str:
+    """Pure: a shell script giving node `on`'s pods a way out of the pod network (to containers on
+    kind's Docker network, such as the GitOps repository's git server): their traffic to any
+    address outside every pod CIDR leaves with the node's address, the way kindnetd does it;
+    pod-to-pod traffic keeps its source. Rebuilt from scratch each time (idempotent)."""
+    keep = "".join(f"iptables -t nat -A {MASQ_CHAIN} -d {n.pod_cidr} -j RETURN; " for n in nodes)
+    return (f"iptables -t nat -N {MASQ_CHAIN} 2>/dev/null; iptables -t nat -F {MASQ_CHAIN}; {keep}"
+            f"iptables -t nat -A {MASQ_CHAIN} -j MASQUERADE; "
+            f"iptables -t nat -C POSTROUTING -s {on.pod_cidr} -j {MASQ_CHAIN} 2>/dev/null || "
+            f"iptables -t nat -A POSTROUTING -s {on.pod_cidr} -j {MASQ_CHAIN}")
+
+
 def wire(nodes: list[NodeAddress]) -> None:
-    """Write each node's CNI config and its routes to the other nodes' pods (idempotent)."""
+    """Write each node's CNI config, its routes to the other nodes' pods, and its pods' way out
+    (idempotent)."""
     docker = shutil.which("docker") or "docker"
     for node in nodes:
         config = json.dumps(cni_config(node.pod_cidr), indent=1)
@@ -75,3 +91,4 @@ def wire(nodes: list[NodeAddress]) -> None:
              f"mv {CNI_CONFIG}.partial {CNI_CONFIG}"], timeout=60)
         for command in routes(nodes, on=node):
             run([docker, "exec", node.name, *command], timeout=60)
+        run([docker, "exec", node.name, "sh", "-c", masquerade(nodes, on=node)], timeout=60)
