@@ -94,3 +94,16 @@ def test_each_kind_node_routes_the_other_nodes_pods_through_their_address() -> N
     ptp = cni_config("10.244.1.0/24")["plugins"][0]
     assert ptp["ipam"]["ranges"] == [[{"subnet": "10.244.1.0/24"}]]
     assert ptp["ipMasq"] is False  # NetworkPolicies must see the source pod's own address
+
+
+def test_pods_leave_the_pod_network_masqueraded_and_talk_to_each_other_unmasked() -> None:
+    from harness.clusters.providers.kind_network import MASQ_CHAIN, NodeAddress, masquerade
+
+    nodes = [NodeAddress("cp", "172.18.0.2", "10.244.0.0/24"), NodeAddress("w1", "172.18.0.3", "10.244.1.0/24")]
+    script = masquerade(nodes, on=nodes[1])
+    rules = [r.strip() for r in script.split(";")]
+    returns = [r for r in rules if r.endswith("-j RETURN")]
+    assert returns == [f"iptables -t nat -A {MASQ_CHAIN} -d {n.pod_cidr} -j RETURN" for n in nodes]
+    # every pod CIDR is exempt before the catch-all, and only this node's pods go through the chain
+    assert rules.index(returns[-1]) < rules.index(f"iptables -t nat -A {MASQ_CHAIN} -j MASQUERADE")
+    assert f"-A POSTROUTING -s 10.244.1.0/24 -j {MASQ_CHAIN}" in script and "-s 10.244.0.0/24 -j" not in script
