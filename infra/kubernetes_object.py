@@ -17,7 +17,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+# Imported with the module, never lazily in a method: Pulumi's dynamic provider imports this
+# module once under its lock, then serves calls on many threads, and imports racing on those
+# threads crashed it (a segmentation fault on a refresh of 60 objects).
+import httpx2
 import pulumi
+from lightkube import ApiError, Client, codecs
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.exceptions import LoadResourceError
+from lightkube.generic_resource import load_in_cluster_generic_resources
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from infra.errors import KubernetesObjectError
@@ -29,7 +37,11 @@ DELETE_TIMEOUT_S = 180.0
 # A CRD created a moment ago is listed before the API server serves its group (404 until it is
 # Established): its first objects are retried for this long.
 CRD_SERVING_TIMEOUT_S = 60.0
-_REGISTRY_LOCK = threading.Lock()
+# Pulumi serves the provider's calls on many threads. lightkube's registry of custom kinds is not
+# thread-safe, and its models decode lazily (msgspec evaluates a class's annotations on first
+# use), which crashed the process when dozens of threads did it at once (a refresh of Argo CD's
+# 60 objects). Every call to the API server holds this lock; a deletion's wait sleeps outside it.
+_API_LOCK = threading.RLock()
 
 
 def identity(manifest: dict[str, Any]) -> dict[str, str | None]:
@@ -55,32 +67,30 @@ def integral(value: Any) -> Any:
     return value
 
 
-def _client(kubeconfig: str) -> Any:
-    from lightkube import Client
-    from lightkube.config.kubeconfig import KubeConfig
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
 
-    try:
-        config = KubeConfig.from_file(kubeconfig)
-    except Exception as e:  # missing file, bad YAML: say which file
-        raise KubernetesObjectError(f"cannot read kubeconfig {kubeconfig}: {e}") from e
-    return Client(config, field_manager=FIELD_MANAGER)
+
+def _client(kubeconfig: str) -> Any:
+    """One client per kubeconfig for the provider's life, shared by its threads: building TLS
+    contexts on dozens of threads at once (a refresh of Argo CD's 60 objects) crashed the
+    provider process with a segmentation fault."""
+
+    with _CLIENTS_LOCK:
+        if kubeconfig not in _CLIENTS:
+            try:
+                config = KubeConfig.from_file(kubeconfig)
+            except Exception as e:  # missing file, bad YAML: say which file
+                raise KubernetesObjectError(f"cannot read kubeconfig {kubeconfig}: {e}") from e
+            _CLIENTS[kubeconfig] = Client(config, field_manager=FIELD_MANAGER)
+        return _CLIENTS[kubeconfig]
 
 
 def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
     """The lightkube type of the manifest's kind (a custom kind is looked up in the cluster);
     None when the cluster does not serve it (its CRD is not there, or no longer)."""
-    from lightkube import codecs
-    from lightkube.core.exceptions import LoadResourceError
-    from lightkube.generic_resource import load_in_cluster_generic_resources
-
     manifest = integral(manifest)
-    try:
-        return type(codecs.from_dict(manifest))
-    except LoadResourceError:
-        pass
-    # The provider serves Pulumi's calls on several threads, and lightkube's registry of custom
-    # kinds is not thread-safe: two loads at once register a kind twice and fail.
-    with _REGISTRY_LOCK:
+    with _API_LOCK:
         try:
             return type(codecs.from_dict(manifest))
         except LoadResourceError:
@@ -92,9 +102,6 @@ def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
 
 
 def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    import httpx2
-    from lightkube import ApiError, codecs
-
     manifest = integral(manifest)
     client = _client(kubeconfig)
     if _resource_type(client, manifest) is None:
@@ -103,8 +110,9 @@ def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + CRD_SERVING_TIMEOUT_S
     while True:
         try:
-            live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
-            return live.to_dict()  # type: ignore[no-any-return]
+            with _API_LOCK:
+                live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+                return live.to_dict()  # type: ignore[no-any-return]
         except ApiError as e:
             status, message = e.status.code, e.status.message
         except httpx2.HTTPStatusError as e:  # lightkube's error for a group the server does not serve (yet)
@@ -115,14 +123,13 @@ def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:
-    from lightkube import ApiError
-
     client = _client(kubeconfig)
     kind, i = _resource_type(client, manifest), identity(manifest)
     if kind is None:
         return False
     try:
-        client.get(kind, i["name"], namespace=i["namespace"])
+        with _API_LOCK:
+            client.get(kind, i["name"], namespace=i["namespace"])
     except ApiError as e:
         if e.status.code == 404:
             return False
@@ -132,14 +139,13 @@ def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:
 
 def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE_TIMEOUT_S) -> None:
     """Delete and wait until the API server no longer has it; gone already counts as done."""
-    from lightkube import ApiError
-
     client = _client(kubeconfig)
     kind, i = _resource_type(client, manifest), identity(manifest)
     if kind is None:
         return  # its kind is gone, and every object of it with it
     try:
-        client.delete(kind, i["name"], namespace=i["namespace"])
+        with _API_LOCK:
+            client.delete(kind, i["name"], namespace=i["namespace"])
     except ApiError as e:
         if e.status.code == 404:
             return
@@ -147,7 +153,8 @@ def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE
     deadline = time.monotonic() + timeout
     while True:
         try:
-            live = client.get(kind, i["name"], namespace=i["namespace"])
+            with _API_LOCK:
+                live = client.get(kind, i["name"], namespace=i["namespace"])
         except ApiError as e:
             if e.status.code == 404:
                 return
@@ -157,13 +164,12 @@ def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE
             raise KubernetesObjectError(
                 f"{ref(manifest)} still exists {timeout:.0f}s after its deletion; finalizers {finalizers}: "
                 "the controller that owns them (Argo CD for Applications) must be running")
-        time.sleep(0.5)  # the poll interval
+        time.sleep(0.5)  # the poll interval, outside the lock
 
 
 @contextlib.contextmanager
 def reaching(kubeconfig: str, manifest: dict[str, Any]) -> Iterator[None]:
     """An unreachable API server becomes one line naming the object and the kubeconfig."""
-    import httpx2
 
     try:
         yield

@@ -20,6 +20,9 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 from pydantic import BaseModel, ConfigDict
 
+from argocd import publish as publisher
+from argocd.publish import is_local, local_path, mask
+from argocd.render import render_environment
 from environments import Environment, load_environment
 from infra.errors import PublishError
 
@@ -58,8 +61,6 @@ def with_registry(env: Environment, registry: str) -> Environment:
 
 def render(env: Environment, *, registry: str, role_arns: Mapping[str, str], image_tag: str | None = None,
            clone_url: str | None = None) -> Any:
-    from argocd.render import render_environment  # the GitOps room; imported where used
-
     return render_environment(with_registry(env, registry), image_tag=image_tag, role_arns=dict(role_arns),
                               repo_url=clone_url)
 
@@ -70,16 +71,12 @@ def file_digests(tree: Mapping[str, bytes]) -> dict[str, str]:
 
 def _publish_tree(spec: PublishSpec, env: Environment, tree: Any) -> str:
     """Hand the tree to the GitOps room's publisher; the commit it made, or the tip it left alone."""
-    from argocd import publish as publisher
-
     result = publisher.publish(env, tree, repo_url=spec.repo_url)
     return result.commit or _tip(spec.repo_url, spec.branch)
 
 
 def _tip(repo_url: str, branch: str) -> str:
     """The branch's current commit: what an unchanged publish leaves in place."""
-    from argocd.publish import is_local, local_path, mask
-
     url = str(local_path(repo_url)) if is_local(repo_url) else repo_url
     done = subprocess.run(["git", "ls-remote", "--heads", url, f"refs/heads/{branch}"], capture_output=True,
                           text=True, check=False, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
