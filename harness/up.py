@@ -44,6 +44,7 @@ from apps.api import workload as api_workload
 from apps.batch import workload as batch_workload
 from apps.batch.output import read_monitoring
 from apps.batch.settings import yesterday_utc
+from apps.k8s import PART_OF
 from apps.storage import open_store
 from argocd.errors import GitOpsError
 from argocd.publish import mask
@@ -222,7 +223,8 @@ def _in_cluster_steps(summary: list[tuple[str, str, str]], client: Client, *, en
         for dep in deployments:
             wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=300)
         pods = [p for ns in {o.namespace for o in tree.app_objects() if o.namespace}
-                for p in client.list(Pod, namespace=ns) if p.status and p.status.phase == "Running"]
+                for p in client.list(Pod, namespace=ns, labels={"app.kubernetes.io/part-of": PART_OF})
+                if p.status and p.status.phase == "Running"]
         out[0] = (f"{len(statuses)}/{len(statuses)} Applications Synced and Healthy at {commit[:12]}, "
                   f"{len(deployments)} Deployments available, {len(pods)} pods Running")
 
@@ -243,8 +245,8 @@ def _in_cluster_steps(summary: list[tuple[str, str, str]], client: Client, *, en
         partition = yesterday_utc()
         with host_credentials(store):
             records = read_monitoring(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), partition)
-        record = records[-1]
-        console.print_json(data=record)
+        record = records[-1]  # the newest: this Job's
+        console.print_json(json.dumps(record, default=str))
         out[0] = (f"partition {record['partition']} by the CronJob's Job {job_name}: {record['rows_in']} in, "
                   f"{record['rows_out']} out, {record['rows_rejected']} rejected, {record['status']}")
 
