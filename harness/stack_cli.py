@@ -12,11 +12,13 @@ from lightkube import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from rich.console import Console
 
+from argocd.render import render_environment
 from environments import Environment, EnvironmentFileError, load_environment
 from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.loop import gitops_loop
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
+from harness.clusters.localstore import remove_store
 from harness.clusters.nodes import for_simulated_nodes
 from harness.stack import GIT_PORT, LocalSite, StackError, run
 from harness.toolchain import ToolchainError
@@ -90,6 +92,9 @@ def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) 
         else:
             if site.in_cluster:  # Argo CD runs in the cluster until the stack removes it, after the cascade
                 result = run("destroy", lambda: stack.destroy(on_output=print))
+                removed = remove_store(client_for(kubeconfig), site.env,
+                                       tree=render_environment(site.env, repo_url=site.clone_url))
+                console.print(f"local store and its keys removed: namespaces {', '.join(removed)}", highlight=False)
             else:
                 with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
                                  git_port=git_port, argocd_installed=True):

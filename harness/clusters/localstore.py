@@ -186,3 +186,30 @@ def seed_store(env: Environment, store: S3Service, *, input_rows: int = 200) -> 
         write_input_partition(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), yesterday_utc(),
                               SampleSource(rows=input_rows, featurizer=featurizer).read(yesterday_utc()))
     return version
+
+
+def remove_store(client: Client, env: Environment, *, tree: RenderedTree, timeout: float = 300) -> list[str]:
+    """The store and its keys gone, after `destroy` removed the apps through Argo CD's cascade:
+    the namespaces `deploy_store` made for the keys (the tree's, which Argo CD found there and so
+    never owned) and the store's own. Waits until the API server has none of them; their names."""
+    from lightkube.resources.core_v1 import Namespace
+
+    names = [o.name for o in tree.app_objects() if o.kind == "Namespace"] + [store_address(env)[1]]
+    for name in names:
+        try:
+            client.delete(Namespace, name)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise
+
+    def gone(name: str) -> bool:
+        try:
+            client.get(Namespace, name)
+        except ApiError as e:
+            if e.status.code == 404:
+                return True
+            raise
+        return False
+
+    wait_for(lambda: all(gone(n) for n in names), what=f"namespaces {names} deleted", timeout=timeout, interval=1.0)
+    return names

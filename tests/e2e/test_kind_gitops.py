@@ -32,6 +32,7 @@ from harness.argocd_local.loop import application_names
 from harness.argocd_local.ports import free_port
 from harness.clusters.diagnostics import dump
 from harness.clusters.kube import client_for
+from harness.clusters.localstore import remove_store
 from harness.clusters.providers.base import ClusterInfo
 from harness.clusters.scaling import scale_under_load
 from harness.containers.build import ImageSet
@@ -152,9 +153,15 @@ def test_a_push_is_synced_within_the_poll_interval(loop: Loop) -> None:
 def test_destroy_cascades_through_argocd_in_the_cluster(loop: Loop) -> None:
     commits_before = subprocess.run(["git", "--git-dir", loop.env.gitops.repo_url, "rev-list", "--all"],
                                     capture_output=True, text=True, check=True).stdout.split()
+    ns = loop.env.gitops.argocd_namespace
+    app_namespaces = {o.name for o in render_environment(loop.env).app_objects() if o.kind == "Namespace"}
     result = run("destroy", lambda: loop.site.stack(loop.kubeconfig).destroy())
     assert (result.summary.resource_changes or {}).get("delete", 0) > 0
-    app_namespaces = {o.name for o in render_environment(loop.env).app_objects() if o.kind == "Namespace"}
+    # The cascade ran before Argo CD went: no workload of any app is left, and Argo CD is gone.
+    assert not [d.metadata.name for n in app_namespaces for d in loop.client.list(Deployment, namespace=n)]
+    assert not list(loop.client.list(Deployment, namespace=ns))
+    # What is left is the harness's local store and its keys, removed as `mlops stack destroy` does.
+    remove_store(loop.client, loop.env, tree=render_environment(loop.env))
 
     def gone(name: str) -> bool:
         try:
@@ -165,8 +172,6 @@ def test_destroy_cascades_through_argocd_in_the_cluster(loop: Loop) -> None:
 
     wait_for(lambda: all(gone(n) for n in app_namespaces), what=f"the apps' namespaces {sorted(app_namespaces)} gone",
              timeout=300, interval=2.0)
-    assert gone(loop.env.gitops.argocd_namespace) or not list(
-        loop.client.list(Deployment, namespace=loop.env.gitops.argocd_namespace))
     commits_after = subprocess.run(["git", "--git-dir", loop.env.gitops.repo_url, "rev-list", "--all"],
                                    capture_output=True, text=True, check=True).stdout.split()
     assert commits_after == commits_before  # destroying never rewrites the GitOps history
