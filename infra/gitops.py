@@ -36,8 +36,10 @@ CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
 
 def argocd_settings(poll_interval_s: int) -> dict[str, str]:
-    """argocd-cm keys set by the environment, for the chart and the manifest install alike."""
-    return {"timeout.reconciliation": f"{poll_interval_s}s"}
+    """argocd-cm keys set by the environment, for the chart and the manifest install alike. The
+    jitter Argo CD adds to each poll (60 s by default) scales with the interval: a third of it."""
+    return {"timeout.reconciliation": f"{poll_interval_s}s",
+            "timeout.reconciliation.jitter": f"{min(poll_interval_s // 3, 60)}s"}
 
 
 def argocd_values(poll_interval_s: int) -> dict[str, Any]:
