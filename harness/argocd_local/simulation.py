@@ -7,25 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lightkube import ApiError, Client
+from lightkube import Client
 from lightkube.resources.apiregistration_v1 import APIService
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import Pod
 
 from harness.argocd_local.applications import AppStatus
+from harness.clusters.kube import found
 
 METRICS_API = "v1beta1.metrics.k8s.io"
 
 
 def _metrics_api_served(client: Client) -> bool:
-    try:
-        client.get(APIService, METRICS_API)
-    except ApiError as e:
-        if e.status.code == 404:
-            return False
-        raise
-    return True
+    return found(client, APIService, METRICS_API)
 
 
 def _hpa(client: Client, namespace: str, name: str) -> str | None:
@@ -68,11 +63,11 @@ def explain(client: Client, app: AppStatus) -> list[str] | None:
         return []
     if not app.unhealthy:
         return None
-    found = []
+    reasons = []
     for kind, namespace, name, health in app.unhealthy:
         explainer = _EXPLAINERS.get((kind, health))
         reason = explainer(client, namespace, name) if explainer else None
         if reason is None:
             return None
-        found.append(reason)
-    return found
+        reasons.append(reason)
+    return reasons

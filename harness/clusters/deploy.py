@@ -22,7 +22,7 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
 from argocd.render import RenderedObject, RenderedTree
 from harness.clusters.errors import DeployError
-from harness.clusters.kube import FIELD_MANAGER, apply_manifest
+from harness.clusters.kube import FIELD_MANAGER, apply_manifest, found
 from harness.containers.waiting import wait_for
 
 TRANSIENT = (httpx2.HTTPError,)
@@ -136,14 +136,8 @@ def _drop_released(client: Client, name: str) -> None:
         return
     client.delete(PersistentVolume, name)
 
-    def gone() -> bool:
-        try:
-            client.get(PersistentVolume, name)
-        except ApiError as e:
-            return e.status.code == 404
-        return False
-
-    wait_for(gone, what=f"released PersistentVolume {name} deleted", timeout=60, interval=0.3)
+    wait_for(lambda: not found(client, PersistentVolume, name), what=f"released PersistentVolume {name} deleted",
+             timeout=60, interval=0.3)
 
 
 def static_volume_names(client: Client) -> list[str]:

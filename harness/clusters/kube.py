@@ -33,6 +33,17 @@ def serving(client: Client) -> bool:
     return True
 
 
+def found(client: Client, kind: Any, name: str, namespace: str | None = None) -> bool:
+    """Whether the API server has the object; any answer but 404 is an error."""
+    try:
+        client.get(kind, name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code == 404:
+            return False
+        raise
+    return True
+
+
 def to_resource(manifest: dict[str, Any]) -> Resource:
     return codecs.from_dict(manifest)  # type: ignore[return-value]
 

@@ -30,7 +30,7 @@ from argocd.render import RenderedTree
 from environments.model import Environment
 from harness.clusters.deploy import wait_deployment_available
 from harness.clusters.errors import DeployError
-from harness.clusters.kube import FIELD_MANAGER, apply_manifest
+from harness.clusters.kube import FIELD_MANAGER, apply_manifest, found
 from harness.containers.objectstore import MINIO_UID
 from harness.containers.services import REGION, S3Service
 from harness.containers.waiting import wait_for
@@ -202,14 +202,6 @@ def remove_store(client: Client, env: Environment, *, tree: RenderedTree, timeou
             if e.status.code != 404:
                 raise
 
-    def gone(name: str) -> bool:
-        try:
-            client.get(Namespace, name)
-        except ApiError as e:
-            if e.status.code == 404:
-                return True
-            raise
-        return False
-
-    wait_for(lambda: all(gone(n) for n in names), what=f"namespaces {names} deleted", timeout=timeout, interval=1.0)
+    wait_for(lambda: not any(found(client, Namespace, n) for n in names), what=f"namespaces {names} deleted",
+             timeout=timeout, interval=1.0)
     return names

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lightkube import ApiError, Client
+from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import ConfigMap, Namespace
@@ -31,7 +31,7 @@ from harness.argocd_local.applications import applications, wait_applications
 from harness.argocd_local.loop import application_names
 from harness.argocd_local.ports import free_port
 from harness.clusters.diagnostics import dump
-from harness.clusters.kube import client_for
+from harness.clusters.kube import client_for, found
 from harness.clusters.localstore import remove_store
 from harness.clusters.providers.base import ClusterInfo
 from harness.clusters.scaling import scale_under_load
@@ -163,14 +163,7 @@ def test_destroy_cascades_through_argocd_in_the_cluster(loop: Loop) -> None:
     # What is left is the harness's local store and its keys, removed as `mlops stack destroy` does.
     remove_store(loop.client, loop.env, tree=render_environment(loop.env))
 
-    def gone(name: str) -> bool:
-        try:
-            loop.client.get(Namespace, name)
-        except ApiError as e:
-            return e.status.code == 404
-        return False
-
-    wait_for(lambda: all(gone(n) for n in app_namespaces), what=f"the apps' namespaces {sorted(app_namespaces)} gone",
+    wait_for(lambda: not any(found(loop.client, Namespace, n) for n in app_namespaces), what=f"the apps' namespaces {sorted(app_namespaces)} gone",
              timeout=300, interval=2.0)
     commits_after = subprocess.run(["git", "--git-dir", loop.env.gitops.repo_url, "rev-list", "--all"],
                                    capture_output=True, text=True, check=True).stdout.split()
