@@ -64,11 +64,12 @@ from harness.clusters.probes import run_script, script_job
 from harness.clusters.providers import KindProvider, KwokProvider
 from harness.clusters.providers.kind import upstream_node_image_present
 from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
-from harness.containers.build import tag_for_env
+from harness.containers.build import ensure_images, tag_for_env
+from harness.containers.engine import start_engine
 from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
 from harness.containers.services import S3Service
-from harness.containers.settings import ContainersSettings
+from harness.containers.settings import ContainersSettings, default_settings
 from harness.load.container import ContainerStack, container_stack
 from harness.stack import GIT_PORT, STATE_DIR, LocalSite, StackError, run
 from harness.toolchain import ToolchainError, ensure_tools
@@ -124,18 +125,23 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             out[0] = f"{len(tools)} pinned tools"
 
         with step(summary, "images") as out:
-            stack = resources.enter_context(container_stack(settings))
-            env_refs = tag_for_env(docker.from_env(), stack.images, tag=env.images.tag)
-            for (name, ref), env_ref in zip(stack.images.tags().items(), env_refs, strict=True):
+            if in_cluster:  # the images alone: the store and the apps run as pods
+                images = ensure_images(start_engine(settings).client, settings=settings or default_settings(),
+                                       log=print)
+            else:  # the store and the data plane as containers beside the simulated cluster
+                stack = resources.enter_context(container_stack(settings))
+                images = stack.images
+            env_refs = tag_for_env(docker.from_env(), images, tag=env.images.tag)
+            for (name, ref), env_ref in zip(images.tags().items(), env_refs, strict=True):
                 console.print(f"{name}: {ref} (also {env_ref})", highlight=False)
-            out[0] = f"{len(stack.images.images)} images"
+            out[0] = f"{len(images.images)} images"
 
         with step(summary, f"{provider} cluster") as out:
             def log(line: str) -> None:
                 console.print(line, highlight=False, markup=False)
 
             # kind's nodes hold the app images under the env's references, and the store's image.
-            cluster_provider = (KindProvider(images=[stack.images.tag("minio"), *env_refs], log=log)
+            cluster_provider = (KindProvider(images=[images.tag("minio"), *env_refs], log=log)
                                 if provider == "kind" else KwokProvider())
             info = cluster_provider.create(site.cluster, env=env)
             client = client_for(info.kubeconfig)
@@ -145,7 +151,7 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             if isinstance(cluster_provider, KindProvider):
                 console.print(f"git server for Argo CD: {cluster_provider.serve_git(site.cluster, site.repo.parent)}",
                               highlight=False)
-                store = deploy_store(client, env, image=stack.images.tag("minio"), tree=tree)
+                store = deploy_store(client, env, image=images.tag("minio"), tree=tree)
                 seeded = seed_store(env, store)
                 out[0] += f"; store at {env.storage.endpoint_url} with model {seeded}"
             console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
