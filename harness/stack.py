@@ -29,7 +29,9 @@ from pulumi import automation as auto
 from argocd.publish import local_path
 from environments import Environment
 from harness.argocd_local import upstream
-from harness.argocd_local.gitserver import git_server_name
+
+# git's own port (on 127.0.0.1 for host processes): a stable clone URL keeps a rerun a no-op
+from harness.argocd_local.gitserver import GIT_PORT, git_server_name
 from harness.argocd_local.ports import LOOPBACK
 from harness.containers.platform import REDIS_IMAGE, argocd_image
 from harness.toolchain import ensure_tool
@@ -40,7 +42,6 @@ from infra.platform import PROJECT, deploy
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
 T = TypeVar("T")
 STATE_DIR = Path("~/.cache/mlops-toolkit/stacks")
-GIT_PORT = 9418  # git's own port, on 127.0.0.1: a stable clone URL keeps a rerun a no-op
 
 
 @dataclass(frozen=True)

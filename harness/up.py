@@ -51,7 +51,7 @@ from argocd.publish import mask
 from argocd.render import RenderedTree, render_environment
 from environments import Environment, EnvironmentFileError, load_environment
 from harness.argocd_local import upstream
-from harness.argocd_local.applications import wait_applications
+from harness.argocd_local.applications import AppStatus, wait_applications
 from harness.argocd_local.errors import ArgoLocalError
 from harness.argocd_local.loop import application_names, gitops_loop, prepare_cluster, wait_argocd_running
 from harness.clusters.deploy import trigger_cronjob, wait_deployment_available, wait_job_complete
@@ -148,7 +148,7 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             tree = render_environment(env, repo_url=site.clone_url)
             prepare_cluster(client, tree, volumes=not in_cluster)  # simulated nodes provision no volumes
             out[0] = f"{info.name} ready"
-            if isinstance(cluster_provider, KindProvider):
+            if isinstance(cluster_provider, KindProvider):  # in_cluster
                 console.print(f"git server for Argo CD: {cluster_provider.serve_git(site.cluster, site.repo.parent)}",
                               highlight=False)
                 store = deploy_store(client, env, image=images.tag("minio"), tree=tree)
@@ -175,10 +175,7 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             argocd_installed=True,
         ) as loop:
             statuses = loop.wait_apps(application_names(env, tree), commit, timeout=300)
-            table = Table("application", "sync", "health", "revision", title="Argo CD")
-            for name, app in sorted(statuses.items()):
-                table.add_row(name, app.sync, app.health, (app.revision or "")[:12])
-            console.print(table)
+            print_applications(statuses, title="Argo CD")
             for name, reasons in sorted(loop.explained.items()):
                 # Argo CD's verdict stands; the simulated cluster states why (harness/argocd_local/simulation.py).
                 console.print(f"{name} is not Healthy on simulated nodes: {'; '.join(reasons)}", highlight=False)
@@ -208,6 +205,13 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
     return summary
 
 
+def print_applications(statuses: dict[str, AppStatus], *, title: str) -> None:
+    table = Table("application", "sync", "health", "revision", title=title)
+    for name, app in sorted(statuses.items()):
+        table.add_row(name, app.sync, app.health, (app.revision or "")[:12])
+    console.print(table)
+
+
 def _in_cluster_steps(summary: list[tuple[str, str, str]], client: Client, *, env: Environment, tree: RenderedTree,
                       commit: str, store: S3Service) -> None:
     """Argo CD in the cluster syncs the commit; the API answers through its Service; the batch
@@ -221,10 +225,7 @@ def _in_cluster_steps(summary: list[tuple[str, str, str]], client: Client, *, en
         wait_argocd_running(client, namespace)
         statuses = wait_applications(client, namespace, names=application_names(env, tree), revision=commit,
                                      timeout=600, extra=argocd_state)
-        table = Table("application", "sync", "health", "revision", title="Argo CD (in the cluster)")
-        for name, app in sorted(statuses.items()):
-            table.add_row(name, app.sync, app.health, (app.revision or "")[:12])
-        console.print(table)
+        print_applications(statuses, title="Argo CD (in the cluster)")
         deployments = [o for o in tree.app_objects() if o.kind == "Deployment"]
         for dep in deployments:
             wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=300)

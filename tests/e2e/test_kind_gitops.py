@@ -34,6 +34,7 @@ from harness.clusters.diagnostics import dump
 from harness.clusters.kube import client_for, found
 from harness.clusters.localstore import remove_store
 from harness.clusters.providers.base import ClusterInfo
+from harness.clusters.providers.kind import KindProvider
 from harness.clusters.scaling import scale_under_load
 from harness.containers.build import ImageSet
 from harness.containers.platform import argocd_image
@@ -109,10 +110,8 @@ def test_the_hpa_reads_cpu_and_memory_from_metrics_server(loop: Loop) -> None:
                            interval=5.0, describe=lambda: str(loop.client.get(
                                HorizontalPodAutoscaler, api_workload.DEPLOYMENT, namespace=ns).status))
     assert utilization["memory"] > 0, utilization
-    top = subprocess.run(["docker", "exec", f"{loop.site.cluster}-control-plane", "kubectl",
-                          "--kubeconfig=/etc/kubernetes/admin.conf", "top", "pods", "-n", ns],
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert top.returncode == 0 and api_workload.DEPLOYMENT in top.stdout, top.stdout + top.stderr
+    top = KindProvider().kubectl(loop.site.cluster, "top", "pods", "-n", ns)  # raises on a non-zero exit
+    assert api_workload.DEPLOYMENT in top, top
 
 
 def test_the_hpa_scales_out_under_load_and_back_in(loop: Loop, tmp_path: Path) -> None:
