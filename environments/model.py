@@ -96,9 +96,6 @@ class Aws(Strict):
     network: Network
     cluster: Cluster
     argocd_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")]
-    nvidia_device_plugin_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "0.17.1"
-    # Chart 9.50.x ships Cluster Autoscaler 1.33, matching cluster.kubernetes_version.
-    cluster_autoscaler_chart_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "9.50.1"
     # CloudWatch retention of control-plane and VPC flow logs (values CloudWatch accepts).
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653] = 30
 
@@ -354,10 +351,88 @@ class MetricsServer(Strict):
     kubelet_insecure_tls: bool = False
 
 
+ChartVersion = Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")]
+
+
+class PrometheusCrds(Strict):
+    """The Prometheus operator's monitoring CRDs, so the apps' ServiceMonitors apply on a fresh
+    cluster (EKS and kind ship none). Rendered from the operator's pinned Go module."""
+
+    enabled: bool = True
+    version: Version
+
+
+class ChartAddon(Strict):
+    """An upstream Helm chart Argo CD installs (the GitOps Bridge way): cloud-only, since its
+    chart repository and images are AWS's; an environment without an aws block leaves it out."""
+
+    enabled: bool = True
+    chart_version: ChartVersion
+
+
+class LoadBalancerController(ChartAddon):
+    """Turns the API's `alb` Ingress and `external` (NLB) Service into AWS load balancers."""
+
+    replicas: int = Field(default=2, ge=1, le=10)
+
+
+class EbsCsiDriver(ChartAddon):
+    """gp3 volumes for ReadWriteOnce claims, through a default StorageClass."""
+
+    storage_class: DnsLabel = "gp3"
+
+
+class EfsCsiDriver(ChartAddon):
+    """The shared (ReadWriteMany) volume of the fraud pipeline: an EFS file system, one mount
+    target per private subnet, and a StorageClass that provisions an access point per claim."""
+
+    storage_class: DnsLabel = "efs-sc"
+    performance_mode: Literal["generalPurpose", "maxIO"] = "generalPurpose"
+    throughput_mode: Literal["elastic", "bursting"] = "elastic"
+
+
+class ExternalSecrets(ChartAddon):
+    """Application secrets from AWS Secrets Manager, delivered as Kubernetes Secrets."""
+
+    # How often a changed secret reaches its Kubernetes Secret.
+    refresh_interval_s: int = Field(default=3600, ge=60, le=86_400)
+
+
+class CloudWatchObservability(ChartAddon):
+    """Container Insights: the CloudWatch agent (metrics) and Fluent Bit (logs) on every node."""
+
+
+class ClusterAutoscaler(ChartAddon):
+    """Sizes the node groups to pending pods (GPU groups from zero)."""
+
+
+class NvidiaDevicePlugin(ChartAddon):
+    """Advertises `nvidia.com/gpu` on the GPU node groups."""
+
+
+class VpcCni(Strict):
+    """The cluster's network (an EKS managed add-on, configured by Pulumi: it runs before any pod)."""
+
+    # The CNI's network policy agent: without it every NetworkPolicy of ours is inert.
+    network_policy: bool = True
+
+
 class Addons(Strict):
-    """Platform pieces the apps need, installed by Argo CD from the GitOps tree like the apps."""
+    """Platform pieces the apps need, installed by Argo CD from the GitOps tree like the apps.
+
+    Where a local cluster has an equivalent it uses the same declaration (metrics-server, the
+    Prometheus CRDs); chart add-ons are cloud-only (see `ChartAddon`)."""
 
     metrics_server: MetricsServer
+    prometheus_crds: PrometheusCrds
+    aws_load_balancer_controller: LoadBalancerController
+    ebs_csi_driver: EbsCsiDriver
+    efs_csi_driver: EfsCsiDriver
+    external_secrets: ExternalSecrets
+    cloudwatch_observability: CloudWatchObservability
+    cluster_autoscaler: ClusterAutoscaler
+    nvidia_device_plugin: NvidiaDevicePlugin
+    vpc_cni: VpcCni = VpcCni()
 
 
 # ---------------------------------------------------------------- performance gates
