@@ -6,13 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
-from apps.addons import metrics_server
+from apps.addons import metrics_server, prometheus_crds
+from apps.addons.charts import CHARTS, Chart
 from apps.api import workload as api
 from apps.batch import workload as batch
 from apps.cleanup import workload as cleanup
 from apps.fraud import workload as fraud
 from apps.k8s import Obj
 from environments.model import Environment
+
+
+# Upstream charts (and CRDs) first: the apps' objects of their kinds follow in later waves.
+CHART_WAVE = -2
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,11 @@ APPS: tuple[AppSpec, ...] = (
 )
 
 
-# Platform add-ons: synced before the apps (an earlier wave); they run upstream images and call
-# no AWS API of ours, so they get neither a registry nor an IAM role.
+# Platform add-ons rendered from the tree, local clusters included: synced before the apps (an
+# earlier wave); they run upstream images and call no AWS API, so get neither registry nor role.
 ADDONS: tuple[AppSpec, ...] = (
+    AppSpec(prometheus_crds.APP, prometheus_crds, wave=CHART_WAVE, enabled=lambda e: e.addons.prometheus_crds.enabled,
+            owns_namespace=False),
     AppSpec(metrics_server.APP, metrics_server, wave=-1, enabled=lambda e: e.addons.metrics_server.enabled,
             owns_namespace=False),
 )
@@ -58,3 +65,13 @@ def enabled_apps(env: Environment) -> list[AppSpec]:
 
 def enabled_addons(env: Environment) -> list[AppSpec]:
     return [a for a in ADDONS if a.enabled(env)]
+
+
+def enabled_charts(env: Environment) -> list[Chart]:
+    """The cloud add-ons Argo CD installs from their upstream Helm charts (apps.addons.charts)."""
+    return [c for c in CHARTS if c.enabled(env)]
+
+
+def role_holders() -> set[str]:
+    """Every name an IAM role may be rendered for: the apps and the add-ons that call AWS."""
+    return {a.name for a in APPS} | {c.name for c in CHARTS if c.service_account}

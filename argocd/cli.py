@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from apps.cloud import CloudMetadata, CloudMetadataError
 from argocd.errors import GitOpsError, ValidationFailed
 from environments import EnvironmentFileError, load_environment
 from environments.model import Environment
@@ -26,6 +27,10 @@ console = Console()
 ENV_ARG = typer.Argument(..., help="Environment name (local, dev, staging, prod) or path to an env file.")
 TAG_OPT = typer.Option(None, "--image-tag", help="Override env.images.tag (e.g. a content-hash tag).")
 REPO_OPT = typer.Option(None, "--repo-url", help="Override env.gitops.repo_url (a local path is a bare repo).")
+STACK_OPT = typer.Option(
+    None, "--stack-outputs",
+    help="`pulumi stack output --json` of the env's stack: render with its registry, IAM roles and ids, "
+         "exactly as `pulumi up` publishes.")
 
 
 @contextmanager
@@ -33,9 +38,13 @@ def _one_line_errors() -> Iterator[None]:
     """Every failure ends as one clear line on stderr and exit code 1."""
     try:
         yield
-    except (GitOpsError, EnvironmentFileError) as e:
+    except (GitOpsError, EnvironmentFileError, CloudMetadataError) as e:
         Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+def _cloud(stack_outputs: Path | None) -> CloudMetadata | None:
+    return CloudMetadata.from_stack_outputs(stack_outputs) if stack_outputs else None
 
 
 def _env(name: str, repo_url: str | None) -> Environment:
@@ -51,46 +60,48 @@ def render(
     out: Path = typer.Option(None, "--out", help="Directory to write (default: build/gitops/<env>)."),
     image_tag: str = TAG_OPT,
     repo_url: str = REPO_OPT,
+    stack_outputs: Path = STACK_OPT,
 ) -> None:
     """Render the tree into a directory (files of an earlier render that are gone are removed)."""
     from argocd.render import render_environment
 
     with _one_line_errors():
         env = _env(env_name, repo_url)
-        tree = render_environment(env, image_tag=image_tag)
+        tree = render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs))
         target = out or Path("build/gitops") / env.name
         tree.write(target)
         console.print(f"[green]rendered[/] {env.name}: {len(tree)} files in {target}")
 
 
 @app.command()
-def validate(env_name: str = ENV_ARG, image_tag: str = TAG_OPT) -> None:
+def validate(env_name: str = ENV_ARG, image_tag: str = TAG_OPT, stack_outputs: Path = STACK_OPT) -> None:
     """Schemas (Kubernetes of the env's version, Argo CD and ServiceMonitor CRDs) and policy; every finding listed."""
     from argocd.render import render_environment
     from argocd.validate import validate_tree
 
     with _one_line_errors():
         env = _env(env_name, None)
-        report = validate_tree(env, render_environment(env, image_tag=image_tag))
+        report = validate_tree(env, render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs)))
         for finding in report.findings:
             console.print(f"[red]finding[/] {finding}", highlight=False, soft_wrap=True)
         if report.findings:
             raise ValidationFailed(env.name, report.findings)
         console.print(
             f"[green]valid[/] {env.name}: {report.checked} objects against Kubernetes {report.kubernetes_version} "
-            "and the Argo CD / Prometheus operator CRD schemas, policy clean"
+            "and the CRD schemas (Argo CD, Prometheus operator, External Secrets), policy clean"
         )
 
 
 @app.command()
-def diff(env_name: str = ENV_ARG, image_tag: str = TAG_OPT, repo_url: str = REPO_OPT) -> None:
+def diff(env_name: str = ENV_ARG, image_tag: str = TAG_OPT, repo_url: str = REPO_OPT,
+         stack_outputs: Path = STACK_OPT) -> None:
     """The unified diff a publish would commit; writes nothing."""
     from argocd.publish import diff as git_diff
     from argocd.render import render_environment
 
     with _one_line_errors():
         env = _env(env_name, repo_url)
-        text = git_diff(env, render_environment(env, image_tag=image_tag))
+        text = git_diff(env, render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs)))
         if text:
             console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:
@@ -102,6 +113,7 @@ def publish(
     env_name: str = ENV_ARG,
     image_tag: str = TAG_OPT,
     repo_url: str = REPO_OPT,
+    stack_outputs: Path = STACK_OPT,
     source: str = typer.Option(None, "--source-commit", help="Source commit named in the message (default: HEAD)."),
     show_diff: bool = typer.Option(True, "--show-diff/--no-show-diff", help="Print the diff being committed."),
 ) -> None:
@@ -112,7 +124,8 @@ def publish(
 
     with _one_line_errors():
         env = _env(env_name, repo_url)
-        result = git_publish(env, render_environment(env, image_tag=image_tag), source=source)
+        result = git_publish(env, render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs)),
+                             source=source)
         where = escape(f"{mask(env.gitops.repo_url)} [{result.branch}] {result.path}")
         if not result.changed:
             console.print(f"[green]up to date[/] {env.name}: {where}, no commit", highlight=False)

@@ -18,6 +18,10 @@ def project_name(env: Environment) -> str:
     return f"ml-platform-{env.name}"
 
 
+def addons_project_name(env: Environment) -> str:
+    return f"ml-platform-{env.name}-addons"
+
+
 def root_name(env: Environment) -> str:
     return f"ml-platform-{env.name}-root"
 
@@ -62,6 +66,75 @@ def app_project(
             "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in sorted({("", "Namespace"), *cluster_kinds})],
             "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in kinds],
             "orphanedResources": {"warn": True},
+        },
+    }
+
+
+def addons_project(*, env: Environment, repo_url: str, chart_repos: Iterable[str], namespaces: Iterable[str]) -> Obj:
+    """The upstream charts' project: only their pinned repositories (and ours, for the objects
+    we sync beside them) into their namespaces. Charts bring CRDs, webhooks and DaemonSets of
+    their own, so kinds are not listed one by one as in the apps' project."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AppProject",
+        "metadata": {
+            "name": addons_project_name(env),
+            "namespace": env.gitops.argocd_namespace,
+            "labels": _labels(env, "addons-project"),
+            "annotations": {SYNC_WAVE: "-1"},
+        },
+        "spec": {
+            "description": f"Platform add-ons (upstream Helm charts) of the {env.name} environment",
+            "sourceRepos": sorted({repo_url, *chart_repos}),
+            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in sorted(set(namespaces))],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+            "namespaceResourceWhitelist": [{"group": "*", "kind": "*"}],
+            "orphanedResources": {"warn": True},
+        },
+    }
+
+
+def chart_application(
+    *,
+    env: Environment,
+    app: str,
+    chart_repo: str,
+    chart: str,
+    version: str,
+    values: Obj,
+    namespace: str,
+    wave: int,
+    repo_url: str,
+    path: str | None,
+) -> Obj:
+    """An upstream chart at a pinned version with our values; `path` adds the objects of ours
+    that belong with it (a StorageClass, a secret store) from the tree, as a second source."""
+    sources: list[Obj] = [{
+        "repoURL": chart_repo,
+        "chart": chart,
+        "targetRevision": version,
+        "helm": {"releaseName": app, "valuesObject": values},
+    }]
+    if path is not None:
+        sources.append({"repoURL": repo_url, "targetRevision": env.gitops.branch, "path": path})
+    options = _sync_policy(create_namespace=True)
+    # Charts ship large CRDs: server-side apply has no last-applied annotation to overflow.
+    options["syncOptions"].append("ServerSideApply=true")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Application",
+        "metadata": {
+            "name": application_name(env, app),
+            "namespace": env.gitops.argocd_namespace,
+            "labels": _labels(env, app),
+            "annotations": {SYNC_WAVE: str(wave)},
+            "finalizers": [FINALIZER],
+        },
+        "spec": {
+            "project": addons_project_name(env),
+            "sources": sources,
+            "destination": {"server": IN_CLUSTER, "namespace": namespace},
+            "syncPolicy": options,
         },
     }
 

@@ -8,8 +8,10 @@
 Layout (relative to ``env.gitops.path`` in the GitOps repo)::
 
     bootstrap/appproject.yaml         the AppProject (applied once with the root app)
+    bootstrap/addons-appproject.yaml  the upstream charts' AppProject (cloud environments)
     bootstrap/root-application.yaml   the app of apps: syncs applications/
-    applications/<app>.yaml           one Application per app: syncs apps/<app>/
+    applications/<app>.yaml           one Application per app: syncs apps/<app>/ (a chart
+                                      add-on: its pinned chart, plus apps/<app>/ if any)
     apps/<app>/<kind>-<name>.yaml     one Kubernetes object per file
     templates/<app>/<kind>-<name>.yaml  on-demand objects (the manual batch Job), never synced
 
@@ -28,7 +30,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from apps.addons.charts import Chart
+from apps.addons.upstream import UpstreamError
 from apps.batch import workload as batch
+from apps.cloud import CloudMetadata, CloudMetadataError
 from apps.k8s import SYNC_WAVE, BuildError, Obj
 from argocd import catalog, objects
 from argocd.errors import RenderError
@@ -37,7 +42,9 @@ from environments.model import Environment, Images
 # Within an app: namespaces, then guard rails and identities, then workloads, then what
 # refers to workloads (HPA, PDB) and CRD-backed objects.
 KIND_WAVES: dict[str, int] = {
+    "CustomResourceDefinition": -3,
     "Namespace": -3,
+    "StorageClass": -1,
     "ResourceQuota": -2,
     "LimitRange": -2,
     "ServiceAccount": -1,
@@ -61,9 +68,17 @@ KIND_WAVES: dict[str, int] = {
     "ServiceMonitor": 1,
     # An aggregated API is served once its Service has a ready endpoint.
     "APIService": 1,
+    # After the chart's CRDs (same Application); a Secret mounted optional appears when synced.
+    "ClusterSecretStore": 1,
+    "ExternalSecret": 1,
 }
-# Kinds whose CRDs a cluster may lack (the Prometheus operator): Argo CD skips their dry run.
-OPTIONAL_CRD_KINDS = {"ServiceMonitor": "monitoring.coreos.com"}
+# Kinds whose CRDs come from an add-on that syncs in parallel: Argo CD skips their dry run until
+# the CRD exists (and retries), instead of failing the whole sync.
+OPTIONAL_CRD_KINDS = {
+    "ServiceMonitor": "monitoring.coreos.com",
+    "ClusterSecretStore": "external-secrets.io",
+    "ExternalSecret": "external-secrets.io",
+}
 
 
 @dataclass(frozen=True)
@@ -166,12 +181,22 @@ def with_tag(env: Environment, image_tag: str | None) -> Environment:
     return env.model_copy(update={"images": images})
 
 
+def with_registry(env: Environment, registry: str) -> Environment:
+    """The environment as deployed: its images come from the stack's registry (when it has one)."""
+    if not registry:
+        return env
+    return env.model_copy(update={"images": env.images.model_copy(update={"registry": registry})})
+
+
 def _annotate(manifest: Obj, wave: int) -> Obj:
     out = copy.deepcopy(manifest)
     annotations = out["metadata"].setdefault("annotations", {})
     annotations[SYNC_WAVE] = str(wave)
     if manifest["kind"] in OPTIONAL_CRD_KINDS:
         annotations["argocd.argoproj.io/sync-options"] = "SkipDryRunOnMissingResource=true"
+    if manifest["kind"] == "CustomResourceDefinition":
+        # Upstream CRDs are large: server-side apply keeps no last-applied copy of them.
+        annotations["argocd.argoproj.io/sync-options"] = "ServerSideApply=true"
     return out
 
 
@@ -184,44 +209,27 @@ def render_environment(
     env: Environment,
     *,
     image_tag: str | None = None,
-    role_arns: Mapping[str, str] | None = None,
+    cloud: CloudMetadata | None = None,
     repo_url: str | None = None,
 ) -> RenderedTree:
-    """Every enabled app of ``env`` plus its Argo CD objects.
+    """Every enabled app and add-on of ``env`` plus its Argo CD objects.
 
     image_tag: overrides ``env.images.tag`` (the harness passes content-hash tags).
-    role_arns: app name -> IAM role ARN, required for IRSA environments (from infra outputs).
+    cloud: what the environment's stack created (registry, IAM roles, VPC, EFS): the stack's
+        `gitops_metadata` output; required where a role or id is named (IRSA, the chart add-ons).
     repo_url: the URL Argo CD clones (defaults to ``env.gitops.repo_url``).
     """
-    env = with_tag(env, image_tag)
-    role_arns = dict(role_arns or {})
-    unknown = sorted(set(role_arns) - {a.name for a in catalog.APPS})
+    cloud = cloud or CloudMetadata()
+    unknown = sorted(set(cloud.role_arns) - catalog.role_holders())
     if unknown:
-        raise RenderError(
-            f"role_arns names unknown app(s) {unknown}; expected some of {[a.name for a in catalog.APPS]}"
-        )
+        raise RenderError(f"role_arns names unknown app(s) {unknown}; expected some of {sorted(catalog.role_holders())}")
+    env = with_tag(with_registry(env, cloud.registry), image_tag)
     source = repo_url or env.gitops.repo_url
     rendered: list[RenderedObject] = []
     apps = [*catalog.enabled_addons(env), *catalog.enabled_apps(env)]
     for app in apps:
-        try:
-            manifests = app.objects(env, role_arn=role_arns.get(app.name))
-        except BuildError as e:
-            raise RenderError(f"app {app.name}: {e}") from None
-        for manifest in manifests:
-            wave = KIND_WAVES.get(manifest["kind"])
-            if wave is None:
-                raise RenderError(
-                    f"env {env.name}, app {app.name}: kind {manifest['kind']} has no sync wave; add it to KIND_WAVES"
-                )
-            rendered.append(
-                RenderedObject(
-                    path=f"apps/{app.name}/{_file(manifest)}",
-                    app=app.name,
-                    wave=wave,
-                    manifest=_annotate(manifest, wave),
-                )
-            )
+        manifests = _build(app.name, lambda: app.objects(env, role_arn=cloud.role_arn(app.name)))
+        rendered += _app_objects(env, app.name, manifests)
         rendered.append(
             _argocd(
                 objects.application(
@@ -237,6 +245,9 @@ def render_environment(
                 f"applications/{app.name}.yaml",
             )
         )
+    charts = catalog.enabled_charts(env)
+    for chart in charts:
+        rendered += _chart(env, chart, cloud, source)
     if env.apps.batch_pipeline.enabled:
         job = batch.manual_job(env)
         rendered.append(
@@ -244,7 +255,8 @@ def render_environment(
                 path=f"templates/{batch.APP}/{_file(job)}", app=batch.APP, wave=0, manifest=job, synced=False
             )
         )
-    workloads = [o for o in rendered if o.app != "argocd" and o.kind != "Namespace"]
+    chart_names = {c.name for c in charts}
+    workloads = [o for o in rendered if o.app not in ("argocd", *chart_names) and o.kind != "Namespace"]
     kinds = {(_group(o.manifest), o.kind) for o in workloads if o.namespace}
     cluster_kinds = {(_group(o.manifest), o.kind) for o in workloads if not o.namespace}
     rendered.append(
@@ -253,16 +265,55 @@ def render_environment(
                 env=env, repo_url=source, namespaces=[a.namespace(env) for a in apps], namespaced_kinds=kinds,
                 cluster_kinds=cluster_kinds,
             ),
-            "bootstrap/appproject.yaml",
+            APPPROJECT_FILE,
         )
     )
+    if charts:
+        rendered.append(_argocd(objects.addons_project(
+            env=env, repo_url=source, chart_repos=[c.repo_url for c in charts], namespaces=[c.namespace for c in charts]),
+            ADDONS_APPPROJECT_FILE))
     rendered.append(
         _argocd(
             objects.root_application(env=env, repo_url=source, path=f"{env.gitops.path}/applications"),
-            "bootstrap/root-application.yaml",
+            ROOT_APP_FILE,
         )
     )
     return RenderedTree(env.name, rendered)
+
+
+APPPROJECT_FILE = "bootstrap/appproject.yaml"
+ADDONS_APPPROJECT_FILE = "bootstrap/addons-appproject.yaml"
+ROOT_APP_FILE = "bootstrap/root-application.yaml"
+
+
+def _build(app: str, build: Any) -> list[Obj]:
+    try:
+        return list(build())
+    except (BuildError, CloudMetadataError, UpstreamError) as e:
+        raise RenderError(f"app {app}: {e}") from None
+
+
+def _app_objects(env: Environment, app: str, manifests: list[Obj]) -> list[RenderedObject]:
+    out = []
+    for manifest in manifests:
+        wave = KIND_WAVES.get(manifest["kind"])
+        if wave is None:
+            raise RenderError(
+                f"env {env.name}, app {app}: kind {manifest['kind']} has no sync wave; add it to KIND_WAVES"
+            )
+        out.append(RenderedObject(path=f"apps/{app}/{_file(manifest)}", app=app, wave=wave,
+                                  manifest=_annotate(manifest, wave)))
+    return out
+
+
+def _chart(env: Environment, chart: Chart, cloud: CloudMetadata, source: str) -> list[RenderedObject]:
+    """A chart add-on's Application, and the objects of ours synced beside its chart."""
+    own = _app_objects(env, chart.name, _build(chart.name, lambda: chart.objects(env, cloud)))
+    application = objects.chart_application(
+        env=env, app=chart.name, chart_repo=chart.repo_url, chart=chart.chart, version=chart.version(env),
+        values=_build(chart.name, lambda: [chart.values(env, cloud)])[0], namespace=chart.namespace,
+        wave=catalog.CHART_WAVE, repo_url=source, path=f"{env.gitops.path}/apps/{chart.name}" if own else None)
+    return [*own, _argocd(application, f"applications/{chart.name}.yaml")]
 
 
 def _argocd(manifest: Obj, path: str) -> RenderedObject:
@@ -284,5 +335,6 @@ def _scaled_by_hpa(manifest: Obj, manifests: list[Obj]) -> bool:
 
 
 def service_accounts(env: Environment) -> list[tuple[str, str, str]]:
-    """(app, namespace, service account) of every enabled app: what infra associates with IAM roles."""
+    """(app, namespace, service account) of every enabled app: what infra associates with IAM roles
+    (the add-ons that call AWS: `apps.addons.charts.calling_aws`)."""
     return [(a.name, a.namespace(env), a.service_account()) for a in catalog.enabled_apps(env)]

@@ -18,9 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,8 @@ import yaml
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
+from apps.addons import prometheus_crds
+from apps.addons.upstream import UpstreamError, load_all, module_dir
 from argocd.errors import GitOpsError, ValidationFailed
 from argocd.findings import Finding, dotted
 from argocd.policy import check_policy
@@ -41,6 +40,7 @@ from environments.model import Environment
 LOCAL_KUBERNETES_VERSION = "1.33"
 ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
 ARGOCD_VERSION = "v3.0.23"
+ESO_MODULE = "github.com/external-secrets/external-secrets"
 
 
 @dataclass
@@ -66,9 +66,10 @@ def kubernetes_version(env: Environment) -> str:
 def validate_tree(env: Environment, tree: RenderedTree, *, policy: bool = True) -> Report:
     version = kubernetes_version(env)
     report = Report(env=env.name, kubernetes_version=version)
+    sources = crd_sources(env)
     for obj in tree.objects:
         report.checked += 1
-        report.findings += _schema_findings(env.name, obj, version)
+        report.findings += _schema_findings(env.name, obj, version, sources)
     if policy:
         report.findings += check_policy(env, tree)
     return report
@@ -84,10 +85,11 @@ def _finding(env: str, obj: RenderedObject, field_: str, message: str) -> Findin
     return Finding(env=env, app=obj.app, object=obj.ref, path=obj.path, field=field_, check="schema", message=message)
 
 
-def _schema_findings(env: str, obj: RenderedObject, version: str) -> list[Finding]:
+def _schema_findings(env: str, obj: RenderedObject, version: str, sources: dict[str, CrdSource]) -> list[Finding]:
     group = obj.manifest["apiVersion"].split("/")[0] if "/" in obj.manifest["apiVersion"] else ""
     try:
-        validator = _crd_validator(obj, group) if group in CRD_SOURCES else _kubernetes_validator(obj, version)
+        validator = (_crd_validator(obj, sources[group], group) if group in sources
+                     else _kubernetes_validator(obj, version))
     except LookupError as e:
         return [_finding(env, obj, "apiVersion", str(e))]
     return [_finding(env, obj, dotted(err.absolute_path), _message(err)) for err in _errors(validator, obj.manifest)]
@@ -150,60 +152,39 @@ class CrdSource:
     pattern: str  # glob inside the module
 
 
-CRD_SOURCES: dict[str, CrdSource] = {
-    # Argo CD 3.0.x is what chart 8.1.x (aws.argocd_chart_version) installs.
-    "argoproj.io": CrdSource(ARGOCD_MODULE, ARGOCD_VERSION, "manifests/crds/*-crd.yaml"),
-    "monitoring.coreos.com": CrdSource(
-        "github.com/prometheus-operator/prometheus-operator",
-        "v0.85.0",
-        "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
-    ),
-}
+def crd_sources(env: Environment) -> dict[str, CrdSource]:
+    """The CRD-backed groups a tree may use, each at the version the environment deploys."""
+    return {
+        # Argo CD 3.0.x is what chart 8.1.x (aws.argocd_chart_version) installs.
+        "argoproj.io": CrdSource(ARGOCD_MODULE, ARGOCD_VERSION, "manifests/crds/*-crd.yaml"),
+        "monitoring.coreos.com": CrdSource(prometheus_crds.MODULE, env.addons.prometheus_crds.version,
+                                           f"{prometheus_crds.CRD_DIR}/monitoring.coreos.com_*.yaml"),
+        # The chart's version is the operator's (its module tag).
+        "external-secrets.io": CrdSource(ESO_MODULE, f"v{env.addons.external_secrets.chart_version}",
+                                         "config/crds/bases/external-secrets.io_*.yaml"),
+    }
 
 
 def argocd_crd_dir() -> Path:
     """The pinned Argo CD module's manifests/crds, downloaded into the Go module cache once."""
-    return module_dir(ARGOCD_MODULE, ARGOCD_VERSION) / "manifests" / "crds"
+    return _module_dir(ARGOCD_MODULE, ARGOCD_VERSION) / "manifests" / "crds"
 
 
-@functools.cache
-def module_dir(module: str, version: str) -> Path:
-    """``go mod download`` a module into the Go module cache (once) and return its directory."""
-    # Debian/official installs put Go in /usr/local/go; PATH may not name it (CI, cron).
-    go = shutil.which("go") or next((str(p) for p in [Path("/usr/local/go/bin/go")] if p.is_file()), None)
-    if go is None:
-        raise GitOpsError(
-            f"CRD schemas: `go` is not on PATH; it fetches {module}@{version} from the Go module proxy. "
-            "Install Go (or put it on PATH) and retry"
-        )
-    with tempfile.TemporaryDirectory(prefix="mlops-gomod-") as outside_any_module:
-        result = subprocess.run(
-            [go, "mod", "download", "-json", f"{module}@{version}"],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-            cwd=outside_any_module,
-        )
+def _module_dir(module: str, version: str) -> Path:
     try:
-        info = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        info = {}
-    if result.returncode != 0 or "Dir" not in info:
-        detail = info.get("Error") or (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise GitOpsError(f"CRD schemas: go mod download {module}@{version} failed: {detail}")
-    return Path(info["Dir"])
+        return module_dir(module, version)
+    except UpstreamError as e:
+        raise GitOpsError(f"CRD schemas: {e}") from None
 
 
 @functools.cache
-def _crd_schemas(group: str) -> dict[tuple[str, str], dict[str, Any]]:
-    source = CRD_SOURCES[group]
+def _crd_schemas(source: CrdSource, group: str) -> dict[tuple[str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    files = sorted(module_dir(source.module, source.version).glob(source.pattern))
+    files = sorted(_module_dir(source.module, source.version).glob(source.pattern))
     if not files:
         raise GitOpsError(f"CRD schemas: {source.module}@{source.version} has no {source.pattern}")
     for path in files:
-        for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for crd in load_all(path.read_text(encoding="utf-8")):
             if not crd or crd.get("kind") != "CustomResourceDefinition" or crd["spec"]["group"] != group:
                 continue
             kind = crd["spec"]["names"]["kind"]
@@ -230,9 +211,8 @@ def _closed(schema: Any) -> Any:
     return out
 
 
-def _crd_validator(obj: RenderedObject, group: str) -> Any:
-    source = CRD_SOURCES[group]
-    schema = _crd_schemas(group).get((obj.manifest["apiVersion"], obj.kind))
+def _crd_validator(obj: RenderedObject, source: CrdSource, group: str) -> Any:
+    schema = _crd_schemas(source, group).get((obj.manifest["apiVersion"], obj.kind))
     if schema is None:
         raise LookupError(f"{source.module}@{source.version} has no {obj.kind} in {obj.manifest['apiVersion']}")
     return _validator_for(json.dumps(schema, sort_keys=True))

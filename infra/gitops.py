@@ -19,8 +19,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from apps.addons.charts import calling_aws
+from apps.cloud import CloudMetadata
 from argocd.objects import API_VERSION as ARGOCD_API_VERSION
-from argocd.render import service_accounts
+from argocd.render import ADDONS_APPPROJECT_FILE, APPPROJECT_FILE, ROOT_APP_FILE, service_accounts
 from environments import Environment
 from environments.loader import overrides_of
 from infra.kubernetes_object import KubernetesObject
@@ -28,8 +30,6 @@ from infra.publish import GitOpsPublish, file_digests, render
 
 TOKEN = "mlops:infra:GitOpsBootstrap"
 ARGOCD_REPO = "https://argoproj.github.io/argo-helm"
-APPPROJECT_FILE = "bootstrap/appproject.yaml"
-ROOT_APP_FILE = "bootstrap/root-application.yaml"
 # Deleting the root app then cascades to the apps it made (LoadBalancers and their ENIs
 # included) before Argo CD itself goes: the destroy order that leaves nothing behind.
 CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -61,20 +61,23 @@ def with_cascade(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/placeholder"
+PROJECT_FILES = (APPPROJECT_FILE, ADDONS_APPPROJECT_FILE)
 
 
 def bootstrap_objects(env: Environment, clone_url: str | None = None) -> dict[str, dict[str, Any]]:
-    """The AppProject and root application. They name no image and no role, so they are rendered
-    before the registry and roles exist: a first `pulumi preview` already shows them in full."""
-    placeholders = {app: PLACEHOLDER_ROLE for app, _, _ in service_accounts(env)}
-    tree = render(env, registry=env.images.registry, role_arns=placeholders, clone_url=clone_url)
+    """The AppProjects and root application. They name no image, role or id, so they are rendered
+    before the stack's resources exist: a first `pulumi preview` already shows them in full."""
+    holders = [name for name, _, _ in (*service_accounts(env), *calling_aws(env))]
+    placeholders = CloudMetadata(registry=env.images.registry, role_arns=dict.fromkeys(holders, PLACEHOLDER_ROLE),
+                                 vpc_id="vpc-placeholder", file_system_id="fs-placeholder")
+    tree = render(env, cloud=placeholders, clone_url=clone_url)
     by_path = {o.path: o.manifest for o in tree.objects}
-    return {p: by_path[p] for p in (APPPROJECT_FILE, ROOT_APP_FILE)}
+    return {p: by_path[p] for p in (*PROJECT_FILES, ROOT_APP_FILE) if p in by_path}
 
 
-def tree_digests(env: Environment, registry: str, role_arns: dict[str, str], clone_url: str | None = None) -> dict[str, str]:
+def tree_digests(env: Environment, cloud: CloudMetadata, clone_url: str | None = None) -> dict[str, str]:
     """Every file of the tree as it will be published, by digest: what the publish step's diff shows."""
-    return file_digests(render(env, registry=registry, role_arns=role_arns, clone_url=clone_url))
+    return file_digests(render(env, cloud=cloud, clone_url=clone_url))
 
 
 Manifest = pulumi.Output[dict[str, Any]]
@@ -140,11 +143,11 @@ class GitOpsBootstrapArgs:
     repo_url: str
     branch: str
     path: str
-    registry: pulumi.Input[str]
-    role_arns: pulumi.Input[dict[str, str]]
+    # apps.cloud.CloudMetadata as data (the stack's `gitops_metadata` output)
+    cloud: pulumi.Input[dict[str, Any]]
     # relative path -> digest, and the two bootstrap manifests, from one render of the tree
     files: pulumi.Input[dict[str, str]]
-    bootstrap: pulumi.Input[dict[str, dict[str, Any]]]
+    bootstrap: dict[str, dict[str, Any]]
     # What Argo CD clones, when it differs from where the tree is published (`local`: a git
     # server in front of the bare repository); None: `repo_url`.
     clone_url: str | None = None
@@ -152,14 +155,15 @@ class GitOpsBootstrapArgs:
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def for_env(cls, env: Environment, *, install: HelmInstall | ManifestInstall, registry: pulumi.Input[str],
-                role_arns: pulumi.Input[dict[str, str]], clone_url: str | None = None) -> GitOpsBootstrapArgs:
-        """Everything from the environment; only where images live, which roles apps use, how
+    def for_env(cls, env: Environment, *, install: HelmInstall | ManifestInstall, cloud: pulumi.Input[dict[str, Any]],
+                clone_url: str | None = None) -> GitOpsBootstrapArgs:
+        """Everything from the environment; only what the stack created (CloudMetadata), how
         Argo CD is installed and where it clones from come from outside."""
-        files = pulumi.Output.all(registry, role_arns).apply(lambda a: tree_digests(env, a[0], dict(a[1]), clone_url))
+        files = pulumi.Output.from_input(cloud).apply(
+            lambda c: tree_digests(env, CloudMetadata.model_validate(c), clone_url))
         return cls(env_name=env.name, namespace=env.gitops.argocd_namespace, install=install,
                    repo_url=env.gitops.repo_url, branch=env.gitops.branch, path=env.gitops.path,
-                   registry=registry, role_arns=role_arns, files=files, bootstrap=bootstrap_objects(env, clone_url),
+                   cloud=cloud, files=files, bootstrap=bootstrap_objects(env, clone_url),
                    clone_url=clone_url, overrides=overrides_of(env))
 
 
@@ -181,14 +185,17 @@ class GitOpsBootstrap(pulumi.ComponentResource):
 
         published = GitOpsPublish(
             f"{name}-publish", env_name=args.env_name, repo_url=args.repo_url, branch=args.branch, path=args.path,
-            registry=args.registry, role_arns=args.role_arns, files=args.files, clone_url=args.clone_url,
+            cloud=args.cloud, files=args.files, clone_url=args.clone_url,
             overrides=args.overrides, opts=pulumi.ResourceOptions(parent=self),
         )
-        bootstrap = pulumi.Output.from_input(args.bootstrap)
-        project = install.apply(self, f"{name}-appproject", "AppProject", bootstrap.apply(lambda b: b[APPPROJECT_FILE]),
-                                argocd)
-        root = bootstrap.apply(lambda b: with_cascade(b[ROOT_APP_FILE]))
-        install.apply(self, f"{name}-root-app", "Application", root, [*argocd, project, published])
+        # The add-ons' project exists in cloud environments only.
+        projects = [
+            install.apply(self, f"{name}-{path.removeprefix('bootstrap/').removesuffix('.yaml')}", "AppProject",
+                          pulumi.Output.from_input(args.bootstrap[path]), argocd)
+            for path in PROJECT_FILES if path in args.bootstrap
+        ]
+        root = pulumi.Output.from_input(with_cascade(args.bootstrap[ROOT_APP_FILE]))
+        install.apply(self, f"{name}-root-app", "Application", root, [*argocd, *projects, published])
 
         self.repo_url = args.repo_url
         self.commit = published.commit

@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from apps.cloud import CloudMetadata
 from environments import Environment
 from infra.errors import LocalStackError
 from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs, ManifestInstall
@@ -70,9 +71,9 @@ class LocalPlatform(pulumi.ComponentResource):
         super().__init__(TOKEN, name, None, opts)
         install = ManifestInstall(kubeconfig=target.kubeconfig, manifests=target.argocd_manifests)
         # Local images live on the node under the environment's own registry name; local
-        # workloads use no cloud role.
+        # workloads use no cloud role, and no chart add-on needs a cloud id.
         self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
-            env, install=install, registry=env.images.registry, role_arns={}, clone_url=target.clone_url),
+            env, install=install, cloud=CloudMetadata().model_dump(), clone_url=target.clone_url),
             opts=pulumi.ResourceOptions(parent=self))
         self.outputs = {"gitops_repo": self.gitops.repo_url, "gitops_commit": self.gitops.commit}
         self.register_outputs(self.outputs)

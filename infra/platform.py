@@ -95,9 +95,11 @@ class MlPlatform(pulumi.ComponentResource):
             models_bucket_arn=self.storage.models_bucket_arn, models_prefix=models.prefix,
             key_arn=self.storage.key_arn, repository_arns=self.storage.repository_arns), opts=aws_opts)
 
+        self.cloud_metadata = pulumi.Output.all(registry=self.storage.registry,
+                                                role_arns=pulumi.Output.all(**self.identity.role_arns))
         self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
-            env, install=HelmInstall(spec.argocd_chart_version, kubernetes, env.gitops.poll_interval_s), registry=self.storage.registry,
-            role_arns=pulumi.Output.all(**self.identity.role_arns)),
+            env, install=HelmInstall(spec.argocd_chart_version, kubernetes, env.gitops.poll_interval_s),
+            cloud=self.cloud_metadata),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups]))
 
         self.outputs = stack_outputs(self)

@@ -2,7 +2,7 @@
 
 Its inputs are the repository coordinates and the rendered tree's file digests, so
 `pulumi preview --diff` shows exactly which files a `pulumi up` will change. Create and
-update render the environment again (with the registry and role ARNs from infra),
+update render the environment again (with the stack's CloudMetadata: registry, roles, ids),
 refuse to go on if the tree is not the one the preview showed, and publish it with the
 GitOps room's publisher; the output is the commit. Delete publishes nothing and
 rewrites nothing: destroying a stack leaves the GitOps history as it was.
@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from argocd import publish as publisher
 from argocd.publish import is_local, local_path, mask
-from argocd.render import render_environment
+from apps.cloud import CloudMetadata
+from argocd.render import RenderedTree, render_environment, with_registry
 from environments import Environment, load_environment
 from infra.errors import PublishError
 
@@ -39,8 +40,8 @@ class PublishSpec(BaseModel):
     repo_url: str
     branch: str
     path: str
-    registry: str
-    role_arns: dict[str, str]
+    # apps.cloud.CloudMetadata as data: what the stack created that the tree names.
+    cloud: dict[str, Any] = {}
     image_tag: str | None = None
     # What Argo CD clones, when not repo_url (the tree's Applications name it).
     clone_url: str | None = None
@@ -53,16 +54,9 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def with_registry(env: Environment, registry: str) -> Environment:
-    """The environment as deployed: its images come from the stack's ECR repositories."""
-    images = env.images.model_copy(update={"registry": registry})
-    return env.model_copy(update={"images": images})
-
-
-def render(env: Environment, *, registry: str, role_arns: Mapping[str, str], image_tag: str | None = None,
-           clone_url: str | None = None) -> Any:
-    return render_environment(with_registry(env, registry), image_tag=image_tag, role_arns=dict(role_arns),
-                              repo_url=clone_url)
+def render(env: Environment, *, cloud: CloudMetadata, image_tag: str | None = None,
+           clone_url: str | None = None) -> RenderedTree:
+    return render_environment(env, image_tag=image_tag, cloud=cloud, repo_url=clone_url)
 
 
 def file_digests(tree: Mapping[str, bytes]) -> dict[str, str]:
@@ -86,9 +80,9 @@ def _tip(repo_url: str, branch: str) -> str:
 
 
 def run_publish(spec: PublishSpec) -> str:
-    env = with_registry(load_environment(spec.env_name, spec.overrides), spec.registry)
-    tree = render(env, registry=spec.registry, role_arns=spec.role_arns, image_tag=spec.image_tag,
-                  clone_url=spec.clone_url)
+    cloud = CloudMetadata.model_validate(spec.cloud)
+    env = with_registry(load_environment(spec.env_name, spec.overrides), cloud.registry)
+    tree = render(env, cloud=cloud, image_tag=spec.image_tag, clone_url=spec.clone_url)
     seen = file_digests(tree)
     if seen != spec.files:
         changed = sorted(p for p in set(seen) | set(spec.files) if seen.get(p) != spec.files.get(p))
@@ -130,14 +124,13 @@ class GitOpsPublish(Resource):
     files: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, *, env_name: str, repo_url: pulumi.Input[str], branch: str, path: str,
-                 registry: pulumi.Input[str], role_arns: pulumi.Input[dict[str, str]],
-                 files: pulumi.Input[dict[str, str]], image_tag: str | None = None, clone_url: str | None = None,
+                 cloud: pulumi.Input[dict[str, Any]], files: pulumi.Input[dict[str, str]], image_tag: str | None = None, clone_url: str | None = None,
                  overrides: dict[str, Any] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(
             GitOpsPublishProvider(),
             name,
-            {"env_name": env_name, "repo_url": repo_url, "branch": branch, "path": path, "registry": registry,
-             "role_arns": role_arns, "image_tag": image_tag, "clone_url": clone_url, "files": files,
+            {"env_name": env_name, "repo_url": repo_url, "branch": branch, "path": path, "cloud": cloud,
+             "image_tag": image_tag, "clone_url": clone_url, "files": files,
              "overrides": overrides or {}, "commit": None},
             opts,
         )

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from apps import k8s
+from apps.addons import charts
 from apps.k8s import AppMeta, Obj
 from environments.model import Environment
 
@@ -22,6 +23,10 @@ IMAGE = "ml-inference-api"
 PORT_NAME = "http"
 # Only the ClusterIP Service carries it, so the ServiceMonitor scrapes each pod once.
 SCRAPE_LABEL = "ml-platform/scrape"
+# The API's secrets (seed 001: database URLs, API keys): kept in AWS Secrets Manager, delivered
+# by the External Secrets Operator as this Secret, mounted as files (never environment variables).
+SECRETS = "ml-inference-secrets"
+SECRETS_DIR = "/var/run/secrets/ml-inference"
 
 
 def namespace(env: Environment) -> str:
@@ -97,7 +102,33 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
     if api.expose == "ingress":
         out.append(_ingress(env, meta, ns))
     out += [_hpa(env, meta, ns), _pdb(env, meta, ns), _service_monitor(meta, ns)]
+    if secrets_delivered(env):
+        out.append(_external_secret(env, meta, ns))
     return out
+
+
+def secrets_delivered(env: Environment) -> bool:
+    return charts.EXTERNAL_SECRETS.enabled(env)
+
+
+def secret_name(env: Environment) -> str:
+    """The Secrets Manager secret holding the API's secrets (infra creates it, empty)."""
+    return f"{charts.secret_prefix(env)}{APP}"
+
+
+def _external_secret(env: Environment, meta: AppMeta, ns: str) -> Obj:
+    return {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": k8s.metadata(meta=meta, name=SECRETS, namespace=ns),
+        "spec": {
+            "refreshInterval": f"{env.addons.external_secrets.refresh_interval_s}s",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": charts.SECRET_STORE},
+            "target": {"name": SECRETS, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+            # Every key of the secret's JSON becomes a file of the Secret.
+            "dataFrom": [{"extract": {"key": secret_name(env)}}],
+        },
+    }
 
 
 def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[str, str]) -> Obj:
@@ -111,9 +142,12 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[s
         config_map=CONFIG_MAP,
         ports={PORT_NAME: api.port},
         probes=k8s.probes(port=PORT_NAME),
+        volume_mounts=[(SECRETS, SECRETS_DIR)] if secrets_delivered(env) else (),
     )
+    secrets = [{"name": SECRETS, "secret": {"secretName": SECRETS, "optional": True, "defaultMode": 0o440}}]
     spec = k8s.pod_spec(
         service_account=SERVICE_ACCOUNT,
+        volumes=secrets if secrets_delivered(env) else (),
         containers=[main],
         node_selector=k8s.cpu_node_selector(env),
         affinity=k8s.spread(meta),

@@ -7,11 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from apps.cloud import CloudMetadata
 from argocd.render import RenderedTree, render_environment
 from environments import load_environment
 from environments.model import Environment
 
 ENVS = ["local", "dev", "staging", "prod"]
+# What a cloud stack's `gitops_metadata` output holds (the ids the chart add-ons name).
+SAMPLE_CLOUD = CloudMetadata(vpc_id="vpc-0a1b2c3d4e5f60718", file_system_id="fs-0a1b2c3d4e5f60718")
+
+
+def render(env: Environment, **kwargs: object) -> RenderedTree:
+    """The tree as a stack publishes it: cloud environments with a stack's metadata."""
+    if env.aws is not None:
+        kwargs.setdefault("cloud", SAMPLE_CLOUD)
+    return render_environment(env, **kwargs)  # type: ignore[arg-type]
 
 
 def env_with(name: str, **overrides: object) -> Environment:
@@ -20,7 +30,7 @@ def env_with(name: str, **overrides: object) -> Environment:
 
 @pytest.fixture(scope="session")
 def trees() -> dict[str, RenderedTree]:
-    return {name: render_environment(load_environment(name)) for name in ENVS}
+    return {name: render(load_environment(name)) for name in ENVS}
 
 
 def git(repo: Path, *args: str) -> str:

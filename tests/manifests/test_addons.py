@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from apps.addons import metrics_server
-from argocd.render import RenderedTree, render_environment
+from argocd import catalog
+from argocd.render import RenderedTree
 from environments import load_environment
 from environments.loader import overrides_of
 from harness.argocd_local import upstream
 from harness.clusters.nodes import for_simulated_nodes
 from harness.toolchain import load_manifest
-from tests.manifests.conftest import ENVS, env_with
+from tests.manifests.conftest import ENVS, env_with, render
 
 pytestmark = pytest.mark.manifests
 
@@ -32,7 +33,7 @@ def test_every_environment_gets_metrics_server_before_its_apps(name: str, trees:
     app = next(o.manifest for o in tree.objects if o.path == "applications/metrics-server.yaml")
     waves = {o.path: int(o.manifest["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
              for o in tree.objects if o.path.startswith("applications/")}
-    assert waves["applications/metrics-server.yaml"] < min(w for p, w in waves.items() if "metrics" not in p)
+    assert waves["applications/metrics-server.yaml"] < min(waves[f"applications/{a.name}.yaml"] for a in catalog.APPS)
     assert app["spec"]["destination"]["namespace"] == "kube-system"
     # Least privilege: read-only RBAC on pods and nodes, no IAM role in any identity mode.
     rules = objects["ClusterRole/system:metrics-server"]["rules"]
@@ -51,11 +52,11 @@ def test_local_builds_the_metrics_server_version_the_toolchain_pins() -> None:
 
 
 def test_an_addon_turned_off_leaves_the_tree() -> None:
-    tree = render_environment(env_with("prod", addons={"metrics_server": {"enabled": False}}))
+    tree = render(env_with("prod", addons={"metrics_server": {"enabled": False}}))
     assert not _addon_objects(tree)
     assert "applications/metrics-server.yaml" not in tree
     simulated = for_simulated_nodes(load_environment("local"))
-    assert not _addon_objects(render_environment(simulated))
+    assert not _addon_objects(render(simulated))
     # What the env sets beyond its file travels to processes that reload it by name (the publish step).
     assert overrides_of(simulated) == {"addons": {"metrics_server": {"enabled": False}}}
     assert load_environment("local", overrides_of(simulated)) == simulated

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from apps.cloud import STACK_OUTPUT
 from harness.cli import app
-from tests.manifests.conftest import commits
+from tests.manifests.conftest import SAMPLE_CLOUD, commits
 
 pytestmark = pytest.mark.manifests
 runner = CliRunner()
@@ -25,19 +27,40 @@ def test_render_writes_the_tree(tmp_path: Path) -> None:
     assert "image: ml-inference-api:abc123" in text
 
 
-def test_validate_reports_success() -> None:
-    result = run("validate", "prod")
+def stack_outputs(tmp_path: Path) -> str:
+    """`pulumi stack output --json` of a prod stack, as far as the tree is concerned."""
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({STACK_OUTPUT: SAMPLE_CLOUD.model_dump(), "cluster_name": "ml-inference-prod-cluster"}))
+    return str(path)
+
+
+def test_validate_reports_success(tmp_path: Path) -> None:
+    result = run("validate", "prod", "--stack-outputs", stack_outputs(tmp_path))
     assert result.exit_code == 0, result.output
     assert "valid prod" in result.output
 
 
+def test_a_cloud_tree_needs_its_stack_outputs(tmp_path: Path) -> None:
+    """Without them the EFS StorageClass and the load balancer controller would name no real id."""
+    bare = run("render", "prod", "--out", str(tmp_path / "out"))
+    assert bare.exit_code == 1 and "needs the stack's vpc_id" in bare.output and "--stack-outputs" in bare.output
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "other.json").write_text('{"kubeconfig": "..."}')
+    wrong = run("render", "prod", "--stack-outputs", str(tmp_path / "other.json"))
+    assert wrong.exit_code == 1 and "other.json: no 'gitops_metadata' output" in wrong.output
+    rendered = run("render", "prod", "--out", str(tmp_path / "out"), "--stack-outputs", stack_outputs(tmp_path))
+    assert rendered.exit_code == 0, rendered.output
+    storage_class = (tmp_path / "out/apps/aws-efs-csi-driver/storageclass-efs-sc.yaml").read_text()
+    assert f"fileSystemId: {SAMPLE_CLOUD.file_system_id}" in storage_class
+
+
 def test_publish_then_diff_then_publish_again(tmp_path: Path) -> None:
-    repo = tmp_path / "g.git"
-    first = run("publish", "prod", "--repo-url", str(repo), "--no-show-diff")
+    repo, outputs = tmp_path / "g.git", stack_outputs(tmp_path)
+    first = run("publish", "prod", "--repo-url", str(repo), "--no-show-diff", "--stack-outputs", outputs)
     assert first.exit_code == 0 and "published prod" in first.output, first.output
-    same = run("diff", "prod", "--repo-url", str(repo))
+    same = run("diff", "prod", "--repo-url", str(repo), "--stack-outputs", outputs)
     assert same.exit_code == 0 and "no changes for prod" in same.output
-    again = run("publish", "prod", "--repo-url", str(repo))
+    again = run("publish", "prod", "--repo-url", str(repo), "--stack-outputs", outputs)
     assert again.exit_code == 0 and "up to date prod" in again.output and "[main]" in again.output
     assert len(commits(repo)) == 1
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from argocd.render import render_environment
+
 from environments import environment_names, load_environment
+from tests.manifests.conftest import render
 
 pytestmark = pytest.mark.manifests
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.manifests
 def test_pipelines_never_share_an_active_model(name: str) -> None:
     env = load_environment(name)
     registries: dict[str, set[str]] = {}
-    for obj in render_environment(env).app_objects():
+    for obj in render(env).app_objects():
         if obj.kind == "ConfigMap" and "MODEL_REGISTRY_URI" in obj.manifest.get("data", {}):
             registries.setdefault(obj.app, set()).add(obj.manifest["data"]["MODEL_REGISTRY_URI"])
     # The API serves what fraud model-build promotes; the batch pipeline scores with the PCC model.

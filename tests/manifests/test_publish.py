@@ -13,9 +13,9 @@ import pytest
 
 from argocd.errors import ValidationFailed
 from argocd.publish import diff, publish
-from argocd.render import RenderedTree, render_environment
+from argocd.render import RenderedTree
 from environments import load_environment
-from tests.manifests.conftest import commits, git, tree_files
+from tests.manifests.conftest import commits, git, render, tree_files
 
 pytestmark = pytest.mark.manifests
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def env_at(repo: Path, name: str = "local", **overrides: object):
 def test_first_publish_creates_the_bare_repo_and_commits_the_whole_tree(tmp_path: Path) -> None:
     repo = tmp_path / "gitops" / "local.git"
     env = env_at(repo)
-    tree = render_environment(env)
+    tree = render(env)
     result = publish(env, tree, source="0123456789abcdef")
     assert result.changed and (repo / "HEAD").is_file()
     assert commits(repo) == [result.commit]
@@ -41,9 +41,9 @@ def test_first_publish_creates_the_bare_repo_and_commits_the_whole_tree(tmp_path
 
 def test_publishing_an_unchanged_tree_makes_no_commit(tmp_path: Path) -> None:
     env = env_at(tmp_path / "r.git")
-    tree = render_environment(env)
+    tree = render(env)
     first = publish(env, tree)
-    again = publish(env, render_environment(env))
+    again = publish(env, render(env))
     assert not again.changed and again.commit is None
     assert commits(tmp_path / "r.git") == [first.commit]
 
@@ -51,9 +51,9 @@ def test_publishing_an_unchanged_tree_makes_no_commit(tmp_path: Path) -> None:
 def test_a_changed_threshold_is_one_small_commit_previewed_by_diff(tmp_path: Path) -> None:
     repo = tmp_path / "r.git"
     env = env_at(repo)
-    publish(env, render_environment(env))
+    publish(env, render(env))
     changed = env_at(repo, apps={"inference_api": {"autoscaling": {"cpu_utilization": 55}}})
-    tree = render_environment(changed)
+    tree = render(changed)
     preview = diff(changed, tree)
     assert "-          averageUtilization: 70" in preview and "+          averageUtilization: 55" in preview
     assert len(commits(repo)) == 1, "diff must not write"
@@ -67,7 +67,7 @@ def test_a_changed_threshold_is_one_small_commit_previewed_by_diff(tmp_path: Pat
 def test_diff_against_a_missing_repo_creates_nothing(tmp_path: Path) -> None:
     repo = tmp_path / "absent.git"
     env = env_at(repo)
-    text = diff(env, render_environment(env))
+    text = diff(env, render(env))
     assert "applications/inference-api.yaml" in text
     assert not repo.exists()
 
@@ -75,16 +75,16 @@ def test_diff_against_a_missing_repo_creates_nothing(tmp_path: Path) -> None:
 def test_objects_no_longer_rendered_are_removed(tmp_path: Path) -> None:
     repo = tmp_path / "r.git"
     env = env_at(repo)
-    publish(env, render_environment(env))
+    publish(env, render(env))
     staged = env_at(repo, apps={"cleanup": {"enabled": False}})
-    publish(staged, render_environment(staged))
+    publish(staged, render(staged))
     assert not [f for f in tree_files(repo) if "/apps/cleanup/" in f or f.endswith("applications/cleanup.yaml")]
 
 
 def test_invalid_tree_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     repo = tmp_path / "r.git"
     env = env_at(repo)
-    tree = render_environment(env)
+    tree = render(env)
     objs = []
     for obj in tree.objects:
         if obj.kind == "Deployment":
@@ -104,7 +104,7 @@ def test_invalid_tree_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
 def test_publishing_another_envs_tree_is_refused(tmp_path: Path) -> None:
     env = env_at(tmp_path / "r.git")
     with pytest.raises(Exception, match="rendered for env 'prod'"):
-        publish(env, render_environment(load_environment("prod")))
+        publish(env, render(load_environment("prod")))
 
 
 def test_concurrent_publishers_never_lose_a_commit(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_concurrent_publishers_never_lose_a_commit(tmp_path: Path) -> None:
     ]
     try:
         # Let every process render and warm its caches first: `_publisher` prints nothing until go.
-        publish(env_at(repo), render_environment(env_at(repo)))  # the repo exists before the race
+        publish(env_at(repo), render(env_at(repo)))  # the repo exists before the race
         go.touch()
         outputs = [p.communicate(timeout=600) for p in procs]
     finally:
@@ -149,10 +149,10 @@ def test_file_urls_work_and_credentials_are_masked_in_messages(tmp_path: Path) -
 
     env = env_at(tmp_path / "r.git")
     url = f"file://{tmp_path / 'r.git'}"
-    result = publish(env, render_environment(env), repo_url=url)
+    result = publish(env, render(env), repo_url=url)
     assert result.changed and commits(tmp_path / "r.git") == [result.commit]
     assert mask("https://bot:s3cr3t@git.example.com/gitops.git") == "https://***@git.example.com/gitops.git"
     unreachable = env_at(tmp_path / "r.git", gitops={"repo_url": "https://bot:s3cr3t@127.0.0.1:9/gitops.git"})
     with pytest.raises(Exception) as info:
-        publish(unreachable, render_environment(unreachable))
+        publish(unreachable, render(unreachable))
     assert "s3cr3t" not in str(info.value) and "***@127.0.0.1" in str(info.value)

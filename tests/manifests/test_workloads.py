@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import yaml
 
 from apps import k8s
+from apps.addons import charts
 from apps.api import workload as api
 from apps.batch import workload as batch
 from apps.fraud import workload as fraud
 from argocd.errors import RenderError
-from argocd.render import RenderedTree, render_environment, service_accounts
+from argocd.render import RenderedTree, service_accounts
 from environments import load_environment
-from tests.manifests.conftest import ENVS, env_with
+from tests.manifests.conftest import ENVS, SAMPLE_CLOUD, env_with, render
 
 pytestmark = pytest.mark.manifests
 
@@ -138,7 +140,7 @@ def test_fraud_without_gpu_scales_gpu_variants_to_zero(trees: dict[str, Rendered
     assert deps["preprocessing-gpu"]["spec"]["replicas"] == deps["inference-gpu"]["spec"]["replicas"] == 0
     assert deps["inference-cpu"]["spec"]["replicas"] == env.apps.fraud_pipeline.replicas.inference
     assert "nvidia.com/gpu" not in pod_spec(deps["model-build"])["containers"][0]["resources"]["limits"]
-    no_pool = render_environment(
+    no_pool = render(
         env_with(
             "staging",
             node_groups={
@@ -192,25 +194,39 @@ def test_finished_runs_are_kept_by_cronjob_history_and_a_drain_passes_unready_ap
 
 def test_irsa_environment_annotates_service_accounts() -> None:
     env = env_with("prod", aws={"cluster": {"identity": "irsa"}})
-    arns = {app: f"arn:aws:iam::123456789012:role/{app}" for app, _, _ in service_accounts(env)}
-    tree = render_environment(env, role_arns=arns)
+    holders = [*service_accounts(env), *charts.calling_aws(env)]
+    arns = {app: f"arn:aws:iam::123456789012:role/{app}" for app, _, _ in holders}
+    tree = render(env, cloud=SAMPLE_CLOUD.model_copy(update={'role_arns': arns}))
     accounts = objects(tree, "ServiceAccount")
     # Add-ons call no AWS API of ours: no role, in IRSA environments too.
     assert "eks.amazonaws.com/role-arn" not in accounts.pop("metrics-server")["metadata"]["annotations"]
     for sa in accounts.values():
         assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::123456789012:role/")
+    # The chart add-ons' service accounts carry their own roles, through the charts' values.
+    for name, _, account in charts.calling_aws(env):
+        values = yaml.safe_load(tree[f"applications/{name}.yaml"])["spec"]["sources"][0]["helm"]["valuesObject"]
+        found = [v for v in _walk(values) if isinstance(v, dict) and v.get("eks.amazonaws.com/role-arn")]
+        assert found == [{"eks.amazonaws.com/role-arn": arns[name]}], name
     with pytest.raises(RenderError, match="ServiceAccount ml-inference/ml-inference-api uses IRSA"):
-        render_environment(env)
-    plain = render_environment(load_environment("prod"))  # Pod Identity: associations live in AWS
+        render(env)
+    plain = render(load_environment("prod"))  # Pod Identity: associations live in AWS
     assert all(
         "eks.amazonaws.com/role-arn" not in sa["metadata"]["annotations"]
         for sa in objects(plain, "ServiceAccount").values()
     )
 
 
+def _walk(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [value, *(x for v in value.values() for x in _walk(v))]
+    if isinstance(value, list):
+        return [x for v in value for x in _walk(v)]
+    return [value]
+
+
 def test_image_tag_override_reaches_every_app_container_and_no_addon() -> None:
     env = load_environment("local")
-    tree = render_environment(env, image_tag="sha-0123abcd")
+    tree = render(env, image_tag="sha-0123abcd")
     images = {
         o.app: c["image"]
         for o in tree.objects
@@ -221,7 +237,7 @@ def test_image_tag_override_reaches_every_app_container_and_no_addon() -> None:
     assert images.pop("metrics-server") == f"{addon.image}:{addon.version}"  # upstream's, at its pinned version
     assert set(images.values()) == {"ml-inference-api:sha-0123abcd", "ml-pipeline:sha-0123abcd"}
     with pytest.raises(RenderError, match="latest"):
-        render_environment(load_environment("local"), image_tag="latest")
+        render(load_environment("local"), image_tag="latest")
 
 
 def test_sync_waves_put_namespaces_first_and_hpa_after_workloads(trees: dict[str, RenderedTree]) -> None:
