@@ -503,6 +503,12 @@ class Environment(Strict):
         if self.aws is not None and self.apps.inference_api.expose == "node_port":
             raise ValueError("apps.inference_api.expose: node_port is for local clusters; in the cloud use "
                              "load_balancer or ingress")
+        volume, efs = self.storage.shared_volume, self.addons.efs_csi_driver
+        if (self.aws is not None and self.apps.fraud_pipeline.enabled and volume.storage_class == efs.storage_class
+                and not efs.enabled):
+            # Seed 002's failure story: the claim stays Pending and every fraud pod with it.
+            raise ValueError(f"storage.shared_volume.storage_class is {volume.storage_class!r}, the EFS add-on's class, "
+                             "but addons.efs_csi_driver.enabled is false: enable it or name another class")
         if self.production and self.apps.inference_api.fault_injection_allowed:
             raise ValueError("apps.inference_api.fault_injection_allowed is refused in production")
         if not any(g.kind == "cpu" for g in self.node_groups.values()):

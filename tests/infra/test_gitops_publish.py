@@ -3,18 +3,25 @@ resource wired with the env's repo; the publish provider exercised against a rea
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+import yaml
+from typer.testing import CliRunner
+
+from apps.addons import charts
+from apps.cloud import STACK_OUTPUT, CloudMetadata
 from argocd import catalog
 from argocd.render import render_environment
 from environments import Environment, load_environment
+from harness.cli import app as cli
 from infra.errors import PublishError
 from infra.gitops import CASCADE_FINALIZER
 from infra.mocks import Run
-from infra.publish import GitOpsPublishProvider, PublishSpec, file_digests, with_registry
+from infra.publish import GitOpsPublishProvider, PublishSpec, file_digests
 
 pytestmark = pytest.mark.infra
 
@@ -29,23 +36,47 @@ def test_argocd_installed_from_pinned_chart(env: Environment, run: Run) -> None:
     assert argo["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
 
 
+def _published_tree(env: Environment, run: Run) -> tuple[CloudMetadata, object]:
+    pub = run.one(DYNAMIC, "-publish").inputs
+    cloud = CloudMetadata.model_validate(pub["cloud"])
+    return cloud, render_environment(env, cloud=cloud)
+
+
 def test_publish_resource_wired_with_env_repo_registry_and_roles(env: Environment, run: Run) -> None:
     pub = run.one(DYNAMIC, "-publish").inputs
     assert (pub["repo_url"], pub["branch"], pub["path"]) == (env.gitops.repo_url, env.gitops.branch, env.gitops.path)
+    cloud, tree = _published_tree(env, run)
     urls = [r.outputs["repositoryUrl"] for r in run.of_type("aws:ecr/repository:Repository")]
-    assert all(u.startswith(pub["registry"] + "/") for u in urls)
-    roles = {r.name.rsplit("-identity-", 1)[1]: r.outputs["arn"] for r in run.of_type("aws:iam/role:Role")
-             if "-identity-" in r.name}
-    assert pub["role_arns"] == roles
+    assert all(u.startswith(cloud.registry + "/") for u in urls)
+    # every app and every add-on that calls AWS gets its role's ARN
+    arns = {r.outputs["arn"] for r in run.of_type("aws:iam/role:Role")}
+    holders = {a.name for a in catalog.enabled_apps(env)} | {name for name, _, _ in charts.calling_aws(env)}
+    assert set(cloud.role_arns) == holders and set(cloud.role_arns.values()) <= arns
     # the digests are those of the very tree the publisher will send (so the diff is honest)
-    tree = render_environment(with_registry(env, pub["registry"]), role_arns=roles)
     assert pub["files"] == file_digests(tree)
     assert any(p.startswith("apps/inference-api/") for p in pub["files"])
 
 
+def test_a_tree_rendered_from_the_stack_outputs_is_what_the_stack_publishes(
+        env: Environment, run: Run, tmp_path: Path) -> None:
+    """What a reviewer renders with `--stack-outputs` is byte for byte what `pulumi up` commits."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({k: v for k, v in run.outputs.items() if k != "kubeconfig"}, default=str))
+    result = CliRunner().invoke(cli, ["argocd", "render", env.name, "--stack-outputs", str(outputs),
+                                      "--out", str(tmp_path / "tree")])
+    assert result.exit_code == 0, result.output
+    rendered = {p.relative_to(tmp_path / "tree").as_posix(): p.read_bytes() for p in (tmp_path / "tree").rglob("*.yaml")}
+    assert file_digests(rendered) == run.one(DYNAMIC, "-publish").inputs["files"]
+    # and it names what the stack created: the EFS file system behind efs-sc, the VPC
+    efs = yaml.safe_load(rendered["apps/aws-efs-csi-driver/storageclass-efs-sc.yaml"])
+    assert efs["parameters"]["fileSystemId"] == run.one("aws:efs/fileSystem:FileSystem").outputs["id"]
+    alb = yaml.safe_load(rendered["applications/aws-load-balancer-controller.yaml"])
+    assert alb["spec"]["sources"][0]["helm"]["valuesObject"]["vpcId"] == run.outputs["vpc_id"]
+
+
 def test_rendered_images_come_from_the_stack_registry(env: Environment, run: Run) -> None:
-    pub = run.one(DYNAMIC, "-publish").inputs
-    tree = render_environment(with_registry(env, pub["registry"]), role_arns=pub["role_arns"])
+    cloud, tree = _published_tree(env, run)
+    pub = {"registry": cloud.registry}
     addons = {a.name for a in catalog.ADDONS}  # upstream images at their pinned versions, not ours
     images = [c["image"] for o in tree.objects if o.kind == "Deployment" and o.app not in addons
               for c in o.manifest["spec"]["template"]["spec"]["containers"]]
@@ -53,10 +84,15 @@ def test_rendered_images_come_from_the_stack_registry(env: Environment, run: Run
 
 
 def test_bootstrap_objects_from_tree_applied_after_publish(env: Environment, run: Run) -> None:
-    project = run.one("kubernetes:argoproj.io/v1alpha1:AppProject")
+    project = run.by_name(f"{env.name}-gitops-appproject")
+    addons = run.by_name(f"{env.name}-gitops-addons-appproject")
     root = run.one("kubernetes:argoproj.io/v1alpha1:Application")
     assert project.inputs["metadata"]["namespace"] == env.gitops.argocd_namespace
     assert project.inputs["spec"]["sourceRepos"] == [env.gitops.repo_url]
+    # the upstream charts' project trusts exactly their pinned repositories (and ours)
+    assert set(addons.inputs["spec"]["sourceRepos"]) == \
+        {env.gitops.repo_url} | {c.repo_url for c in catalog.enabled_charts(env)}
+    assert addons.name in root.depends_on
     assert root.inputs["spec"]["source"]["repoURL"] == env.gitops.repo_url
     assert root.inputs["spec"]["source"]["path"] == f"{env.gitops.path}/applications"
     assert CASCADE_FINALIZER in root.inputs["metadata"]["finalizers"], "destroying the root app cascades"
@@ -71,10 +107,11 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 @pytest.fixture
 def spec(tmp_path: Path) -> PublishSpec:
     env = load_environment("dev")
-    registry = "123456789012.dkr.ecr.us-west-2.amazonaws.com/ml-platform/dev"
-    tree = render_environment(with_registry(env, registry))
+    cloud = CloudMetadata(registry="123456789012.dkr.ecr.us-west-2.amazonaws.com/ml-platform/dev",
+                          vpc_id="vpc-0123456789abcdef0", file_system_id="fs-0123456789abcdef0")
+    tree = render_environment(env, cloud=cloud)
     return PublishSpec(env_name="dev", repo_url=str(tmp_path / "gitops.git"), branch=env.gitops.branch,
-                       path=env.gitops.path, registry=registry, role_arns={}, files=file_digests(tree))
+                       path=env.gitops.path, cloud=cloud.model_dump(), files=file_digests(tree))
 
 
 def test_publish_provider_commits_tree_and_delete_keeps_history(spec: PublishSpec) -> None:
@@ -123,13 +160,11 @@ def test_publish_provider_is_pickled_by_reference() -> None:
 
 def test_bootstrap_objects_are_those_of_the_published_tree(env: Environment, run: Run) -> None:
     """Rendered before the registry and roles exist, they must still equal the published files."""
-    import yaml
-
-    pub = run.one(DYNAMIC, "-publish").inputs
-    tree = render_environment(with_registry(env, pub["registry"]), role_arns=pub["role_arns"])
-    project = run.one("kubernetes:argoproj.io/v1alpha1:AppProject").inputs
-    published = yaml.safe_load(tree["bootstrap/appproject.yaml"])
-    assert project["metadata"] == published["metadata"] and project["spec"] == published["spec"]
+    _, tree = _published_tree(env, run)
+    for name, path in (("appproject", "bootstrap/appproject.yaml"), ("addons-appproject", "bootstrap/addons-appproject.yaml")):
+        project = run.by_name(f"{env.name}-gitops-{name}").inputs
+        published = yaml.safe_load(tree[path])
+        assert project["metadata"] == published["metadata"] and project["spec"] == published["spec"]
     root = run.one("kubernetes:argoproj.io/v1alpha1:Application").inputs
     published_root = yaml.safe_load(tree["bootstrap/root-application.yaml"])
     assert root["spec"] == published_root["spec"]
@@ -164,7 +199,7 @@ def test_local_stack_is_the_kubernetes_half_from_a_kubeconfig() -> None:
     root = objects["local-gitops-root-app"]["manifest"]
     assert root["spec"]["source"]["repoURL"] == clone and CASCADE_FINALIZER in root["metadata"]["finalizers"]
     pub = run.one(DYNAMIC, "-publish").inputs
-    assert (pub["repo_url"], pub["clone_url"], pub["registry"]) == (local.gitops.repo_url, clone, "")
+    assert (pub["repo_url"], pub["clone_url"], pub["cloud"]) == (local.gitops.repo_url, clone, CloudMetadata().model_dump())
     assert pub["files"] == file_digests(render_environment(local, repo_url=clone))
     assert run.outputs["gitops_repo"] == local.gitops.repo_url
 
