@@ -23,6 +23,7 @@ from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 
+from apps.addons import prometheus_crds
 from apps.api import workload as api_workload
 from argocd.publish import publish
 from argocd.render import render_environment
@@ -112,6 +113,19 @@ def test_the_hpa_reads_cpu_and_memory_from_metrics_server(loop: Loop) -> None:
     assert utilization["memory"] > 0, utilization
     top = KindProvider().kubectl(loop.site.cluster, "top", "pods", "-n", ns)  # raises on a non-zero exit
     assert api_workload.DEPLOYMENT in top, top
+
+
+def test_the_apis_servicemonitor_lands_on_the_monitoring_crds_the_tree_installs(loop: Loop) -> None:
+    """A fresh cluster has no Prometheus operator CRDs: the add-on brings them, so the API's
+    ServiceMonitor is applied for real instead of being skipped."""
+    kind = KindProvider()
+    crds = kind.kubectl(loop.site.cluster, "get", "crd", "-l", f"app.kubernetes.io/name={prometheus_crds.APP}",
+                        "-o", "name").split()
+    assert sorted(crds) == sorted(f"customresourcedefinition.apiextensions.k8s.io/{r}.monitoring.coreos.com"
+                                  for r in prometheus_crds.RESOURCES)
+    monitors = kind.kubectl(loop.site.cluster, "get", "servicemonitors", "-n", api_workload.namespace(loop.env),
+                            "-o", "name").split()
+    assert monitors == [f"servicemonitor.monitoring.coreos.com/{api_workload.DEPLOYMENT}"], monitors
 
 
 def test_the_hpa_scales_out_under_load_and_back_in(loop: Loop, tmp_path: Path) -> None:
