@@ -39,7 +39,6 @@ from environments.model import Environment
 # The version the local clusters run (the harness builds this minor); cloud envs name theirs.
 LOCAL_KUBERNETES_VERSION = "1.33"
 ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
-ARGOCD_VERSION = "v3.0.23"
 ESO_MODULE = "github.com/external-secrets/external-secrets"
 
 
@@ -155,19 +154,13 @@ class CrdSource:
 def crd_sources(env: Environment) -> dict[str, CrdSource]:
     """The CRD-backed groups a tree may use, each at the version the environment deploys."""
     return {
-        # Argo CD 3.0.x is what chart 8.1.x (aws.argocd_chart_version) installs.
-        "argoproj.io": CrdSource(ARGOCD_MODULE, ARGOCD_VERSION, "manifests/crds/*-crd.yaml"),
+        "argoproj.io": CrdSource(ARGOCD_MODULE, env.gitops.argocd_version, "manifests/crds/*-crd.yaml"),
         "monitoring.coreos.com": CrdSource(prometheus_crds.MODULE, env.addons.prometheus_crds.version,
                                            f"{prometheus_crds.CRD_DIR}/monitoring.coreos.com_*.yaml"),
         # The chart's version is the operator's (its module tag).
         "external-secrets.io": CrdSource(ESO_MODULE, f"v{env.addons.external_secrets.chart_version}",
                                          "config/crds/bases/external-secrets.io_*.yaml"),
     }
-
-
-def argocd_crd_dir() -> Path:
-    """The pinned Argo CD module's manifests/crds, downloaded into the Go module cache once."""
-    return _module_dir(ARGOCD_MODULE, ARGOCD_VERSION) / "manifests" / "crds"
 
 
 def _module_dir(module: str, version: str) -> Path:

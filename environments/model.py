@@ -28,6 +28,7 @@ ModelFamily = Literal["fraud", "pcc"]
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 Cron = Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
+Version = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
 
 
 class Strict(BaseModel):
@@ -327,15 +328,15 @@ class GitOps(Strict):
     branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
     path: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")]
     argocd_namespace: DnsLabel
+    # The one Argo CD version: what the cloud chart runs (its image tag), what the harness builds
+    # for local clusters, and the CRD schemas the tree is validated against.
+    argocd_version: Version
     # How often Argo CD looks for new commits (argocd-cm timeout.reconciliation) where no webhook
     # tells it; 180 s is Argo CD's own default.
     poll_interval_s: int = Field(default=180, ge=5, le=3600)
 
 
 # ---------------------------------------------------------------- platform add-ons
-
-
-Version = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
 
 
 class MetricsServer(Strict):

@@ -42,8 +42,11 @@ def argocd_settings(poll_interval_s: int) -> dict[str, str]:
             "timeout.reconciliation.jitter": f"{min(poll_interval_s // 3, 60)}s"}
 
 
-def argocd_values(poll_interval_s: int) -> dict[str, Any]:
+def argocd_values(poll_interval_s: int, argocd_version: str) -> dict[str, Any]:
     return {
+        # The environment's Argo CD, whatever the chart's default: the version the tree is validated
+        # against and local clusters run.
+        "global": {"image": {"tag": argocd_version}},
         # CRDs outlive a chart upgrade or uninstall, so Applications are never deleted by accident.
         "crds": {"install": True, "keep": True},
         # Users sign in through the cluster's own credentials; no bundled identity server to patch.
@@ -89,7 +92,13 @@ class HelmInstall:
 
     chart_version: str
     provider: k8s.Provider
-    poll_interval_s: int = 180
+    poll_interval_s: int
+    argocd_version: str
+
+    @classmethod
+    def of(cls, env: Environment, provider: k8s.Provider) -> HelmInstall:
+        assert env.aws is not None  # the chart install is the cloud's
+        return cls(env.aws.argocd_chart_version, provider, env.gitops.poll_interval_s, env.gitops.argocd_version)
 
     def apply(self, parent: pulumi.Resource, name: str, kind: str, manifest: Manifest,
               depends_on: list[pulumi.Resource]) -> pulumi.Resource:
@@ -110,7 +119,7 @@ class HelmInstall:
             version=self.chart_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ARGOCD_REPO),
             namespace=namespace_name,
-            values=argocd_values(self.poll_interval_s),
+            values=argocd_values(self.poll_interval_s, self.argocd_version),
             atomic=True,
             opts=pulumi.ResourceOptions(parent=parent, provider=self.provider, depends_on=[namespace]),
         )]

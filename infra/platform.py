@@ -98,7 +98,7 @@ class MlPlatform(pulumi.ComponentResource):
         self.cloud_metadata = pulumi.Output.all(registry=self.storage.registry,
                                                 role_arns=pulumi.Output.all(**self.identity.role_arns))
         self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
-            env, install=HelmInstall(spec.argocd_chart_version, kubernetes, env.gitops.poll_interval_s),
+            env, install=HelmInstall.of(env, kubernetes),
             cloud=self.cloud_metadata),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups]))
 

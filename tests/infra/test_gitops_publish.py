@@ -34,6 +34,8 @@ def test_argocd_installed_from_pinned_chart(env: Environment, run: Run) -> None:
     assert argo["version"] == env.aws.argocd_chart_version
     assert argo["namespace"] == env.gitops.argocd_namespace
     assert argo["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
+    # whatever the chart's default, it runs the environment's one Argo CD version
+    assert argo["values"]["global"]["image"]["tag"] == env.gitops.argocd_version
 
 
 def _published_tree(env: Environment, run: Run) -> tuple[CloudMetadata, object]:

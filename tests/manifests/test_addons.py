@@ -8,7 +8,7 @@ import yaml
 
 from apps.addons import charts, metrics_server, prometheus_crds
 from apps.api import workload as api
-from argocd import catalog
+from argocd import catalog, validate
 from argocd.render import RenderedTree
 from environments import load_environment
 from environments.loader import overrides_of
@@ -52,6 +52,14 @@ def test_every_environment_gets_metrics_server_before_its_apps(name: str, trees:
 
 def test_local_builds_the_metrics_server_version_the_toolchain_pins() -> None:
     assert load_environment("local").addons.metrics_server.version == load_manifest().groups["metrics-server"].version
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_one_argocd_version_for_the_cloud_chart_the_local_build_and_validation(name: str) -> None:
+    env = load_environment(name)
+    built = load_manifest().groups["argocd"].version
+    assert env.gitops.argocd_version == built
+    assert validate.crd_sources(env)["argoproj.io"].version == built
 
 
 def test_an_addon_turned_off_leaves_the_tree() -> None:
