@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from environments.model import GPU_TAINT, Environment, Resources, SizingStrategy, WorkloadClass
+from environments.quantities import cpu_millis, format_cpu, format_memory, memory_bytes
 
 Obj = dict[str, Any]
 
@@ -102,40 +103,6 @@ def kube_score_ignores(*reasons: tuple[str, str]) -> dict[str, str]:
         return {}
     return {KUBE_SCORE_IGNORE: ",".join(test for test, _ in reasons),
             KUBE_SCORE_WHY: "\n".join(f"{test}: {why}" for test, why in reasons)}
-
-
-# ---------------------------------------------------------------- quantities
-
-
-_CPU = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m?)$")
-_MEM_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-_MEM = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(k|M|G|Ki|Mi|Gi|Ti)?$")
-
-
-def cpu_millis(quantity: str) -> int:
-    match = _CPU.match(quantity)
-    if not match:
-        raise BuildError(f"cpu quantity {quantity!r}: expected cores ('2', '0.5') or millicores ('250m')")
-    value = float(match.group(1))
-    return round(value if match.group(2) else value * 1000)
-
-
-def memory_bytes(quantity: str) -> int:
-    match = _MEM.match(quantity)
-    if not match:
-        raise BuildError(f"memory quantity {quantity!r}: expected a number with k/M/G/Ki/Mi/Gi/Ti")
-    return round(float(match.group(1)) * _MEM_UNITS[match.group(2) or ""])
-
-
-def format_cpu(millis: int) -> str:
-    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
-
-
-def format_memory(size: int) -> str:
-    for unit in ("Ti", "Gi", "Mi", "Ki"):
-        if size % _MEM_UNITS[unit] == 0:
-            return f"{size // _MEM_UNITS[unit]}{unit}"
-    return str(size)
 
 
 # ---------------------------------------------------------------- containers and pods

@@ -11,9 +11,10 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from environments.instances import INSTANCE_SHAPES, InstanceShape
+from environments.quantities import checked_cpu, checked_memory, cpu_millis, memory_bytes
 
 EnvName = Literal["local", "dev", "staging", "prod"]
 SizingStrategy = Literal["minimal", "balanced", "performance"]
@@ -24,8 +25,9 @@ LoadProfileName = Literal["single", "batch", "mixed", "scale"]
 # the fraud pipeline's inference stage and the inference API; the PCC model by the batch pipeline.
 ModelFamily = Literal["fraud", "pcc"]
 
-# Kubernetes quantities as the API accepts them for cpu and memory ("250m", "1", "512Mi").
-Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]
+# Kubernetes quantities ("250m", "1"; "512Mi"), checked by the parser every room computes with.
+CpuQuantity = Annotated[str, AfterValidator(checked_cpu)]
+MemoryQuantity = Annotated[str, AfterValidator(checked_memory)]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 Cron = Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
 Version = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
@@ -159,21 +161,16 @@ class NodeGroup(Strict):
 
 
 class ResourceAmounts(Strict):
-    cpu: Quantity
-    memory: Quantity
+    cpu: CpuQuantity
+    memory: MemoryQuantity
 
     @property
-    def cpu_millis(self) -> float:
-        return float(self.cpu[:-1]) if self.cpu.endswith("m") else float(self.cpu) * 1000
+    def cpu_millis(self) -> int:
+        return cpu_millis(self.cpu)
 
     @property
     def memory_mib(self) -> float:
-        number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", self.memory).groups()  # type: ignore[union-attr]
-        return float(number) * _MIB_PER_UNIT[unit]
-
-
-_MIB_PER_UNIT = {"": 1 / 2**20, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20,
-                 "Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "m": 1e-3 / 2**20}
+        return memory_bytes(self.memory) / 2**20
 
 
 class Resources(Strict):
@@ -292,7 +289,7 @@ class Apps(Strict):
 
 
 class SharedVolume(Strict):
-    size: Quantity
+    size: MemoryQuantity
     storage_class: str | None = None
     # RWX when the storage class supports it; RWO forces every stage onto one node (fraud seed).
     read_write_many: bool

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from apps.k8s import memory_bytes
+from environments.quantities import memory_bytes
 from argocd.render import RenderedObject, RenderedTree, render_environment
 from environments import load_environment
 

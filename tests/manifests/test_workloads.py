@@ -257,7 +257,7 @@ def test_every_object_carries_the_recommended_labels(trees: dict[str, RenderedTr
 
 @pytest.mark.parametrize("name", ENVS)
 def test_api_quota_lets_the_hpa_reach_its_maximum(name: str, trees: dict[str, RenderedTree]) -> None:
-    from apps.k8s import cpu_millis, memory_bytes
+    from environments.quantities import cpu_millis, memory_bytes
 
     env = load_environment(name)
     hard = objects(trees[name], "ResourceQuota", api.APP)[f"{api.APP}-quota"]["spec"]["hard"]

@@ -147,3 +147,13 @@ def test_gpu_demand_is_not_checked_where_the_fraud_pipeline_runs_on_cpu() -> Non
         "node_groups": {"gpu": {"instance_types": ["g5.xlarge"]}}, "apps": {"fraud_pipeline": {"use_gpu": False}},
     })
     assert not env.fraud_on_gpu and env.has_gpu
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("memory", "512m", "memory quantity '512m'"),     # milli-bytes: the workloads could never be rendered
+    ("cpu", "1Gi", "cpu quantity '1Gi'"),
+])
+def test_a_quantity_the_workloads_cannot_compute_with_is_refused_at_load(field: str, value: str, expected: str) -> None:
+    with pytest.raises(EnvironmentFileError, match=f"sizing.minimal.api.requests.{field}.*{expected}"):
+        load_environment("dev", {"sizing": {"minimal": {"api": {"requests": {field: value}}}}})
+
