@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
@@ -156,52 +158,49 @@ class S3Store:
         }.get(code, "check the endpoint URL and credentials")
         return StorageError(f"cannot {action}: {code}: {e}; {hint}", uri=self.uri, key=key)
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    @contextmanager
+    def _calling_s3(self, action: str, key: str | None) -> Iterator[None]:
+        """S3's own errors (an answer, or no connection) become StorageErrors naming the object;
+        anything else is a bug of ours and keeps its traceback."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
-        except StorageError:
-            raise
-        except Exception as e:
-            raise self._error("write", key, e) from e
+            yield
+        except (ClientError, BotoCoreError) as e:
+            raise self._error(action, key, e) from e
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        full = self._full(key)
+        with self._calling_s3("write", key):
+            self._client.put_object(Bucket=self.bucket, Key=full, Body=data)
 
     def get_bytes(self, key: str) -> bytes:
-        try:
-            return self._client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
-        except StorageError:
-            raise
-        except Exception as e:
-            raise self._error("read", key, e) from e
+        full = self._full(key)
+        with self._calling_s3("read", key):
+            return self._client.get_object(Bucket=self.bucket, Key=full)["Body"].read()  # type: ignore[no-any-return]
 
     def exists(self, key: str) -> bool:
+        full = self._full(key)
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._full(key))
-            return True
-        except StorageError:
-            raise
-        except Exception as e:
-            err = self._error("check", key, e)
-            if isinstance(err, ObjectNotFound):
-                return False
-            raise err from e
+            with self._calling_s3("check", key):
+                self._client.head_object(Bucket=self.bucket, Key=full)
+        except ObjectNotFound:
+            return False
+        return True
 
     def list(self, prefix: str = "") -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []
-        try:
+        with self._calling_s3("list", prefix or None):
             paginator = self._client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
                 keys.extend(obj["Key"][len(base) :] for obj in page.get("Contents", []))
-        except Exception as e:
-            raise self._error("list", prefix or None, e) from e
         return sorted(keys)
 
     def delete(self, key: str) -> None:
-        try:
-            self._client.delete_object(Bucket=self.bucket, Key=self._full(key))
-        except StorageError:
-            raise
-        except Exception as e:
-            raise self._error("delete", key, e) from e
+        full = self._full(key)
+        with self._calling_s3("delete", key):
+            self._client.delete_object(Bucket=self.bucket, Key=full)
 
 
 def open_store(uri: str, *, endpoint_url: str | None = None) -> ObjectStore:

@@ -224,3 +224,12 @@ def test_each_s3_store_reads_the_credentials_in_force_when_it_opens(monkeypatch:
         store = open_store("s3://bucket/prefix", endpoint_url="http://127.0.0.1:9")
         keys.append(store._client._request_signer._credentials.access_key)  # what its requests are signed with
     assert keys == ["first-key", "second-key"]
+
+
+def test_a_bug_of_ours_is_not_reported_as_an_endpoint_problem() -> None:
+    """A programming error (here a client that is not one) keeps its own type and traceback."""
+    store = S3Store("bucket", "", uri="s3://bucket", client=object())
+    with pytest.raises(AttributeError):
+        store.put_bytes("a.json", b"{}")
+    with pytest.raises(AttributeError):
+        store.exists("a.json")
