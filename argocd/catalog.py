@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
+from typing import Protocol
 
 from apps.addons import metrics_server, prometheus_crds
 from apps.addons.charts import CHARTS, Chart
@@ -20,10 +20,20 @@ from environments.model import Environment
 CHART_WAVE = -2
 
 
+class Workload(Protocol):
+    """What an app's (or a rendered add-on's) module offers: `apps/<app>/workload.py` and the like."""
+
+    SERVICE_ACCOUNT: str | None
+
+    def namespace(self, env: Environment) -> str: ...
+
+    def objects(self, env: Environment, *, role_arn: str | None = None) -> list[Obj]: ...
+
+
 @dataclass(frozen=True)
 class AppSpec:
     name: str
-    module: ModuleType
+    module: Workload
     # Order among the Applications of the root app: cleanup runs in the batch namespace.
     wave: int
     enabled: Callable[[Environment], bool]
@@ -31,13 +41,13 @@ class AppSpec:
     owns_namespace: bool = True
 
     def namespace(self, env: Environment) -> str:
-        return self.module.namespace(env)  # type: ignore[no-any-return]
+        return self.module.namespace(env)
 
-    def service_account(self) -> str:
-        return self.module.SERVICE_ACCOUNT  # type: ignore[no-any-return]
+    def service_account(self) -> str | None:
+        return self.module.SERVICE_ACCOUNT
 
     def objects(self, env: Environment, *, role_arn: str | None) -> list[Obj]:
-        return self.module.objects(env, role_arn=role_arn)  # type: ignore[no-any-return]
+        return self.module.objects(env, role_arn=role_arn)
 
 
 APPS: tuple[AppSpec, ...] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from apps.k8s import MANAGED_BY, PART_OF, SYNC_WAVE, Obj
+from apps.k8s import SYNC_WAVE, AppMeta, Obj
 from environments.model import Environment
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -31,13 +31,8 @@ def application_name(env: Environment, app: str) -> str:
 
 
 def _labels(env: Environment, component: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "argocd-apps",
-        "app.kubernetes.io/instance": f"argocd-apps-{env.name}",
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-    }
+    """The recommended labels, from the one place every object of ours gets them."""
+    return AppMeta(env=env, name="argocd-apps", component=component).labels()
 
 
 def app_project(

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
