@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from apps.addons.charts import calling_aws
 from argocd.render import service_accounts
 from environments import Environment, load_environment
 from infra.mocks import Run, run_program
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_resource_counts_follow_the_env(env: Environment, run: Run) -> None:
     net, counts = env.aws.network, run.counts()
     workloads = len(service_accounts(env))
+    addons = len(calling_aws(env))
+    efs, secrets = env.addons.efs_csi_driver.enabled, env.addons.external_secrets.enabled
     expected = {
         "aws:ec2/vpc:Vpc": 1,
         "aws:ec2/subnet:Subnet": 2 * net.az_count,
@@ -33,22 +36,28 @@ def test_resource_counts_follow_the_env(env: Environment, run: Run) -> None:
         "aws:ec2/flowLog:FlowLog": 1 if net.flow_logs else 0,
         "eks:index:Cluster": 1,
         "aws:eks/nodeGroup:NodeGroup": len(env.node_groups),
-        # one per workload, the autoscaler's, the node role, the flow-logs role
-        "aws:iam/role:Role": workloads + 2 + (1 if net.flow_logs else 0),
+        # one per workload, one per add-on that calls AWS, the node role, the flow-logs role
+        "aws:iam/role:Role": workloads + addons + 1 + (1 if net.flow_logs else 0),
         "aws:eks/podIdentityAssociation:PodIdentityAssociation":
-            workloads + 1 if env.aws.cluster.identity == "pod_identity" else 0,
+            workloads + addons if env.aws.cluster.identity == "pod_identity" else 0,
         "aws:ecr/repository:Repository": 2,
         "aws:s3/bucket:Bucket": 2,
-        "aws:kms/key:Key": 2,
-        # Argo CD, the Cluster Autoscaler, the NVIDIA device plugin where there are GPUs
-        "kubernetes:helm.sh/v3:Release": 2 + (1 if env.has_gpu else 0),
+        # EKS secrets, storage, and the shared file system's and the app secrets' own where enabled
+        "aws:kms/key:Key": 2 + efs + secrets,
+        "aws:efs/fileSystem:FileSystem": int(efs),
+        "aws:efs/mountTarget:MountTarget": net.az_count if efs else 0,
+        "aws:secretsmanager/secret:Secret": int(secrets),
+        # the Pod Identity agent and the VPC CNI
+        "aws:eks/addon:Addon": 2,
+        # Argo CD alone: the add-ons are Argo CD's to install
+        "kubernetes:helm.sh/v3:Release": 1,
         "pulumi-python:dynamic:Resource": 1,
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
     components = {r.type for r in run.resources if r.type.startswith("mlops:infra:")}
     assert components == {f"mlops:infra:{c}" for c in (
-        "MlPlatform", "Tagging", "Network", "Cluster", "NodeGroups", "RegistriesAndStorage", "Identity",
-        "GitOpsBootstrap")}
+        "MlPlatform", "Tagging", "Network", "Cluster", "NodeGroups", "RegistriesAndStorage", "SharedFileSystem",
+        "Identity", "PlatformAddons", "GitOpsBootstrap")}
 
 
 def test_children_are_parented_and_named_after_their_component(run: Run) -> None:
