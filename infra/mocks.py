@@ -58,6 +58,8 @@ class Run:
     resources: list[Recorded]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    # URN -> state of the resources the program reads by reference (pulumi-eks's aws.eks.Cluster).
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == typ]
@@ -90,6 +92,7 @@ class PlatformMocks(Mocks):
         self.created: dict[tuple[str, str], MockResourceArgs] = {}
         self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.ids: dict[tuple[str, str], str] = {}
+        self.references: dict[str, dict[str, Any]] = {}
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         token = args.token
@@ -167,6 +170,7 @@ class PlatformMocks(Mocks):
         monitor = SETTINGS.monitor
         assert isinstance(monitor, MockMonitor)
         monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, cluster_name, state)
+        self.references[urn] = state
         return {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": cluster_name}
 
 
@@ -228,4 +232,4 @@ def run_program(env: Environment, *, project: str | None = None,
             rec.provider = created.provider or None
             rec.outputs = mocks.outputs[(rec.type, rec.name)]
             rec.id = mocks.ids[(rec.type, rec.name)]
-    return Run(env=env.name, resources=order, outputs=exports, secret_outputs=secrets)
+    return Run(env=env.name, resources=order, outputs=exports, secret_outputs=secrets, references=mocks.references)
