@@ -10,11 +10,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from apps.addons.charts import calling_aws
+from apps.addons.charts import CHARTS, calling_aws
 from argocd.render import service_accounts
 from environments import Environment, load_environment
 from infra.mocks import Run, run_program
 from infra.network import nat_count
+from infra.plan import build_report
 from infra.platform import PROJECT
 
 pytestmark = pytest.mark.infra
@@ -138,6 +139,38 @@ def test_offline_plan_json_and_relaxed_notes() -> None:
     assert "kubeconfig" not in report["outputs"]
     routes = {r["name"]: r["summary"] for r in report["resources"] if r["type"] == "aws:ec2/route:Route"}
     assert routes["dev-network-private-1-default"] == "0.0.0.0/0 -> dev-network-nat-0", "single NAT for all AZs"
+
+
+def test_offline_plan_lists_every_add_on_with_its_version_and_role() -> None:
+    result = _cli("plan", "prod", "--json")
+    assert result.exit_code == 0, result.output
+    addons = {a["name"]: a for a in json.loads(result.output)["addons"]}
+    prod = load_environment("prod")
+    cluster = prod.aws.cluster.name
+    assert [a for a in addons] == ["metrics-server", "prometheus-operator-crds", *[c.name for c in CHARTS], "vpc-cni"]
+    assert addons["metrics-server"]["version"] == prod.addons.metrics_server.version
+    assert addons["prometheus-operator-crds"]["version"] == prod.addons.prometheus_crds.version
+    calling = {name for name, _, _ in calling_aws(prod)}
+    for chart in CHARTS:
+        a = addons[chart.name]
+        assert (a["version"], a["enabled"]) == (chart.version(prod), True)
+        assert a["role"] == (f"{cluster}-{chart.name}"[:64] if chart.name in calling else "no AWS access")
+    assert addons["vpc-cni"]["note"] == "network policy on"
+    human = _cli("plan", "prod").output
+    assert "add-ons" in human and prod.addons.cluster_autoscaler.chart_version in human
+
+
+def test_offline_plan_says_which_add_ons_are_off_and_why() -> None:
+    env = load_environment("dev", {"addons": {"external_secrets": {"enabled": False},
+                                              "vpc_cni": {"network_policy": False}}})
+    cpu_only = env.model_copy(update={"node_groups": {"cpu": env.node_groups["cpu"]}})
+    addons = {a.name: a for a in build_report(cpu_only).addons}
+    secrets = addons["external-secrets"]
+    assert not secrets.enabled and secrets.role == "no AWS access"
+    assert secrets.note == "off: addons.external_secrets.enabled is false"
+    assert not addons["nvidia-device-plugin"].enabled and "needs it" in addons["nvidia-device-plugin"].note
+    assert addons["vpc-cni"].note == "network policy OFF"
+    assert addons["aws-load-balancer-controller"].enabled
 
 
 def test_offline_plan_errors_in_one_line() -> None:
