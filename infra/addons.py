@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from apps.addons.charts import calling_aws, secret_prefix
+from apps.addons.charts import EXTERNAL_SECRETS, calling_aws, secret_prefix
 from environments import Environment
 from infra import policies
 from infra.errors import InfraError
@@ -113,7 +113,7 @@ class PlatformAddons(pulumi.ComponentResource):
         grants = {addon: grant(addon) for addon, _, _ in addons}  # every gap named before anything exists
 
         self.secret_arns, key_arn = {}, None
-        if env.addons.external_secrets.enabled:
+        if EXTERNAL_SECRETS.enabled(env):
             key_arn = self._secrets(name, env)
 
         scope = Scope(cluster_name=cluster, region=env.aws.region, account_id=args.account_id, vpc_id=args.vpc_id,

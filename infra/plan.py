@@ -170,10 +170,11 @@ def _off(field: str) -> str:
 def planned_addons(env: Environment, run: Run) -> list[PlannedAddon]:
     """Every add-on of the environment, in its file's order; roles as the program declared them."""
     assert env.aws is not None
+    cluster = env.aws.cluster.name
     declared = {str(r.inputs.get("name")) for r in run.of_type("aws:iam/role:Role")}
 
     def role(addon: str) -> str:
-        name = role_name(env.aws.cluster.name, addon)  # type: ignore[union-attr]
+        name = role_name(cluster, addon)
         return name if name in declared else NO_AWS
 
     a = env.addons

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from apps.addons.charts import EFS_CSI_DRIVER
 from apps.cloud import STACK_OUTPUT, CloudMetadata
 from argocd import catalog
 from argocd.render import service_accounts
@@ -23,6 +24,7 @@ from environments import Environment
 from infra import guardrails
 from infra.addons import PlatformAddons, PlatformAddonsArgs
 from infra.cluster import Cluster, ClusterArgs
+from infra.errors import InfraError
 from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs, HelmInstall
 from infra.identity import Identity, IdentityArgs, Moved, ServiceAccountTrust, Workload
 from infra.local import LocalPlatform, LocalTarget
@@ -92,7 +94,7 @@ class MlPlatform(pulumi.ComponentResource):
             env, images=tuple(sorted(set(images.values())))), opts=aws_opts)
 
         self.shared_fs = None
-        if env.addons.efs_csi_driver.enabled:
+        if EFS_CSI_DRIVER.enabled(env):  # the file system exists exactly when its driver does
             self.shared_fs = SharedFileSystem(f"{name}-sharedfs", SharedFileSystemArgs.from_env(
                 env, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
                 subnet_count=sum(1 for s in network.subnets if s.tier == "private"),
@@ -114,6 +116,9 @@ class MlPlatform(pulumi.ComponentResource):
             file_system_arn=self.shared_fs.file_system_arn if self.shared_fs else None,
             autoscaler_moved_from=Moved(f"{name}-nodes-autoscaler", self.node_groups)), opts=aws_opts)
 
+        clash = sorted(set(self.identity.role_arns) & set(self.addons.role_arns))
+        if clash:
+            raise InfraError(f"apps and add-ons share the name(s) {clash}: CloudMetadata.role_arns needs one role per name")
         role_arns = {**self.identity.role_arns, **self.addons.role_arns}
         # Validated as the tree will read it: a field the model lacks fails here, not in a render.
         self.cloud_metadata = pulumi.Output.all(
