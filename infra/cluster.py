@@ -1,6 +1,8 @@
 """Cluster: the EKS control plane through pulumi-eks, with secrets encrypted by a KMS key,
 control-plane logs kept for the environment's retention, an OIDC provider (IRSA), access
-entries instead of the aws-auth ConfigMap, and the EKS Pod Identity agent add-on.
+entries instead of the aws-auth ConfigMap, and two EKS managed add-ons that must run before
+any pod: the Pod Identity agent and the VPC CNI (with its network policy agent, so our
+NetworkPolicies are enforced).
 
 No default node group: node groups are their own component, so each is a plain
 `aws.eks.NodeGroup` whose inputs a reviewer (and the tests) can read.
@@ -34,19 +36,26 @@ class ClusterArgs:
     log_types: tuple[str, ...]
     log_retention_days: int
     admin_principal_arns: tuple[str, ...] = field(default_factory=tuple)
+    # The VPC CNI's network policy agent (addons.vpc_cni.network_policy).
+    network_policy: bool = True
     # pulumi-eks tags what it creates inside its (multi-language) component with these.
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_spec(cls, aws_spec: Aws, *, tags: dict[str, str], vpc_id: pulumi.Input[str], public_subnet_ids: pulumi.Input[list[str]],
-                  private_subnet_ids: pulumi.Input[list[str]]) -> ClusterArgs:
+                  private_subnet_ids: pulumi.Input[list[str]], network_policy: bool) -> ClusterArgs:
         c = aws_spec.cluster
         return cls(name=c.name, kubernetes_version=c.kubernetes_version, vpc_id=vpc_id,
                    public_subnet_ids=public_subnet_ids, private_subnet_ids=private_subnet_ids,
                    endpoint_public=c.endpoint_public, public_access_cidrs=tuple(c.public_access_cidrs),
                    deletion_protection=c.deletion_protection, log_types=tuple(c.log_types),
                    log_retention_days=aws_spec.log_retention_days,
-                   admin_principal_arns=tuple(c.admin_principal_arns), tags=dict(tags))
+                   admin_principal_arns=tuple(c.admin_principal_arns), tags=dict(tags), network_policy=network_policy)
+
+
+def vpc_cni_configuration(*, network_policy: bool) -> str:
+    """The `vpc-cni` add-on's configuration values (the add-on's JSON schema wants strings)."""
+    return json.dumps({"enableNetworkPolicy": "true" if network_policy else "false"})
 
 
 def _server(kubeconfig_json: str) -> str:
@@ -60,6 +69,7 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_issuer: pulumi.Output[str]
     secrets_key_arn: pulumi.Output[str]
+    node_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
@@ -100,6 +110,8 @@ class Cluster(pulumi.ComponentResource):
             authentication_mode=eks.AuthenticationMode.API,
             access_entries=access_entries or None,
             skip_default_node_group=True,
+            # The CNI is the `vpc-cni` add-on below: pulumi-eks must not manage it too.
+            use_default_vpc_cni=True,
             deletion_protection=args.deletion_protection,
             tags=args.tags,
             cluster_tags=args.tags,
@@ -109,12 +121,18 @@ class Cluster(pulumi.ComponentResource):
         self.name = cluster.urn.apply(lambda _: args.name)
         aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=self.name, addon_name="eks-pod-identity-agent",
                       resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE", opts=child)
+        # EKS installs the CNI itself; the managed add-on adopts it (OVERWRITE) to switch on its policy agent.
+        aws.eks.Addon(f"{name}-vpc-cni", cluster_name=self.name, addon_name="vpc-cni",
+                      configuration_values=vpc_cni_configuration(network_policy=args.network_policy),
+                      resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE", opts=child)
 
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.endpoint = cluster.kubeconfig_json.apply(_server)
         self.oidc_provider_arn = cluster.oidc_provider_arn
         self.oidc_issuer = cluster.oidc_issuer
         self.secrets_key_arn = key.arn
+        # The group EKS creates for the cluster, which managed node groups without a launch template run in.
+        self.node_security_group_id = cluster.eks_cluster.apply(lambda c: c.vpc_config.cluster_security_group_id)
         self.register_outputs({
             "name": self.name,
             "endpoint": self.endpoint,

@@ -8,10 +8,12 @@ in steps (aws-ia/terraform-aws-eks-blueprints#1053, #1114). The steps, with the 
 of this program's resources (computed offline):
 
 1. the root application alone: Argo CD, still running, cascades the deletion of every app
-   and of what they created in AWS;
-2. everything else inside the cluster (Argo CD, the autoscaler, the device plugin);
-3. production only: deletion protection off on the cluster itself (buckets, repositories
-   and their key are retained on delete: the data stays in the account);
+   and add-on, and of what they created in AWS (the load balancer controller's load
+   balancers, the CSI drivers' volumes and access points);
+2. everything else inside the cluster (Argo CD itself);
+3. production only: deletion protection off on the cluster itself (buckets, repositories,
+   the EFS file system, the API's secret and their keys are retained on delete: the data
+   stays in the account);
 4. the rest: node groups, cluster, identity, storage, network. The GitOps history stays.
 """
 
@@ -58,8 +60,7 @@ def destroy_steps(env: Environment, run: Run) -> list[Step]:
              "ENIs and volumes they created, which Pulumi does not track.",
              (_destroy(env.name, [urn(run, r) for r in roots]),)),
         Step("Remove what runs inside the cluster",
-             "Argo CD, the Cluster Autoscaler and the device plugin go while the API server is reachable and the "
-             "credentials that reach it still exist.",
+             "Argo CD goes while the API server is reachable and the credentials that reach it still exist.",
              (_destroy(env.name, [urn(run, r) for r in rest]),)),
     ]
     if env.production and env.aws is not None:
@@ -73,9 +74,10 @@ def destroy_steps(env: Environment, run: Run) -> list[Step]:
         ))
     steps.append(Step(
         "Destroy the rest",
-        "Node groups, cluster, identity, registries, storage and network. The publish step deletes nothing: the "
-        "GitOps repository keeps its history. In production the buckets, repositories and their key are retained "
-        "(left in the account, dropped from the stack).",
+        "Node groups, cluster, identity, the add-ons' roles, registries, storage and network. The publish step "
+        "deletes nothing: the GitOps repository keeps its history. In production the buckets, repositories, the "
+        "EFS file system, the API's secret and their keys are retained (left in the account, dropped from the "
+        "stack).",
         (f"pulumi destroy --stack {env.name}",),
     ))
     return steps

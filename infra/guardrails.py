@@ -68,6 +68,11 @@ def _universal_rules(env: Environment) -> list[Violation]:
     if env.storage.data_uri.split("/")[2:3] == env.storage.models_uri.split("/")[2:3]:
         found.append(Violation(src, "storage.models_uri", "names the same bucket as storage.data_uri",
                                "models and data live in separate buckets so roles can be scoped to one of them"))
+    efs = env.addons.efs_csi_driver
+    if efs.enabled and efs.performance_mode == "maxIO" and efs.throughput_mode == "elastic":
+        found.append(Violation(src, "addons.efs_csi_driver.throughput_mode", "is 'elastic' with performance_mode 'maxIO'",
+                               "EFS offers elastic throughput in generalPurpose mode only: use 'bursting', or "
+                               "performance_mode 'generalPurpose'"))
     return found
 
 

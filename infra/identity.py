@@ -9,7 +9,8 @@ What each workload may touch is a table, read by the tests:
     cleanup         data: read and delete (retention)
 
 and each may pull only its own image. Namespaces and service accounts come from the
-GitOps catalog (`argocd.render.service_accounts`), never restated here.
+GitOps catalog (`argocd.render.service_accounts`), never restated here. The add-ons' roles
+(`infra/addons.py`) are bound the same way, by `ServiceAccountTrust.role`.
 """
 
 from __future__ import annotations
@@ -83,13 +84,58 @@ def access_policy(*, workload: Workload, data_bucket_arn: pulumi.Input[str], dat
 
 
 @dataclass(frozen=True)
-class IdentityArgs:
-    cluster_name: pulumi.Input[str]
-    cluster_name_literal: str
-    account_id: pulumi.Input[str]
+class Moved:
+    """A role's former resource name and parent component (and its association's, with the suffix)."""
+
+    name: str
+    parent: pulumi.Resource
+
+    def aliases(self, suffix: str) -> list[pulumi.Alias]:
+        return [pulumi.Alias(name=f"{self.name}{suffix}", parent=self.parent)]
+
+
+@dataclass(frozen=True)
+class ServiceAccountTrust:
+    """How one cluster's service accounts assume IAM roles: Pod Identity or IRSA, as the env says."""
+
     mode: Literal["pod_identity", "irsa"]
+    account_id: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
+
+    def role(self, resource_name: str, *, role_name: str, description: str, namespace: str, service_account: str,
+             parent: pulumi.Resource, moved_from: Moved | None = None) -> aws.iam.Role:
+        """A role only `namespace/service_account` of this cluster assumes (and, under Pod
+        Identity, the association that hands it to that service account's pods).
+
+        moved_from: where a stack already holds this role; the role's name is fixed and an
+        association is unique per service account, so a replacement would collide with itself."""
+        trust = policies.workload_trust(
+            mode=self.mode, account_id=self.account_id, cluster_name=self.cluster_name,
+            oidc_provider_arn=self.oidc_provider_arn, oidc_issuer=self.oidc_issuer, namespace=namespace,
+            service_account=service_account)
+        role = aws.iam.Role(
+            resource_name,
+            name=role_name,
+            description=f"{description}: {namespace}/{service_account} ({self.mode})",
+            assume_role_policy=policies.as_json(trust),
+            max_session_duration=3600,
+            opts=pulumi.ResourceOptions(parent=parent, aliases=moved_from.aliases("") if moved_from else None),
+        )
+        if self.mode == "pod_identity":
+            aws.eks.PodIdentityAssociation(
+                f"{resource_name}-association", cluster_name=self.cluster_name, namespace=namespace,
+                service_account=service_account, role_arn=role.arn,
+                opts=pulumi.ResourceOptions(parent=parent,
+                                            aliases=moved_from.aliases("-association") if moved_from else None))
+        return role
+
+
+@dataclass(frozen=True)
+class IdentityArgs:
+    cluster_name_literal: str
+    trust: ServiceAccountTrust
     workloads: tuple[Workload, ...]
     data_bucket_arn: pulumi.Input[str]
     data_prefix: str
@@ -107,18 +153,9 @@ class Identity(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.role_arns = {}
         for w in args.workloads:
-            trust = policies.workload_trust(
-                mode=args.mode, account_id=args.account_id, cluster_name=args.cluster_name,
-                oidc_provider_arn=args.oidc_provider_arn, oidc_issuer=args.oidc_issuer, namespace=w.namespace,
-                service_account=w.service_account)
-            role = aws.iam.Role(
-                f"{name}-{w.app}",
-                name=role_name(args.cluster_name_literal, w.app),
-                description=f"{w.app}: {w.namespace}/{w.service_account} ({args.mode})",
-                assume_role_policy=policies.as_json(trust),
-                max_session_duration=3600,
-                opts=child,
-            )
+            role = args.trust.role(f"{name}-{w.app}", role_name=role_name(args.cluster_name_literal, w.app),
+                                   description=w.app, namespace=w.namespace, service_account=w.service_account,
+                                   parent=self)
             aws.iam.RolePolicy(
                 f"{name}-{w.app}-access",
                 role=role.id,
@@ -128,9 +165,5 @@ class Identity(pulumi.ComponentResource):
                     key_arn=args.key_arn, repository_arn=args.repository_arns[w.image])),
                 opts=child,
             )
-            if args.mode == "pod_identity":
-                aws.eks.PodIdentityAssociation(f"{name}-{w.app}-association", cluster_name=args.cluster_name,
-                                               namespace=w.namespace, service_account=w.service_account,
-                                               role_arn=role.arn, opts=child)
             self.role_arns[w.app] = role.arn
         self.register_outputs({"role_arns": self.role_arns})

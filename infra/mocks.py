@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks, set_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, set_mocks
 from pulumi.runtime.settings import SETTINGS, get_root_resource, set_root_resource
 from pulumi.runtime.stack import register_stack_transformation, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -47,6 +48,8 @@ class Recorded:
     ignore_changes: list[str] = field(default_factory=list)
     retain_on_delete: bool = False
     depends_on: list[str] = field(default_factory=list)
+    # (former name, former parent's name) of each alias: where a stack may already hold it.
+    aliases: list[tuple[str | None, str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Run:
     resources: list[Recorded]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    # URN -> state of the resources the program reads by reference (pulumi-eks's aws.eks.Cluster).
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == typ]
@@ -87,6 +92,7 @@ class PlatformMocks(Mocks):
         self.created: dict[tuple[str, str], MockResourceArgs] = {}
         self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.ids: dict[tuple[str, str], str] = {}
+        self.references: dict[str, dict[str, Any]] = {}
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         token = args.token
@@ -115,7 +121,8 @@ class PlatformMocks(Mocks):
         prefix = {"aws:ec2/vpc:Vpc": "vpc", "aws:ec2/subnet:Subnet": "subnet", "aws:ec2/natGateway:NatGateway": "nat",
                   "aws:ec2/internetGateway:InternetGateway": "igw", "aws:ec2/routeTable:RouteTable": "rtb",
                   "aws:ec2/eip:Eip": "eipalloc", "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
-                  "aws:ec2/flowLog:FlowLog": "fl"}.get(typ)
+                  "aws:ec2/flowLog:FlowLog": "fl", "aws:ec2/securityGroup:SecurityGroup": "sg",
+                  "aws:efs/mountTarget:MountTarget": "fsmt"}.get(typ)
         if prefix:
             return {"__id": f"{prefix}-{h}", "arn": f"arn:aws:ec2:{region}:{acct}:{prefix}/{prefix}-{h}"}
         if typ == "aws:iam/role:Role":
@@ -129,6 +136,12 @@ class PlatformMocks(Mocks):
             return {"__id": inputs["bucket"], "arn": f"arn:aws:s3:::{inputs['bucket']}"}
         if typ == "aws:kms/key:Key":
             return {"keyId": h, "arn": f"arn:aws:kms:{region}:{acct}:key/{h}"}
+        if typ == "aws:efs/fileSystem:FileSystem":
+            return {"__id": f"fs-{h}", "arn": f"arn:aws:elasticfilesystem:{region}:{acct}:file-system/fs-{h}"}
+        if typ == "aws:secretsmanager/secret:Secret":
+            # Secrets Manager appends six random characters to the name.
+            arn = f"arn:aws:secretsmanager:{region}:{acct}:secret:{inputs['name']}-{h[:6]}"
+            return {"__id": arn, "arn": arn}
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             return {"arn": f"arn:aws:logs:{region}:{acct}:log-group:{inputs['name']}"}
         if typ == "aws:eks/nodeGroup:NodeGroup":
@@ -140,11 +153,25 @@ class PlatformMocks(Mocks):
                           "clusters": [{"name": inputs["name"], "cluster": {"server": server}}]}
             return {"kubeconfigJson": json.dumps(kubeconfig), "kubeconfig": kubeconfig, "oidcIssuer": issuer,
                     "oidcProviderUrl": f"https://{issuer}",
-                    "oidcProviderArn": f"arn:aws:iam::{acct}:oidc-provider/{issuer}"}
+                    "oidcProviderArn": f"arn:aws:iam::{acct}:oidc-provider/{issuer}",
+                    "eksCluster": self._eks_cluster(name, inputs["name"])}
         if typ == DYNAMIC:
             # The publish step runs only in a real `pulumi up`; the plan shows what it would send.
             return {"commit": "(published at pulumi up)"}
         return {"arn": f"arn:aws:mock:{region}:{acct}:{name}"}
+
+
+    def _eks_cluster(self, name: str, cluster_name: str) -> dict[str, Any]:
+        """pulumi-eks hands out the `aws.eks.Cluster` it made as a resource reference: register it with
+        the mock engine (as pulumi-eks's child) so the program can read it, as it would from the engine."""
+        urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::eks:index:Cluster$aws:eks/cluster:Cluster::{name}-eksCluster"
+        state = {"name": cluster_name, "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{cluster_name}",
+                 "vpcConfig": {"clusterSecurityGroupId": f"sg-{_hex('eks-cluster-sg', name)}"}}
+        monitor = SETTINGS.monitor
+        assert isinstance(monitor, MockMonitor)
+        monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, cluster_name, state)
+        self.references[urn] = state
+        return {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": cluster_name}
 
 
 def run_program(env: Environment, *, project: str | None = None,
@@ -163,6 +190,8 @@ def run_program(env: Environment, *, project: str | None = None,
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         opts = args.opts
+        if opts and opts.urn:
+            return None  # a reference to a resource that exists (pulumi-eks's cluster), not one declared
         parent = opts.parent if opts and isinstance(opts.parent, pulumi.Resource) else None
         order.append(Recorded(
             type=args.type_, name=args.name,
@@ -172,6 +201,9 @@ def run_program(env: Environment, *, project: str | None = None,
             retain_on_delete=bool(opts and opts.retain_on_delete),
             depends_on=[d._name for d in (opts.depends_on or []) if isinstance(d, pulumi.Resource)]
             if opts and isinstance(opts.depends_on, list) else [],
+            aliases=[(a.name if isinstance(a.name, str) else None,
+                      a.parent._name if isinstance(a.parent, pulumi.Resource) else None)
+                     for a in (opts.aliases or []) if isinstance(a, pulumi.Alias)] if opts else [],
         ))
         return None
 
@@ -200,4 +232,4 @@ def run_program(env: Environment, *, project: str | None = None,
             rec.provider = created.provider or None
             rec.outputs = mocks.outputs[(rec.type, rec.name)]
             rec.id = mocks.ids[(rec.type, rec.name)]
-    return Run(env=env.name, resources=order, outputs=exports, secret_outputs=secrets)
+    return Run(env=env.name, resources=order, outputs=exports, secret_outputs=secrets, references=mocks.references)

@@ -1,11 +1,14 @@
 """The offline plan: the program for one environment run under Pulumi's mocks, summarised
 as a resource tree with counts per type and the inputs a reviewer checks (CIDRs, instance
-types, scaling, taints, chart versions, policies' reach).
+types, scaling, taints, chart versions, policies' reach), and the platform add-ons: each
+with its pinned version and the IAM role the program gives it, or why it is off.
 
     >>> from environments import load_environment
     >>> report = build_report(load_environment("prod"))
     >>> report.counts["aws:ec2/natGateway:NatGateway"]
     3
+    >>> next(a.role for a in report.addons if a.name == "cluster-autoscaler")
+    'ml-inference-prod-cluster-cluster-autoscaler'
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from apps.addons import metrics_server
+from apps.addons.charts import CHARTS
 from environments import Environment
 from infra import guardrails
-from infra.mocks import Recorded, run_program
+from infra.identity import role_name
+from infra.mocks import Recorded, Run, run_program
 
 HIDDEN_OUTPUTS = {"kubeconfig"}
+NO_AWS = "no AWS access"
 
 
 class PlannedResource(BaseModel):
@@ -34,6 +41,19 @@ class PlannedResource(BaseModel):
     name: str
     parent: str | None
     summary: str
+
+
+class PlannedAddon(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    # Who installs it: Argo CD from the GitOps tree, or EKS (a managed add-on Pulumi configures).
+    installed_by: str
+    enabled: bool
+    # The IAM role the program gives it, or NO_AWS.
+    role: str
+    note: str = ""
 
 
 class PlanReport(BaseModel):
@@ -47,6 +67,7 @@ class PlanReport(BaseModel):
     counts: dict[str, int]
     outputs: dict[str, Any]
     relaxed: list[str]
+    addons: list[PlannedAddon] = []
 
 
 def _short(typ: str) -> str:
@@ -95,7 +116,23 @@ def summarise(r: Recorded, names: dict[str, str] | None = None) -> str:
                 f"taints {taints}  labels {labels}"
                 + ("  (desired size left to the autoscaler)" if "scalingConfig.desiredSize" in r.ignore_changes else ""))
     if t == "aws:eks/addon:Addon":
-        return str(i.get("addonName"))
+        return " ".join(str(x) for x in (i.get("addonName"), i.get("configurationValues")) if x)
+    if t == "aws:efs/fileSystem:FileSystem":
+        ia = next((p["transitionToIa"] for p in i.get("lifecyclePolicies") or [] if "transitionToIa" in p), "never")
+        return (f"{i.get('performanceMode')} / {i.get('throughputMode')}  KMS {'on' if i.get('kmsKeyId') else 'OFF'}  "
+                f"to IA {ia}")
+    if t == "aws:efs/backupPolicy:BackupPolicy":
+        return f"backups {(i.get('backupPolicy') or {}).get('status')}"
+    if t == "aws:efs/mountTarget:MountTarget":
+        return f"in {names.get(i.get('subnetId', ''), '?')}"
+    if t == "aws:ec2/securityGroup:SecurityGroup":
+        rules = [f"{r.get('protocol')}/{int(r.get('fromPort', 0))} from {','.join(r.get('securityGroups') or [])}"
+                 for r in i.get("ingress") or []]
+        return f"{i.get('name')}  ingress " + ("; ".join(rules) or "none")
+    if t == "aws:secretsmanager/secret:Secret":
+        return f"{i.get('name')}  (value put by an operator)"
+    if t == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+        return str(i.get("policyArn", "")).rsplit("/", 1)[-1]
     if t == "kubernetes:helm.sh/v3:Release":
         return f"{i.get('chart')} {i.get('version')} in {i.get('namespace')}"
     if t == "aws:iam/role:Role":
@@ -126,6 +163,41 @@ def summarise(r: Recorded, names: dict[str, str] | None = None) -> str:
     return ""
 
 
+def _off(field: str) -> str:
+    return f"off: addons.{field}.enabled is false"
+
+
+def planned_addons(env: Environment, run: Run) -> list[PlannedAddon]:
+    """Every add-on of the environment, in its file's order; roles as the program declared them."""
+    assert env.aws is not None
+    cluster = env.aws.cluster.name
+    declared = {str(r.inputs.get("name")) for r in run.of_type("aws:iam/role:Role")}
+
+    def role(addon: str) -> str:
+        name = role_name(cluster, addon)
+        return name if name in declared else NO_AWS
+
+    a = env.addons
+    found = [
+        PlannedAddon(name=metrics_server.APP, version=a.metrics_server.version, installed_by="argocd",
+                     enabled=a.metrics_server.enabled, role=NO_AWS,
+                     note="" if a.metrics_server.enabled else _off("metrics_server")),
+        PlannedAddon(name="prometheus-operator-crds", version=a.prometheus_crds.version, installed_by="argocd",
+                     enabled=a.prometheus_crds.enabled, role=NO_AWS,
+                     note="" if a.prometheus_crds.enabled else _off("prometheus_crds")),
+    ]
+    fields = {id(getattr(a, f)): f for f in type(a).model_fields}
+    for chart in CHARTS:
+        settings, on = chart.settings(env), chart.enabled(env)
+        note = "" if on else _off(fields[id(settings)]) if not settings.enabled else "off: nothing here needs it"
+        found.append(PlannedAddon(name=chart.name, version=chart.version(env), installed_by="argocd", enabled=on,
+                                  role=role(chart.name), note=note))
+    # The CNI runs on every node and calls EC2 as the node role (AmazonEKS_CNI_Policy).
+    found.append(PlannedAddon(name="vpc-cni", version="EKS default", installed_by="eks", enabled=True,
+                              role="the node role", note=f"network policy {'on' if a.vpc_cni.network_policy else 'OFF'}"))
+    return found
+
+
 def build_report(env: Environment) -> PlanReport:
     started = time.perf_counter()
     if env.aws is None:
@@ -142,7 +214,7 @@ def build_report(env: Environment) -> PlanReport:
     return PlanReport(env=env.name, region=env.aws.region if env.aws else None,
                       cluster=env.aws.cluster.name if env.aws else None, seconds=round(seconds, 2),
                       resources=resources, counts=counts, outputs=outputs,
-                      relaxed=[str(v) for v in guardrails.relaxed(env)])
+                      relaxed=[str(v) for v in guardrails.relaxed(env)], addons=planned_addons(env, run))
 
 
 def render_report(report: PlanReport) -> RenderableType:
@@ -170,7 +242,11 @@ def render_report(report: PlanReport) -> RenderableType:
     for typ, n in report.counts.items():
         if not typ.startswith("mlops:"):
             counts.add_row(typ, str(n))
-    parts: list[RenderableType] = [tree, counts]
+    addons = Table("add-on", "version", "installed by", "IAM role", "", title="add-ons", title_justify="left")
+    for a in report.addons:
+        style = None if a.enabled else "dim"
+        addons.add_row(a.name, a.version, a.installed_by, a.role if a.enabled else "-", a.note, style=style)
+    parts: list[RenderableType] = [tree, counts, addons]
     if report.relaxed:
         parts.append(Text("relaxed here, refused in production:\n" + "\n".join(f"  - {v}" for v in report.relaxed),
                           style="yellow"))

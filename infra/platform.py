@@ -1,5 +1,7 @@
 """The whole stack of one environment, as one component: guardrails first, then tagging,
-network, cluster, node groups, registries and storage, identity, and the GitOps bootstrap.
+network, cluster, node groups, registries and storage, the shared file system, identity (the
+apps' roles), the add-ons' AWS side, and the GitOps bootstrap. What the GitOps tree must name
+leaves as one object, the `gitops_metadata` output (`apps.cloud.CloudMetadata`).
 
     # __main__.py, the whole Pulumi program:
     deploy(load_environment(pulumi.get_stack()))
@@ -14,16 +16,21 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from apps.addons.charts import EFS_CSI_DRIVER
+from apps.cloud import STACK_OUTPUT, CloudMetadata
 from argocd import catalog
 from argocd.render import service_accounts
 from environments import Environment
 from infra import guardrails
+from infra.addons import PlatformAddons, PlatformAddonsArgs
 from infra.cluster import Cluster, ClusterArgs
+from infra.errors import InfraError
 from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs, HelmInstall
-from infra.identity import Identity, IdentityArgs, Workload
+from infra.identity import Identity, IdentityArgs, Moved, ServiceAccountTrust, Workload
 from infra.local import LocalPlatform, LocalTarget
 from infra.network import Network, NetworkArgs
 from infra.nodegroups import NodeGroups, NodeGroupsArgs
+from infra.sharedfs import SharedFileSystem, SharedFileSystemArgs
 from infra.storage import BucketRef, RegistriesAndStorage, RegistriesAndStorageArgs
 from infra.tagging import Tagging, TaggingArgs
 
@@ -46,8 +53,12 @@ class MlPlatform(pulumi.ComponentResource):
     cluster: Cluster
     node_groups: NodeGroups
     storage: RegistriesAndStorage
+    shared_fs: SharedFileSystem | None
     identity: Identity
+    addons: PlatformAddons
     gitops: GitOpsBootstrap
+    # The GitOps Bridge's metadata: exactly the fields of apps.cloud.CloudMetadata.
+    cloud_metadata: pulumi.Output[dict[str, Any]]
 
     def __init__(self, name: str, args: MlPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         env = args.env
@@ -62,44 +73,62 @@ class MlPlatform(pulumi.ComponentResource):
         aws_opts = pulumi.ResourceOptions(parent=self, providers=[tagging.provider])
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=tagging.provider)).account_id
 
-        self.network = Network(f"{name}-network", NetworkArgs.from_spec(
+        network = NetworkArgs.from_spec(
             cluster_name=spec.cluster.name, region=spec.region, network=spec.network,
-            log_retention_days=spec.log_retention_days, account_id=account_id), opts=aws_opts)
+            log_retention_days=spec.log_retention_days, account_id=account_id)
+        self.network = Network(f"{name}-network", network, opts=aws_opts)
 
         self.cluster = Cluster(f"{name}-cluster", ClusterArgs.from_spec(
             spec, tags=tagging.tags, vpc_id=self.network.vpc_id, public_subnet_ids=self.network.public_subnet_ids,
-            private_subnet_ids=self.network.private_subnet_ids), opts=aws_opts)
+            private_subnet_ids=self.network.private_subnet_ids, network_policy=env.addons.vpc_cni.network_policy),
+            opts=aws_opts)
         kubernetes = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.cluster.kubeconfig,
                                   enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
 
         self.node_groups = NodeGroups(f"{name}-nodes", NodeGroupsArgs(
-            cluster_name=self.cluster.name, cluster_name_literal=spec.cluster.name, region=spec.region,
-            subnet_ids=self.network.private_subnet_ids, groups=dict(env.node_groups),
-            device_plugin_chart_version=spec.nvidia_device_plugin_chart_version,
-            autoscaler_chart_version=spec.cluster_autoscaler_chart_version, identity_mode=spec.cluster.identity,
-            account_id=account_id, oidc_provider_arn=self.cluster.oidc_provider_arn,
-            oidc_issuer=self.cluster.oidc_issuer, kubernetes_provider=kubernetes), opts=aws_opts)
+            cluster_name=self.cluster.name, cluster_name_literal=spec.cluster.name,
+            subnet_ids=self.network.private_subnet_ids, groups=dict(env.node_groups)), opts=aws_opts)
 
         images = app_images()
         self.storage = RegistriesAndStorage(f"{name}-storage", RegistriesAndStorageArgs.from_env(
             env, images=tuple(sorted(set(images.values())))), opts=aws_opts)
 
+        self.shared_fs = None
+        if EFS_CSI_DRIVER.enabled(env):  # the file system exists exactly when its driver does
+            self.shared_fs = SharedFileSystem(f"{name}-sharedfs", SharedFileSystemArgs.from_env(
+                env, vpc_id=self.network.vpc_id, subnet_ids=self.network.private_subnet_ids,
+                subnet_count=sum(1 for s in network.subnets if s.tier == "private"),
+                node_security_group_id=self.cluster.node_security_group_id), opts=aws_opts)
+
+        trust = ServiceAccountTrust(mode=spec.cluster.identity, account_id=account_id, cluster_name=self.cluster.name,
+                                    oidc_provider_arn=self.cluster.oidc_provider_arn,
+                                    oidc_issuer=self.cluster.oidc_issuer)
         data, models = BucketRef.parse(env.storage.data_uri), BucketRef.parse(env.storage.models_uri)
         workloads = tuple(Workload(app=a, namespace=ns, service_account=sa, image=images[a])
                           for a, ns, sa in service_accounts(env))
         self.identity = Identity(f"{name}-identity", IdentityArgs(
-            cluster_name=self.cluster.name, cluster_name_literal=spec.cluster.name,
-            account_id=account_id, mode=spec.cluster.identity,
-            oidc_provider_arn=self.cluster.oidc_provider_arn, oidc_issuer=self.cluster.oidc_issuer,
+            cluster_name_literal=spec.cluster.name, trust=trust,
             workloads=workloads, data_bucket_arn=self.storage.data_bucket_arn, data_prefix=data.prefix,
             models_bucket_arn=self.storage.models_bucket_arn, models_prefix=models.prefix,
             key_arn=self.storage.key_arn, repository_arns=self.storage.repository_arns), opts=aws_opts)
+        self.addons = PlatformAddons(f"{name}-addons", PlatformAddonsArgs(
+            env=env, trust=trust, account_id=account_id, vpc_id=self.network.vpc_id,
+            file_system_arn=self.shared_fs.file_system_arn if self.shared_fs else None,
+            autoscaler_moved_from=Moved(f"{name}-nodes-autoscaler", self.node_groups)), opts=aws_opts)
 
-        self.cloud_metadata = pulumi.Output.all(registry=self.storage.registry,
-                                                role_arns=pulumi.Output.all(**self.identity.role_arns))
+        clash = sorted(set(self.identity.role_arns) & set(self.addons.role_arns))
+        if clash:
+            raise InfraError(f"apps and add-ons share the name(s) {clash}: CloudMetadata.role_arns needs one role per name")
+        role_arns = {**self.identity.role_arns, **self.addons.role_arns}
+        # Validated as the tree will read it: a field the model lacks fails here, not in a render.
+        self.cloud_metadata = pulumi.Output.all(
+            registry=self.storage.registry,
+            role_arns=pulumi.Output.all(**role_arns),
+            vpc_id=self.network.vpc_id,
+            file_system_id=self.shared_fs.file_system_id if self.shared_fs else None,
+        ).apply(lambda fields: CloudMetadata.model_validate(fields).model_dump())
         self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
-            env, install=HelmInstall.of(env, kubernetes),
-            cloud=self.cloud_metadata),
+            env, install=HelmInstall.of(env, kubernetes), cloud=self.cloud_metadata),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_groups]))
 
         self.outputs = stack_outputs(self)
@@ -122,6 +151,9 @@ def stack_outputs(p: MlPlatform) -> dict[str, Any]:
         "data_bucket": p.storage.data_bucket,
         "models_bucket": p.storage.models_bucket,
         "workload_role_arns": p.identity.role_arns,
+        "addon_role_arns": p.addons.role_arns,
+        "file_system_id": p.shared_fs.file_system_id if p.shared_fs else None,
+        STACK_OUTPUT: p.cloud_metadata,
         "gitops_repo": p.gitops.repo_url,
         "gitops_commit": p.gitops.commit,
     }

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from apps.addons.charts import NODEGROUP_LABEL, device_plugin_values
 from environments import Environment, load_environment
 from infra.mocks import Run, run_program
-from infra.nodegroups import AMI_TYPES, NODEGROUP_LABEL, node_group_name
+from infra.nodegroups import AMI_TYPES, node_group_name
 
 pytestmark = pytest.mark.infra
 
@@ -114,49 +115,64 @@ def test_gpu_minimum_follows_env_file(name: str, expected_min: int, run_with) ->
     assert run.one(NODE_GROUP, "-gpu").inputs["scalingConfig"]["minSize"] == expected_min
 
 
-def test_device_plugin_runs_only_on_gpu_groups(env: Environment, run: Run) -> None:
-    plugin = run.one("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin").inputs
-    assert plugin["chart"] == "nvidia-device-plugin"
-    assert plugin["version"] == env.aws.nvidia_device_plugin_chart_version
-    terms = plugin["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+def test_device_plugin_affinity_selects_the_gpu_groups_the_program_creates(env: Environment, run: Run) -> None:
+    # Argo CD installs the plugin; its affinity must name the very node groups Pulumi creates.
+    values = device_plugin_values(cluster_name=env.aws.cluster.name, gpu_groups=env.gpu_node_groups)
+    terms = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     (expr,) = terms["nodeSelectorTerms"][0]["matchExpressions"]
     assert expr["key"] == NODEGROUP_LABEL
-    assert expr["values"] == sorted(node_group_name(env.aws.cluster.name, n) for n in env.gpu_node_groups)
-    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in \
-        plugin["values"]["tolerations"]
+    gpu_amis = [g.inputs["nodeGroupName"] for g in run.of_type(NODE_GROUP) if g.inputs["amiType"] == AMI_TYPES["gpu"]]
+    assert expr["values"] == sorted(gpu_amis) and gpu_amis
 
 
-def test_no_gpu_group_means_no_device_plugin() -> None:
+def test_no_add_on_is_a_pulumi_helm_release(env: Environment, run: Run) -> None:
+    """Add-ons are the GitOps tree's (Argo CD installs them); Pulumi installs Argo CD alone."""
+    (release,) = run.of_type("kubernetes:helm.sh/v3:Release")
+    assert release.inputs["chart"] == "argo-cd"
+
+
+def test_no_gpu_group_means_one_cpu_group_and_no_gpu_template_tags() -> None:
     dev = load_environment("dev")
     cpu_only = dev.model_copy(update={"node_groups": {"cpu": dev.node_groups["cpu"]}})
     run = run_program(cpu_only)
-    assert run.count(NODE_GROUP) == 1
-    assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if "nvidia" in r.name]
+    (group,) = run.of_type(NODE_GROUP)
+    assert group.inputs["amiType"] == AMI_TYPES["cpu"]
+    assert not [t for t in group.inputs["tags"] if "nvidia.com/gpu" in t]
 
 
-def test_cluster_autoscaler_owns_desired_size_and_scales_only_this_cluster(env: Environment, run: Run) -> None:
-    release = run.one("kubernetes:helm.sh/v3:Release", "cluster-autoscaler").inputs
-    assert release["version"] == env.aws.cluster_autoscaler_chart_version
-    assert release["values"]["autoDiscovery"]["clusterName"] == env.aws.cluster.name
-    assert release["values"]["awsRegion"] == env.aws.region
-    names = {g.name for g in run.of_type(NODE_GROUP)}
-    assert names <= set(run.one("kubernetes:helm.sh/v3:Release", "cluster-autoscaler").depends_on)
-    doc = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "autoscaler-scale").inputs["policy"])
+def test_cluster_autoscaler_role_scales_only_the_groups_tagged_as_this_clusters(env: Environment, run: Run) -> None:
+    role = run.one("aws:iam/role:Role", "-addons-cluster-autoscaler")
+    assert role.inputs["name"] == f"{env.aws.cluster.name}-cluster-autoscaler"
+    doc = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "-addons-cluster-autoscaler-access").inputs["policy"])
     scale = next(s for s in doc["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
-    assert scale["Condition"] == {"StringEquals": {
-        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{env.aws.cluster.name}": "owned"}}
+    ((tag, value),) = scale["Condition"]["StringEquals"].items()
+    assert (tag, value) == (f"aws:ResourceTag/k8s.io/cluster-autoscaler/{env.aws.cluster.name}", "owned")
+    # ... and every node group carries exactly that tag, so the autoscaler may scale them all
+    key = tag.removeprefix("aws:ResourceTag/")
+    assert all(g.inputs["tags"][key] == value for g in run.of_type(NODE_GROUP))
     discover = next(s for s in doc["Statement"] if s["Sid"] == "Discover")
     assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in discover["Action"]), "read-only on '*'"
     (assoc,) = [a for a in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
                 if a.inputs["serviceAccount"] == "cluster-autoscaler"]
     assert assoc.inputs["namespace"] == "kube-system"
-    assert assoc.inputs["roleArn"] == run.one("aws:iam/role:Role", "-autoscaler").outputs["arn"]
+    assert assoc.inputs["roleArn"] == role.outputs["arn"]
 
 
-def test_cluster_autoscaler_under_irsa_carries_its_role_on_the_service_account(run_with) -> None:
+def test_cluster_autoscaler_role_keeps_its_place_in_an_existing_stack(env: Environment, run: Run) -> None:
+    """The role moved from NodeGroups to the add-ons: aliased, so a stack keeps (not replaces) it and its
+    association, whose fixed name and service account a replacement would collide with."""
+    role = run.one("aws:iam/role:Role", "-addons-cluster-autoscaler")
+    assert role.parent == f"{env.name}-addons"
+    assert role.aliases == [(f"{env.name}-nodes-autoscaler", f"{env.name}-nodes")]
+    if env.aws.cluster.identity == "pod_identity":
+        assoc = run.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "-addons-cluster-autoscaler-association")
+        assert assoc.aliases == [(f"{env.name}-nodes-autoscaler-association", f"{env.name}-nodes")]
+    assert not [r.name for r in run.of_type("aws:iam/role:Role") if r.parent == f"{env.name}-nodes"
+                and r.name != f"{env.name}-nodes-node-role"], "NodeGroups holds only the node role"
+
+
+def test_cluster_autoscaler_under_irsa_trusts_its_service_account(run_with) -> None:
     run = run_with("staging", {"aws": {"cluster": {"identity": "irsa"}}})
-    role = run.one("aws:iam/role:Role", "-autoscaler")
-    values = run.one("kubernetes:helm.sh/v3:Release", "cluster-autoscaler").inputs["values"]
-    assert values["rbac"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
+    role = run.one("aws:iam/role:Role", "-addons-cluster-autoscaler")
     (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert list(trust["Condition"]["StringEquals"].values())[0] == "system:serviceaccount:kube-system:cluster-autoscaler"

@@ -43,10 +43,14 @@ def test_urns_chain_every_parent_type(run: Run) -> None:
 
 def test_production_storage_outlives_the_stack(env: Environment, run: Run) -> None:
     storage = [r for r in run.resources if r.parent == f"{env.name}-storage"]
-    assert storage
-    for r in storage:
+    # the shared file system's data and its key, and the app secret and its key (not the mount targets
+    # and security group, which would keep the VPC from being deleted)
+    kept = {f"{env.name}-sharedfs-{s}" for s in ("key", "key-alias", "fs", "backup")} | {
+        f"{env.name}-addons-{s}" for s in ("secretsmanager-key", "secretsmanager-key-alias", "inference-api-secret")}
+    assert storage and kept <= {r.name for r in run.resources}
+    for r in storage + [r for r in run.resources if r.name in kept]:
         assert r.retain_on_delete is env.production, f"{r.name}: retain_on_delete should be {env.production}"
-    others = [r for r in run.resources if r.custom and r.parent != f"{env.name}-storage"]
+    others = [r for r in run.resources if r.custom and r.parent != f"{env.name}-storage" and r.name not in kept]
     assert not [r.name for r in others if r.retain_on_delete]
 
 

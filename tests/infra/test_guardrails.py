@@ -70,6 +70,8 @@ def test_shipped_prod_passes() -> None:
     ({"aws": {"network": {"nat": "none"}}}, "aws.network.nat"),
     ({"storage": {"data_uri": "file:///tmp/data"}}, "storage.data_uri"),
     ({"storage": {"models_uri": "s3://ml-platform-dev-data/models"}}, "storage.models_uri"),
+    ({"addons": {"efs_csi_driver": {"performance_mode": "maxIO", "throughput_mode": "elastic"}}},
+     "addons.efs_csi_driver.throughput_mode"),
 ])
 def test_rules_every_cloud_env_keeps(overrides: dict, field: str) -> None:
     mocks = _deploy_under_mocks("dev", overrides)

@@ -10,10 +10,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from apps.addons.charts import CHARTS, calling_aws
 from argocd.render import service_accounts
 from environments import Environment, load_environment
 from infra.mocks import Run, run_program
 from infra.network import nat_count
+from infra.plan import build_report
 from infra.platform import PROJECT
 
 pytestmark = pytest.mark.infra
@@ -24,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_resource_counts_follow_the_env(env: Environment, run: Run) -> None:
     net, counts = env.aws.network, run.counts()
     workloads = len(service_accounts(env))
+    addons = len(calling_aws(env))
+    efs, secrets = env.addons.efs_csi_driver.enabled, env.addons.external_secrets.enabled
     expected = {
         "aws:ec2/vpc:Vpc": 1,
         "aws:ec2/subnet:Subnet": 2 * net.az_count,
@@ -33,22 +37,28 @@ def test_resource_counts_follow_the_env(env: Environment, run: Run) -> None:
         "aws:ec2/flowLog:FlowLog": 1 if net.flow_logs else 0,
         "eks:index:Cluster": 1,
         "aws:eks/nodeGroup:NodeGroup": len(env.node_groups),
-        # one per workload, the autoscaler's, the node role, the flow-logs role
-        "aws:iam/role:Role": workloads + 2 + (1 if net.flow_logs else 0),
+        # one per workload, one per add-on that calls AWS, the node role, the flow-logs role
+        "aws:iam/role:Role": workloads + addons + 1 + (1 if net.flow_logs else 0),
         "aws:eks/podIdentityAssociation:PodIdentityAssociation":
-            workloads + 1 if env.aws.cluster.identity == "pod_identity" else 0,
+            workloads + addons if env.aws.cluster.identity == "pod_identity" else 0,
         "aws:ecr/repository:Repository": 2,
         "aws:s3/bucket:Bucket": 2,
-        "aws:kms/key:Key": 2,
-        # Argo CD, the Cluster Autoscaler, the NVIDIA device plugin where there are GPUs
-        "kubernetes:helm.sh/v3:Release": 2 + (1 if env.has_gpu else 0),
+        # EKS secrets, storage, and the shared file system's and the app secrets' own where enabled
+        "aws:kms/key:Key": 2 + efs + secrets,
+        "aws:efs/fileSystem:FileSystem": int(efs),
+        "aws:efs/mountTarget:MountTarget": net.az_count if efs else 0,
+        "aws:secretsmanager/secret:Secret": int(secrets),
+        # the Pod Identity agent and the VPC CNI
+        "aws:eks/addon:Addon": 2,
+        # Argo CD alone: the add-ons are Argo CD's to install
+        "kubernetes:helm.sh/v3:Release": 1,
         "pulumi-python:dynamic:Resource": 1,
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
     components = {r.type for r in run.resources if r.type.startswith("mlops:infra:")}
     assert components == {f"mlops:infra:{c}" for c in (
-        "MlPlatform", "Tagging", "Network", "Cluster", "NodeGroups", "RegistriesAndStorage", "Identity",
-        "GitOpsBootstrap")}
+        "MlPlatform", "Tagging", "Network", "Cluster", "NodeGroups", "RegistriesAndStorage", "SharedFileSystem",
+        "Identity", "PlatformAddons", "GitOpsBootstrap")}
 
 
 def test_children_are_parented_and_named_after_their_component(run: Run) -> None:
@@ -129,6 +139,38 @@ def test_offline_plan_json_and_relaxed_notes() -> None:
     assert "kubeconfig" not in report["outputs"]
     routes = {r["name"]: r["summary"] for r in report["resources"] if r["type"] == "aws:ec2/route:Route"}
     assert routes["dev-network-private-1-default"] == "0.0.0.0/0 -> dev-network-nat-0", "single NAT for all AZs"
+
+
+def test_offline_plan_lists_every_add_on_with_its_version_and_role() -> None:
+    result = _cli("plan", "prod", "--json")
+    assert result.exit_code == 0, result.output
+    addons = {a["name"]: a for a in json.loads(result.output)["addons"]}
+    prod = load_environment("prod")
+    cluster = prod.aws.cluster.name
+    assert [a for a in addons] == ["metrics-server", "prometheus-operator-crds", *[c.name for c in CHARTS], "vpc-cni"]
+    assert addons["metrics-server"]["version"] == prod.addons.metrics_server.version
+    assert addons["prometheus-operator-crds"]["version"] == prod.addons.prometheus_crds.version
+    calling = {name for name, _, _ in calling_aws(prod)}
+    for chart in CHARTS:
+        a = addons[chart.name]
+        assert (a["version"], a["enabled"]) == (chart.version(prod), True)
+        assert a["role"] == (f"{cluster}-{chart.name}"[:64] if chart.name in calling else "no AWS access")
+    assert addons["vpc-cni"]["note"] == "network policy on"
+    human = _cli("plan", "prod").output
+    assert "add-ons" in human and prod.addons.cluster_autoscaler.chart_version in human
+
+
+def test_offline_plan_says_which_add_ons_are_off_and_why() -> None:
+    env = load_environment("dev", {"addons": {"external_secrets": {"enabled": False},
+                                              "vpc_cni": {"network_policy": False}}})
+    cpu_only = env.model_copy(update={"node_groups": {"cpu": env.node_groups["cpu"]}})
+    addons = {a.name: a for a in build_report(cpu_only).addons}
+    secrets = addons["external-secrets"]
+    assert not secrets.enabled and secrets.role == "no AWS access"
+    assert secrets.note == "off: addons.external_secrets.enabled is false"
+    assert not addons["nvidia-device-plugin"].enabled and "needs it" in addons["nvidia-device-plugin"].note
+    assert addons["vpc-cni"].note == "network policy OFF"
+    assert addons["aws-load-balancer-controller"].enabled
 
 
 def test_offline_plan_errors_in_one_line() -> None:
