@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from environments.instances import INSTANCE_SHAPES, InstanceShape
 
@@ -51,6 +51,10 @@ class Network(Strict):
     az_count: int = Field(ge=1, le=6)
     nat: Literal["none", "single", "per_az"]
     flow_logs: bool = True
+    # An explicit layout, one CIDR per AZ in AZ order (seed 001: 10.0.1.0/24, 10.0.2.0/24 public,
+    # 10.0.10.0/24, 10.0.11.0/24 private); None: computed from vpc_cidr (infra/network.py).
+    public_subnet_cidrs: list[str] | None = None
+    private_subnet_cidrs: list[str] | None = None
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -62,6 +66,41 @@ class Network(Strict):
         if not 16 <= net.prefixlen <= 22:
             raise ValueError(f"VPC prefix must be /16../22 to hold the subnets, got /{net.prefixlen}")
         return value
+
+    @field_validator("public_subnet_cidrs", "private_subnet_cidrs")
+    @classmethod
+    def _subnets(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        vpc_cidr, az_count = info.data.get("vpc_cidr"), info.data.get("az_count")
+        if vpc_cidr is None or az_count is None:
+            return value  # their own errors are reported
+        if len(value) != az_count:
+            raise ValueError(f"{len(value)} CIDRs for az_count {az_count}: expected one per AZ")
+        vpc = ipaddress.IPv4Network(vpc_cidr)
+        # The public tier is validated first: the private one must not overlap it either.
+        earlier = [ipaddress.IPv4Network(c) for c in info.data.get("public_subnet_cidrs") or []]
+        for i, cidr in enumerate(value):
+            try:
+                net = ipaddress.IPv4Network(cidr)
+            except ValueError as e:
+                raise ValueError(f"[{i}] {cidr!r} is not an IPv4 CIDR ({e})") from None
+            if not net.subnet_of(vpc):
+                raise ValueError(f"[{i}] {cidr} is not inside vpc_cidr {vpc_cidr}")
+            if net.prefixlen > 28:
+                raise ValueError(f"[{i}] {cidr}: a subnet is /28 at the smallest (EKS needs room for ENIs)")
+            clash = next((other for other in earlier if net.overlaps(other)), None)
+            if clash is not None:
+                raise ValueError(f"[{i}] {cidr} overlaps {clash}")
+            earlier.append(net)
+        return value
+
+    @model_validator(mode="after")
+    def _layout_whole(self) -> Network:
+        if (self.public_subnet_cidrs is None) != (self.private_subnet_cidrs is None):
+            raise ValueError("public_subnet_cidrs and private_subnet_cidrs are set together (or neither, for the "
+                             "computed layout)")
+        return self
 
     def subnet_prefix(self) -> int:
         """Subnet size: the VPC split into room for a public and a private subnet per AZ (max 6 AZs)."""

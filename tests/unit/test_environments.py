@@ -147,3 +147,39 @@ def test_gpu_demand_is_not_checked_where_the_fraud_pipeline_runs_on_cpu() -> Non
         "node_groups": {"gpu": {"instance_types": ["g5.xlarge"]}}, "apps": {"fraud_pipeline": {"use_gpu": False}},
     })
     assert not env.fraud_on_gpu and env.has_gpu
+
+
+# Seed 001's network: two AZs, /24 subnets written out by hand.
+SEED_001_NETWORK = {"vpc_cidr": "10.0.0.0/16", "az_count": 2,
+                    "public_subnet_cidrs": ["10.0.1.0/24", "10.0.2.0/24"],
+                    "private_subnet_cidrs": ["10.0.10.0/24", "10.0.11.0/24"]}
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ({"public_subnet_cidrs": ["10.1.1.0/24", "10.0.2.0/24"]},
+         "aws.network.public_subnet_cidrs: Value error, [0] 10.1.1.0/24 is not inside vpc_cidr 10.0.0.0/16"),
+        ({"private_subnet_cidrs": ["10.0.10.0/24", "10.0.1.0/24"]},
+         "aws.network.private_subnet_cidrs: Value error, [1] 10.0.1.0/24 overlaps 10.0.1.0/24"),
+        ({"public_subnet_cidrs": ["10.0.1.0/24", "10.0.1.128/25"]},
+         "aws.network.public_subnet_cidrs: Value error, [1] 10.0.1.128/25 overlaps 10.0.1.0/24"),
+        ({"az_count": 3},
+         "aws.network.public_subnet_cidrs: Value error, 2 CIDRs for az_count 3: expected one per AZ"),
+        ({"private_subnet_cidrs": ["10.0.10.0/24", "10.0.11.7/24"]},
+         "aws.network.private_subnet_cidrs: Value error, [1] '10.0.11.7/24' is not an IPv4 CIDR"),
+        ({"private_subnet_cidrs": None},
+         "aws.network: Value error, public_subnet_cidrs and private_subnet_cidrs are set together"),
+    ],
+)
+def test_an_explicit_subnet_layout_is_checked_against_the_vpc(network: dict, expected: str) -> None:
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environment("staging", overrides={"aws": {"network": {**SEED_001_NETWORK, **network}}})
+    assert str(info.value).startswith(f"environments/staging.yaml: {expected}")
+
+
+def test_seed_001_network_is_expressible() -> None:
+    net = load_environment("staging", overrides={"aws": {"network": SEED_001_NETWORK}}).aws.network
+    assert (net.public_subnet_cidrs, net.private_subnet_cidrs) == (["10.0.1.0/24", "10.0.2.0/24"],
+                                                                   ["10.0.10.0/24", "10.0.11.0/24"])
+    assert load_environment("staging").aws.network.public_subnet_cidrs is None  # computed by default
