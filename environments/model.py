@@ -28,6 +28,8 @@ ModelFamily = Literal["fraud", "pcc"]
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 Cron = Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
+# The ways in to the inference API (InferenceApi.expose).
+Expose = Literal["cluster_ip", "node_port", "load_balancer", "ingress"]
 
 
 class Strict(BaseModel):
@@ -245,8 +247,10 @@ class InferenceApi(Strict):
     port: int = Field(ge=1024, le=65535)
     autoscaling: Autoscaling
     pdb_min_available: int = Field(ge=0)
+    # How the API is reached beyond its ClusterIP Service, one way or a list of them (seed 001 has
+    # both `[load_balancer, ingress]`); cluster_ip alone: from inside the cluster only.
     # node_port: local clusters only (the host's way in; no load balancer there).
-    expose: Literal["cluster_ip", "node_port", "load_balancer", "ingress"]
+    expose: list[Expose] = Field(min_length=1)
     ingress_host: str | None = None
     batch_limit: int = Field(ge=1, le=10_000)
     reload_interval_s: float = Field(gt=0)
@@ -267,9 +271,23 @@ class InferenceApi(Strict):
         (a float32 in JSON takes at most ~16) plus room for the envelope."""
         return self.max_body_bytes or self.batch_limit * self.max_features * 32 + 4096
 
+    @field_validator("expose", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("expose")
+    @classmethod
+    def _ways_in(cls, value: list[Expose]) -> list[Expose]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a way in twice: {value}")
+        if "cluster_ip" in value and len(value) > 1:
+            raise ValueError(f"cluster_ip means no way in from outside the cluster: drop it from {value}")
+        return value
+
     @model_validator(mode="after")
     def _expose(self) -> InferenceApi:
-        if self.expose == "ingress" and not self.ingress_host:
+        if "ingress" in self.expose and not self.ingress_host:
             raise ValueError("expose: ingress needs ingress_host")
         if self.pdb_min_available >= self.autoscaling.min_replicas:
             raise ValueError(
@@ -464,7 +482,7 @@ class Environment(Strict):
             raise ValueError("the local environment has no cloud: remove the aws block")
         if self.name != "local" and self.aws is None:
             raise ValueError(f"environment {self.name!r} needs an aws block")
-        if self.aws is not None and self.apps.inference_api.expose == "node_port":
+        if self.aws is not None and "node_port" in self.apps.inference_api.expose:
             raise ValueError("apps.inference_api.expose: node_port is for local clusters; in the cloud use "
                              "load_balancer or ingress")
         if self.production and self.apps.inference_api.fault_injection_allowed:

@@ -49,8 +49,27 @@ def test_api_scaling_follows_the_environment(name: str, trees: dict[str, Rendere
 def test_api_exposure_per_environment(trees: dict[str, RenderedTree]) -> None:
     assert api.LOAD_BALANCER in objects(trees["staging"], "Service")
     assert api.LOAD_BALANCER not in objects(trees["local"], "Service")
+    assert not objects(trees["staging"], "Ingress")
+    # prod as seed 001: the NLB Service on port 80 to the API's port, and the ALB Ingress, both.
+    lb = objects(trees["prod"], "Service")[api.LOAD_BALANCER]
+    assert lb["spec"]["type"] == "LoadBalancer"
+    assert lb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "external"
+    assert lb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    [port] = lb["spec"]["ports"]
+    container = pod_spec(objects(trees["prod"], "Deployment")[api.DEPLOYMENT])["containers"][0]
+    assert port["port"] == 80
+    assert {"name": port["targetPort"], "containerPort": load_environment("prod").apps.inference_api.port,
+            "protocol": "TCP"} in container["ports"]
     ingress = objects(trees["prod"], "Ingress")[api.INGRESS]
     assert ingress["spec"]["rules"][0]["host"] == load_environment("prod").apps.inference_api.ingress_host
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    # Either way in keeps the client's or the load balancer's address: the policy admits any
+    # source on the API port, where a cluster-only API admits the cluster's namespaces.
+    for name, source in (("prod", {"ipBlock": {"cidr": "0.0.0.0/0"}}), ("dev", {"namespaceSelector": {}})):
+        policy = objects(trees[name], "NetworkPolicy", api.APP)[f"{api.APP}-allow"]["spec"]
+        assert policy["ingress"][0]["from"] == [source], name
+    assert objects(trees["prod"], "ResourceQuota", api.APP)[f"{api.APP}-quota"]["spec"]["hard"][
+        "services.loadbalancers"] == "1"
     svc = objects(trees["local"], "Service")[api.SERVICE]["spec"]
     # Locally the host reaches the API through a node port; the cloud keeps it cluster-internal.
     assert svc["type"] == "NodePort" and svc["ports"][0]["port"] == load_environment("local").apps.inference_api.port
