@@ -328,6 +328,25 @@ class FraudPipeline(Strict):
     gpus_per_pod: int = Field(default=1, ge=1)
     lease_s: int = Field(ge=1)
     max_attempts: int = Field(ge=1)
+    # The inference workers' HPA (seed 004: workers 2-20); replicas.inference is where they start,
+    # 0 stops the stage (and drops its HPA). null: fixed at replicas.inference.
+    inference_autoscaling: Autoscaling | None = None
+
+    @model_validator(mode="after")
+    def _inference_within_bounds(self) -> FraudPipeline:
+        scaling, start = self.inference_autoscaling, self.replicas.inference
+        if scaling is not None and start and not scaling.min_replicas <= start <= scaling.max_replicas:
+            raise ValueError(
+                f"replicas.inference ({start}) must lie within inference_autoscaling "
+                f"{scaling.min_replicas}..{scaling.max_replicas} (or be 0 to stop the stage)"
+            )
+        return self
+
+    @property
+    def inference_peak(self) -> int:
+        """The most inference workers that may run: the HPA's maximum while it scales them."""
+        scaling = self.inference_autoscaling
+        return scaling.max_replicas if scaling is not None and self.replicas.inference else self.replicas.inference
 
 
 class Cleanup(Strict):
@@ -518,7 +537,7 @@ class Environment(Strict):
             fraud = apps.fraud_pipeline
             gpu_groups = list(self.gpu_node_groups.values())
             _require_fit("apps.fraud_pipeline.sizing", self.sizing[fraud.sizing]["worker"], gpu_groups, "gpu")
-            stages = fraud.replicas.preprocessing + fraud.replicas.inference + fraud.replicas.model_build
+            stages = fraud.replicas.preprocessing + fraud.inference_peak + fraud.replicas.model_build
             demand = stages * fraud.gpus_per_pod
             if self.storage.shared_volume.read_write_many:
                 pool, where = sum(g.max_size * g.shape.gpus for g in gpu_groups), "the gpu node groups at max_size"
@@ -527,7 +546,8 @@ class Environment(Strict):
                 where = "one gpu node (the ReadWriteOnce shared volume keeps every stage on one node)"
             if demand > pool:
                 raise ValueError(
-                    f"apps.fraud_pipeline: its GPU stages (preprocessing + inference + model_build replicas) need "
+                    f"apps.fraud_pipeline: its GPU stages (preprocessing + inference at its peak + model_build "
+                    f"replicas) need "
                     f"{demand} GPUs but {where} offer {pool}: add GPU capacity, lower the replicas or set use_gpu: false"
                 )
         return self

@@ -97,7 +97,11 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
         )
     if "ingress" in api.expose:
         out.append(_ingress(env, meta, ns))
-    out += [_hpa(env, meta, ns), _pdb(env, meta, ns), _service_monitor(meta, ns)]
+    out += [
+        k8s.horizontal_pod_autoscaler(meta=meta, name=DEPLOYMENT, namespace=ns, scaling=api.autoscaling),
+        _pdb(env, meta, ns),
+        _service_monitor(meta, ns),
+    ]
     return out
 
 
@@ -132,8 +136,7 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[s
     # Replicas start at the HPA's floor; Argo CD ignores the field afterwards (the HPA owns it).
     return k8s.deployment(
         meta=meta, name=DEPLOYMENT, namespace=ns, replicas=api.autoscaling.min_replicas, template=template,
-        kube_score=[("deployment-targeted-by-hpa-does-not-have-replicas-configured",
-                     "replicas start at the HPA's floor on the first sync; Argo CD ignores the field afterwards")],
+        kube_score=[k8s.HPA_OWNS_REPLICAS],
     )
 
 
@@ -197,35 +200,6 @@ def _ingress(env: Environment, meta: AppMeta, ns: str) -> Obj:
                     },
                 }
             ],
-        },
-    }
-
-
-def _hpa(env: Environment, meta: AppMeta, ns: str) -> Obj:
-    scaling = env.apps.inference_api.autoscaling
-
-    def utilization(resource: str, target: int) -> Obj:
-        return {
-            "type": "Resource",
-            "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}},
-        }
-
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": k8s.metadata(meta=meta, name=DEPLOYMENT, namespace=ns),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": DEPLOYMENT},
-            "minReplicas": scaling.min_replicas,
-            "maxReplicas": scaling.max_replicas,
-            "metrics": [
-                utilization("cpu", scaling.cpu_utilization),
-                utilization("memory", scaling.memory_utilization),
-            ],
-            "behavior": {
-                "scaleUp": {"stabilizationWindowSeconds": scaling.scale_up_stabilization_s},
-                "scaleDown": {"stabilizationWindowSeconds": scaling.scale_down_stabilization_s},
-            },
         },
     }
 

@@ -291,3 +291,51 @@ def test_fraud_stages_carry_the_seeds_app_label_and_every_app_the_envs_log_level
     level = {"dev": "DEBUG"}.get(name, "INFO")  # seed 004: debug in dev
     config_maps = objects(trees[name], "ConfigMap")
     assert config_maps and {cm["data"]["LOG_LEVEL"] for cm in config_maps.values() if "LOG_LEVEL" in cm["data"]} == {level}
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_fraud_inference_workers_scale_within_the_envs_bounds(name: str, trees: dict[str, RenderedTree]) -> None:
+    env = load_environment(name)
+    fraud_env = env.apps.fraud_pipeline
+    scaling = fraud_env.inference_autoscaling
+    running = "inference-gpu" if env.fraud_on_gpu else "inference-cpu"
+    hpas = objects(trees[name], "HorizontalPodAutoscaler", fraud.APP)
+    assert set(hpas) == {running}  # the stopped variant has none: a commit's replicas still reach it
+    spec = hpas[running]["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": running}
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (scaling.min_replicas, scaling.max_replicas)
+    assert _deployments(trees[name])[running]["spec"]["replicas"] == fraud_env.replicas.inference
+    # Argo CD leaves the HPA's replicas alone (and no other stage's).
+    ignored = objects(trees[name], "Application")[f"{name}-{fraud.APP}"]["spec"]["ignoreDifferences"]
+    assert [(i["kind"], i["name"], i["jsonPointers"]) for i in ignored] == [("Deployment", running, ["/spec/replicas"])]
+    # The namespace's quota leaves room for the peak (plus a surge pod), and a drain goes one at a time.
+    hard = objects(trees[name], "ResourceQuota", fraud.APP)[f"{fraud.APP}-quota"]["spec"]["hard"]
+    assert int(hard["pods"]) >= scaling.max_replicas + 1
+    if scaling.max_replicas > 1:
+        assert objects(trees[name], "PodDisruptionBudget", fraud.APP)[running]["spec"]["maxUnavailable"] == 1
+
+
+def test_seed_004_worker_bounds_in_prod_and_local_fits_its_two_cores() -> None:
+    prod, local = load_environment("prod").apps.fraud_pipeline, load_environment("local").apps.fraud_pipeline
+    assert (prod.inference_autoscaling.min_replicas, prod.inference_autoscaling.max_replicas) == (2, 20)
+    assert local.inference_autoscaling.max_replicas <= local.replicas.inference  # never more than it starts with
+    with pytest.raises(ValueError, match=r"replicas.inference \(25\) must lie within inference_autoscaling 2..20"):
+        env_with("prod", apps={"fraud_pipeline": {"replicas": {"inference": 25}}})
+    # Twenty GPU workers need GPU nodes to match: refused before any cluster sees Pending pods.
+    with pytest.raises(ValueError, match="inference at its peak"):
+        env_with("prod", node_groups={"gpu": {"max_size": 4}})
+
+
+def test_stopping_fraud_stages_is_a_committed_replicas_change_that_renders_and_validates() -> None:
+    from argocd.validate import validate_tree
+
+    stopped = env_with("prod", apps={"fraud_pipeline": {"replicas": {
+        "data_gather": 0, "preprocessing": 0, "inference": 0, "model_build": 0}}})
+    tree = render_environment(stopped)
+    assert {n: d["spec"]["replicas"] for n, d in _deployments(tree).items()} == dict.fromkeys(
+        ["data-gather", "preprocessing-cpu", "preprocessing-gpu", "model-build", "inference-cpu", "inference-gpu"], 0)
+    # No HPA holds the stopped workers up, and Argo CD applies the zeros (it ignores no replicas).
+    assert not objects(tree, "HorizontalPodAutoscaler", fraud.APP)
+    assert "ignoreDifferences" not in objects(tree, "Application")[f"prod-{fraud.APP}"]["spec"]
+    report = validate_tree(stopped, tree)
+    assert report.findings == [], [str(f) for f in report.findings]

@@ -137,9 +137,9 @@ def test_cli_check_exits_non_zero_with_one_line(tmp_path: Path) -> None:
         ({"node_groups": {"cpu": {"instance_types": ["m5.xlarge"]}}},
          "apps.fraud_pipeline.sizing: requests of 4 CPU / 8Gi fit no cpu node: the largest offers 3920m"),
         ({"node_groups": {"gpu": {"instance_types": ["g5.2xlarge"]}}},
-         "need 7 GPUs but the gpu node groups at max_size offer 4"),
+         "need 23 GPUs but the gpu node groups at max_size offer 6"),  # inference at its HPA max: 20
         ({"storage": {"shared_volume": {"read_write_many": False}}},
-         "need 7 GPUs but one gpu node (the ReadWriteOnce shared volume keeps every stage on one node) offer 4"),
+         "need 23 GPUs but one gpu node (the ReadWriteOnce shared volume keeps every stage on one node) offer 4"),
     ],
 )
 def test_workloads_that_fit_no_node_are_refused_before_any_cluster(overrides: dict, expected: str) -> None:
