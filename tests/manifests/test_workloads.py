@@ -9,6 +9,7 @@ import pytest
 from apps import k8s
 from apps.api import workload as api
 from apps.batch import workload as batch
+from apps.cleanup import workload as cleanup
 from apps.fraud import workload as fraud
 from argocd.errors import RenderError
 from argocd.render import RenderedTree, render_environment, service_accounts
@@ -283,14 +284,35 @@ def test_backfill_job_validates_against_the_cluster_schema() -> None:
 
 
 @pytest.mark.parametrize("name", ENVS)
-def test_fraud_stages_carry_the_seeds_app_label_and_every_app_the_envs_log_level(
+def test_fraud_stages_carry_the_seeds_app_label_without_changing_their_selectors(
     name: str, trees: dict[str, RenderedTree]
 ) -> None:
     for stage, dep in _deployments(trees[name]).items():
-        assert pod_spec(dep) and dep["spec"]["template"]["metadata"]["labels"]["app"] == stage  # -l app=data-gather
-    level = {"dev": "DEBUG"}.get(name, "INFO")  # seed 004: debug in dev
-    config_maps = objects(trees[name], "ConfigMap")
-    assert config_maps and {cm["data"]["LOG_LEVEL"] for cm in config_maps.values() if "LOG_LEVEL" in cm["data"]} == {level}
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert labels["app"] == stage  # kubectl logs -l app=data-gather
+        # A Deployment's selector is immutable: the seed's label is on the pods, not in it.
+        assert "app" not in dep["spec"]["selector"]["matchLabels"]
+        assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+@pytest.mark.parametrize(("name", "level"), [("local", "INFO"), ("dev", "DEBUG"), ("staging", "INFO"), ("prod", "INFO")])
+def test_every_workload_runs_at_the_envs_log_level(name: str, level: str, trees: dict[str, RenderedTree]) -> None:
+    tree = trees[name]
+    config_maps = {(o.namespace, o.name): o.manifest["data"] for o in tree.objects if o.kind == "ConfigMap"}
+    seen: set[str] = set()
+    for obj in tree.objects:
+        if obj.kind not in ("Deployment", "CronJob", "Job") or obj.app not in (
+                api.APP, batch.APP, fraud.APP, cleanup.APP):
+            continue
+        for container in pod_spec(obj.manifest)["containers"]:
+            # What the container sees: its ConfigMaps, then its own env entries on top.
+            environ: dict[str, str] = {}
+            for source in container.get("envFrom", []):
+                environ.update(config_maps[(obj.namespace, source["configMapRef"]["name"])])
+            environ.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+            assert environ.get("LOG_LEVEL") == level, f"{obj.ref} container {container['name']}"
+        seen.add(obj.app)
+    assert seen == {api.APP, batch.APP, fraud.APP, cleanup.APP}
 
 
 @pytest.mark.parametrize("name", ENVS)
