@@ -123,6 +123,20 @@ def test_manual_job_pins_the_partition() -> None:
     assert job["metadata"]["name"] == "pcc-manual-run-20250115"
     assert batch.manual_job(load_environment("local"), partition=date(2025, 1, 16))["metadata"]["name"] == (
         "pcc-manual-run-20250116")
+    with pytest.raises(k8s.BuildError, match="manual Job name 'PCC_run': expected a DNS label"):
+        batch.manual_job(load_environment("local"), partition=date(2025, 1, 16), name="PCC_run")
+
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_the_trees_manual_run_template_is_named_by_the_server_on_each_create(
+    name: str, trees: dict[str, RenderedTree]
+) -> None:
+    [template] = [o for o in trees[name].objects if not o.synced]
+    assert template.path == f"templates/{batch.APP}/job-{batch.MANUAL_JOB}.yaml"
+    # kubectl create -f twice: pcc-manual-run-x7k2p, then pcc-manual-run-q9f4d, never a clash.
+    assert template.manifest["metadata"]["generateName"] == f"{batch.MANUAL_JOB}-"
+    assert "name" not in template.manifest["metadata"]
 
 
 def _deployments(tree: RenderedTree) -> dict[str, dict]:
