@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from environments.model import GPU_TAINT, Environment, Resources, SizingStrategy, WorkloadClass
+from environments.model import GPU_TAINT, Autoscaling, Environment, Resources, SizingStrategy, WorkloadClass
 from environments.quantities import cpu_millis, format_cpu, format_memory, memory_bytes
 
 Obj = dict[str, Any]
@@ -369,6 +369,41 @@ def pod_disruption_budget(*, meta: AppMeta, name: str, namespace: str, min_avail
         "kind": "PodDisruptionBudget",
         "metadata": metadata(meta=meta, name=name, namespace=namespace),
         "spec": {**budget, "selector": {"matchLabels": meta.selector()}, "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+    }
+
+
+# A Deployment an HPA scales still renders its starting replicas (kube-score frowns on it).
+HPA_OWNS_REPLICAS = ("deployment-targeted-by-hpa-does-not-have-replicas-configured",
+                     "replicas are the starting point on the first sync; Argo CD ignores the field afterwards")
+
+
+def horizontal_pod_autoscaler(*, meta: AppMeta, name: str, namespace: str, scaling: Autoscaling) -> Obj:
+    """autoscaling/v2 on CPU and memory utilisation for the Deployment ``name``; Argo CD then
+    ignores that Deployment's replicas (argocd.render finds the HPA's target)."""
+
+    def utilization(resource: str, target: int) -> Obj:
+        return {
+            "type": "Resource",
+            "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}},
+        }
+
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(meta=meta, name=name, namespace=namespace),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                utilization("cpu", scaling.cpu_utilization),
+                utilization("memory", scaling.memory_utilization),
+            ],
+            "behavior": {
+                "scaleUp": {"stabilizationWindowSeconds": scaling.scale_up_stabilization_s},
+                "scaleDown": {"stabilizationWindowSeconds": scaling.scale_down_stabilization_s},
+            },
+        },
     }
 
 

@@ -138,7 +138,8 @@ def publish(
 @app.command()
 def job(
     env_name: str = ENV_ARG,
-    partition: str = typer.Option(None, "--partition", help="YYYYMMDD: one manual run of that partition."),
+    partition: str = typer.Option(None, "--partition", help="YYYYMMDD (or YYYY-MM-DD): one manual run of that "
+                                  "partition, named pcc-manual-run-YYYYMMDD."),
     start: str = typer.Option(None, "--start", help="YYYYMMDD: first day of a backfill (an Indexed Job)."),
     end: str = typer.Option(None, "--end", help="YYYYMMDD: last day of a backfill."),
     image_tag: str = TAG_OPT,
@@ -147,26 +148,32 @@ def job(
     from datetime import UTC, datetime, timedelta
 
     from apps.batch import workload as batch
+    from apps.k8s import BuildError
     from argocd.errors import RenderError
     from argocd.render import RenderedObject, RenderedTree, dump, with_tag
     from argocd.validate import validate_or_raise
 
     def day(value: str, flag: str) -> datetime:
-        try:
-            return datetime.strptime(value, "%Y%m%d")
-        except ValueError:
-            raise RenderError(f"{flag} {value!r}: expected a date as YYYYMMDD") from None
+        for form in ("%Y%m%d", "%Y-%m-%d"):
+            try:
+                return datetime.strptime(value, form)
+            except ValueError:
+                continue
+        raise RenderError(f"{flag} {value!r}: expected a date as YYYYMMDD (or YYYY-MM-DD)")
 
     with _one_line_errors():
         env = with_tag(_env(env_name, None), image_tag)
         if (start is None) != (end is None) or (partition and start):
             raise RenderError("give either --partition, or both --start and --end")
-        if start and end:
-            manifest = batch.backfill_job(env, start=day(start, "--start").date(), end=day(end, "--end").date())
-        else:
-            # Always a pinned partition (yesterday UTC by default): the Job's name carries it.
-            pinned = day(partition, "--partition") if partition else datetime.now(UTC) - timedelta(days=1)
-            manifest = batch.manual_job(env, partition=pinned.date())
+        try:
+            if start and end:
+                manifest = batch.backfill_job(env, start=day(start, "--start").date(), end=day(end, "--end").date())
+            else:
+                # Always a pinned partition (yesterday UTC by default): the Job's name carries it.
+                pinned = day(partition, "--partition") if partition else datetime.now(UTC) - timedelta(days=1)
+                manifest = batch.manual_job(env, partition=pinned.date())
+        except BuildError as e:
+            raise RenderError(str(e)) from None
         obj = RenderedObject(path="job.yaml", app=batch.APP, wave=0, manifest=manifest, synced=False)
         validate_or_raise(env, RenderedTree(env.name, [obj]))
         typer.echo(dump(manifest).decode(), nl=False)

@@ -95,7 +95,7 @@ class RenderedObject:
 
     @property
     def name(self) -> str:
-        return str(self.manifest["metadata"]["name"])
+        return object_name(self.manifest)
 
     @property
     def namespace(self) -> str | None:
@@ -200,9 +200,15 @@ def _annotate(manifest: Obj, wave: int) -> Obj:
     return out
 
 
+def object_name(manifest: Obj) -> str:
+    """metadata.name, or the generateName prefix of a template the API server names on create."""
+    metadata = manifest["metadata"]
+    return str(metadata["name"] if "name" in metadata else metadata["generateName"].rstrip("-"))
+
+
 def _file(manifest: Obj) -> str:
     # RBAC names may hold colons (system:metrics-server): not in file names.
-    return f"{manifest['kind'].lower()}-{manifest['metadata']['name'].replace(':', '-')}.yaml"
+    return f"{manifest['kind'].lower()}-{object_name(manifest).replace(':', '-')}.yaml"
 
 
 def render_environment(

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from environments.instances import INSTANCE_SHAPES, InstanceShape
 from environments.quantities import checked_cpu, checked_memory, cpu_millis, memory_bytes
@@ -31,6 +31,8 @@ MemoryQuantity = Annotated[str, AfterValidator(checked_memory)]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 Cron = Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
 Version = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
+# The ways in to the inference API (InferenceApi.expose).
+Expose = Literal["cluster_ip", "node_port", "load_balancer", "ingress"]
 
 
 class Strict(BaseModel):
@@ -54,6 +56,10 @@ class Network(Strict):
     az_count: int = Field(ge=1, le=6)
     nat: Literal["none", "single", "per_az"]
     flow_logs: bool = True
+    # An explicit layout, one CIDR per AZ in AZ order (seed 001: 10.0.1.0/24, 10.0.2.0/24 public,
+    # 10.0.10.0/24, 10.0.11.0/24 private); None: computed from vpc_cidr (infra/network.py).
+    public_subnet_cidrs: list[str] | None = None
+    private_subnet_cidrs: list[str] | None = None
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -65,6 +71,41 @@ class Network(Strict):
         if not 16 <= net.prefixlen <= 22:
             raise ValueError(f"VPC prefix must be /16../22 to hold the subnets, got /{net.prefixlen}")
         return value
+
+    @field_validator("public_subnet_cidrs", "private_subnet_cidrs")
+    @classmethod
+    def _subnets(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        vpc_cidr, az_count = info.data.get("vpc_cidr"), info.data.get("az_count")
+        if vpc_cidr is None or az_count is None:
+            return value  # their own errors are reported
+        if len(value) != az_count:
+            raise ValueError(f"{len(value)} CIDRs for az_count {az_count}: expected one per AZ")
+        vpc = ipaddress.IPv4Network(vpc_cidr)
+        # The public tier is validated first: the private one must not overlap it either.
+        earlier = [ipaddress.IPv4Network(c) for c in info.data.get("public_subnet_cidrs") or []]
+        for i, cidr in enumerate(value):
+            try:
+                net = ipaddress.IPv4Network(cidr)
+            except ValueError as e:
+                raise ValueError(f"[{i}] {cidr!r} is not an IPv4 CIDR ({e})") from None
+            if not net.subnet_of(vpc):
+                raise ValueError(f"[{i}] {cidr} is not inside vpc_cidr {vpc_cidr}")
+            if net.prefixlen > 28:
+                raise ValueError(f"[{i}] {cidr}: a subnet is /28 at the smallest (EKS needs room for ENIs)")
+            clash = next((other for other in earlier if net.overlaps(other)), None)
+            if clash is not None:
+                raise ValueError(f"[{i}] {cidr} overlaps {clash}")
+            earlier.append(net)
+        return value
+
+    @model_validator(mode="after")
+    def _layout_whole(self) -> Network:
+        if (self.public_subnet_cidrs is None) != (self.private_subnet_cidrs is None):
+            raise ValueError("public_subnet_cidrs and private_subnet_cidrs are set together (or neither, for the "
+                             "computed layout)")
+        return self
 
     def subnet_prefix(self) -> int:
         """Subnet size: the VPC split into room for a public and a private subnet per AZ (max 6 AZs)."""
@@ -201,8 +242,10 @@ class InferenceApi(Strict):
     port: int = Field(ge=1024, le=65535)
     autoscaling: Autoscaling
     pdb_min_available: int = Field(ge=0)
+    # How the API is reached beyond its ClusterIP Service, one way or a list of them (seed 001 has
+    # both `[load_balancer, ingress]`); cluster_ip alone: from inside the cluster only.
     # node_port: local clusters only (the host's way in; no load balancer there).
-    expose: Literal["cluster_ip", "node_port", "load_balancer", "ingress"]
+    expose: list[Expose] = Field(min_length=1)
     ingress_host: str | None = None
     batch_limit: int = Field(ge=1, le=10_000)
     reload_interval_s: float = Field(gt=0)
@@ -223,9 +266,23 @@ class InferenceApi(Strict):
         (a float32 in JSON takes at most ~16) plus room for the envelope."""
         return self.max_body_bytes or self.batch_limit * self.max_features * 32 + 4096
 
+    @field_validator("expose", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("expose")
+    @classmethod
+    def _ways_in(cls, value: list[Expose]) -> list[Expose]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a way in twice: {value}")
+        if "cluster_ip" in value and len(value) > 1:
+            raise ValueError(f"cluster_ip means no way in from outside the cluster: drop it from {value}")
+        return value
+
     @model_validator(mode="after")
     def _expose(self) -> InferenceApi:
-        if self.expose == "ingress" and not self.ingress_host:
+        if "ingress" in self.expose and not self.ingress_host:
             raise ValueError("expose: ingress needs ingress_host")
         if self.pdb_min_available >= self.autoscaling.min_replicas:
             raise ValueError(
@@ -266,6 +323,25 @@ class FraudPipeline(Strict):
     gpus_per_pod: int = Field(default=1, ge=1)
     lease_s: int = Field(ge=1)
     max_attempts: int = Field(ge=1)
+    # The inference workers' HPA (seed 004: workers 2-20); replicas.inference is where they start,
+    # 0 stops the stage (and drops its HPA). null: fixed at replicas.inference.
+    inference_autoscaling: Autoscaling | None = None
+
+    @model_validator(mode="after")
+    def _inference_within_bounds(self) -> FraudPipeline:
+        scaling, start = self.inference_autoscaling, self.replicas.inference
+        if scaling is not None and start and not scaling.min_replicas <= start <= scaling.max_replicas:
+            raise ValueError(
+                f"replicas.inference ({start}) must lie within inference_autoscaling "
+                f"{scaling.min_replicas}..{scaling.max_replicas} (or be 0 to stop the stage)"
+            )
+        return self
+
+    @property
+    def inference_peak(self) -> int:
+        """The most inference workers that may run: the HPA's maximum while it scales them."""
+        scaling = self.inference_autoscaling
+        return scaling.max_replicas if scaling is not None and self.replicas.inference else self.replicas.inference
 
 
 class Cleanup(Strict):
@@ -498,7 +574,7 @@ class Environment(Strict):
             raise ValueError("the local environment has no cloud: remove the aws block")
         if self.name != "local" and self.aws is None:
             raise ValueError(f"environment {self.name!r} needs an aws block")
-        if self.aws is not None and self.apps.inference_api.expose == "node_port":
+        if self.aws is not None and "node_port" in self.apps.inference_api.expose:
             raise ValueError("apps.inference_api.expose: node_port is for local clusters; in the cloud use "
                              "load_balancer or ingress")
         volume, efs = self.storage.shared_volume, self.addons.efs_csi_driver
@@ -540,7 +616,7 @@ class Environment(Strict):
             fraud = apps.fraud_pipeline
             gpu_groups = list(self.gpu_node_groups.values())
             _require_fit("apps.fraud_pipeline.sizing", self.sizing[fraud.sizing]["worker"], gpu_groups, "gpu")
-            stages = fraud.replicas.preprocessing + fraud.replicas.inference + fraud.replicas.model_build
+            stages = fraud.replicas.preprocessing + fraud.inference_peak + fraud.replicas.model_build
             demand = stages * fraud.gpus_per_pod
             if self.storage.shared_volume.read_write_many:
                 pool, where = sum(g.max_size * g.shape.gpus for g in gpu_groups), "the gpu node groups at max_size"
@@ -549,7 +625,8 @@ class Environment(Strict):
                 where = "one gpu node (the ReadWriteOnce shared volume keeps every stage on one node)"
             if demand > pool:
                 raise ValueError(
-                    f"apps.fraud_pipeline: its GPU stages (preprocessing + inference + model_build replicas) need "
+                    f"apps.fraud_pipeline: its GPU stages (preprocessing + inference at its peak + model_build "
+                    f"replicas) need "
                     f"{demand} GPUs but {where} offer {pool}: add GPU capacity, lower the replicas or set use_gpu: false"
                 )
         return self

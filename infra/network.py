@@ -1,8 +1,9 @@
 """Network: VPC, public and private subnets per AZ, NAT per strategy, routes, flow logs,
 and the S3 gateway endpoint.
 
-Subnet math is a pure function of the environment's network block: the VPC is cut into
-slots of `subnet_prefix()`; public subnets take the lower half, private the upper half,
+Subnet math is a pure function of the environment's network block: an explicit layout
+(`public_subnet_cidrs`, `private_subnet_cidrs`) is taken as written; otherwise the VPC is cut
+into slots of `subnet_prefix()`; public subnets take the lower half, private the upper half,
 one of each per AZ, so adding an AZ never moves an existing subnet.
 
     >>> from environments import load_environment
@@ -34,11 +35,16 @@ class SubnetSpec:
 
 
 def subnet_plan(network: NetworkSpec) -> list[SubnetSpec]:
-    """Public subnets in the lower half of the VPC, private in the upper half, one per AZ and tier."""
-    slots = list(ipaddress.IPv4Network(network.vpc_cidr).subnets(new_prefix=network.subnet_prefix()))
-    half = len(slots) // 2
-    return [SubnetSpec("public", i, str(slots[i])) for i in range(network.az_count)] + [
-        SubnetSpec("private", i, str(slots[half + i])) for i in range(network.az_count)
+    """The environment's explicit layout if it sets one (validated by the model), else public
+    subnets in the lower half of the VPC, private in the upper half, one per AZ and tier."""
+    if network.public_subnet_cidrs is not None and network.private_subnet_cidrs is not None:
+        public, private = network.public_subnet_cidrs, network.private_subnet_cidrs
+    else:
+        slots = [str(s) for s in ipaddress.IPv4Network(network.vpc_cidr).subnets(new_prefix=network.subnet_prefix())]
+        half = len(slots) // 2
+        public, private = slots[:network.az_count], slots[half:half + network.az_count]
+    return [SubnetSpec("public", i, cidr) for i, cidr in enumerate(public)] + [
+        SubnetSpec("private", i, cidr) for i, cidr in enumerate(private)
     ]
 
 

@@ -72,7 +72,7 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
             name=f"{APP}-quota",
             namespace=ns,
             budgets=[k8s.PodBudget(resources=res, count=api.autoscaling.max_replicas + 1)],
-            node_ports=1 if api.expose == "node_port" else 0,
+            node_ports=1 if "node_port" in api.expose else 0,
         ),
         k8s.limit_range(meta=meta, name=f"{APP}-limits", namespace=ns, default=res, largest=res),
         k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
@@ -84,7 +84,8 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
         _deployment(env, meta, ns, res, data),
         _service(env, meta, ns),
     ]
-    if api.expose == "load_balancer":
+    # Seed 001 runs both: the NLB Service and the ALB Ingress.
+    if "load_balancer" in api.expose:
         out.append(
             k8s.service(
                 meta=meta,
@@ -99,9 +100,13 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
                 },
             )
         )
-    if api.expose == "ingress":
+    if "ingress" in api.expose:
         out.append(_ingress(env, meta, ns))
-    out += [_hpa(env, meta, ns), _pdb(env, meta, ns), _service_monitor(meta, ns)]
+    out += [
+        k8s.horizontal_pod_autoscaler(meta=meta, name=DEPLOYMENT, namespace=ns, scaling=api.autoscaling),
+        _pdb(env, meta, ns),
+        _service_monitor(meta, ns),
+    ]
     if secrets_delivered(env):
         out.append(_external_secret(env, meta, ns))
     return out
@@ -165,8 +170,7 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, res: Obj, data: dict[s
     # Replicas start at the HPA's floor; Argo CD ignores the field afterwards (the HPA owns it).
     return k8s.deployment(
         meta=meta, name=DEPLOYMENT, namespace=ns, replicas=api.autoscaling.min_replicas, template=template,
-        kube_score=[("deployment-targeted-by-hpa-does-not-have-replicas-configured",
-                     "replicas start at the HPA's floor on the first sync; Argo CD ignores the field afterwards")],
+        kube_score=[k8s.HPA_OWNS_REPLICAS],
     )
 
 
@@ -174,7 +178,7 @@ def _service(env: Environment, meta: AppMeta, ns: str) -> Obj:
     """The API's Service; `expose: node_port` (local clusters) also opens it on every node, the
     way in for load from outside the cluster (a kind node's address is on the host's network)."""
     api = env.apps.inference_api
-    node_port = api.expose == "node_port"
+    node_port = "node_port" in api.expose
     annotations = k8s.kube_score_ignores(("service-type", "a local cluster's way in from the host: it has no load "
                                           "balancer, and its nodes are reachable only from this machine")) if node_port else None
     return k8s.service(meta=meta.with_component("api", **{SCRAPE_LABEL: "true"}), name=SERVICE, namespace=ns,
@@ -184,7 +188,7 @@ def _service(env: Environment, meta: AppMeta, ns: str) -> Obj:
 
 def _network_policy(env: Environment, meta: AppMeta, ns: str) -> Obj:
     api = env.apps.inference_api
-    if api.expose == "cluster_ip":
+    if api.expose == ["cluster_ip"]:
         sources: list[Obj] = [{"namespaceSelector": {}}]
     else:
         # Traffic from the NLB / ALB keeps client or node addresses: any source, API port only.
@@ -230,35 +234,6 @@ def _ingress(env: Environment, meta: AppMeta, ns: str) -> Obj:
                     },
                 }
             ],
-        },
-    }
-
-
-def _hpa(env: Environment, meta: AppMeta, ns: str) -> Obj:
-    scaling = env.apps.inference_api.autoscaling
-
-    def utilization(resource: str, target: int) -> Obj:
-        return {
-            "type": "Resource",
-            "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}},
-        }
-
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": k8s.metadata(meta=meta, name=DEPLOYMENT, namespace=ns),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": DEPLOYMENT},
-            "minReplicas": scaling.min_replicas,
-            "maxReplicas": scaling.max_replicas,
-            "metrics": [
-                utilization("cpu", scaling.cpu_utilization),
-                utilization("memory", scaling.memory_utilization),
-            ],
-            "behavior": {
-                "scaleUp": {"stabilizationWindowSeconds": scaling.scale_up_stabilization_s},
-                "scaleDown": {"stabilizationWindowSeconds": scaling.scale_down_stabilization_s},
-            },
         },
     }
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
+from pydantic import TypeAdapter, ValidationError
+
 from apps import k8s
 from apps.cleanup import workload as cleanup
 from apps.k8s import AppMeta, Obj
-from environments.model import Environment
+from environments.model import DnsLabel, Environment
 
 APP = "batch-pipeline"
 CRON_JOB = "pcc-daily-pipeline"
@@ -31,6 +33,8 @@ METRICS_PORT = 8080
 # The seed's operators select pods with these (kubectl logs -l app=pcc-pipeline,type=cronjob).
 SEED_APP_LABEL = {"app": "pcc-pipeline"}
 _VOLUMES = (("logs", "/app/logs"), ("models", "/app/models"))
+# A Job's name is also its pods' job-name label value: a DNS label.
+_JOB_NAME = TypeAdapter(DnsLabel)
 
 
 def namespace(env: Environment) -> str:
@@ -167,20 +171,30 @@ def manual_job(env: Environment, *, partition: date | None = None, name: str | N
     """One run for one partition (yesterday UTC when ``partition`` is None), as seed 000's job.yaml.
 
     Named per partition (`pcc-manual-run-20250115`), so a run for another day never clashes with
-    the last one; without a partition it is the tree's template, `pcc-manual-run`.
+    the last one; without a partition it is the tree's template, which the API server names
+    (`generateName: pcc-manual-run-`): each `kubectl create -f` of it is a new run.
     """
+    template = partition is None and name is None
     name = name or (f"{MANUAL_JOB}-{partition:%Y%m%d}" if partition else MANUAL_JOB)
+    try:
+        _JOB_NAME.validate_python(name)
+    except ValidationError:
+        raise k8s.BuildError(f"manual Job name {name!r}: expected a DNS label (lowercase letters, digits and "
+                             "'-', at most 63 characters)") from None
     batch = env.apps.batch_pipeline
     meta = AppMeta(env=env, name=APP, component="manual", extra={**SEED_APP_LABEL, "type": "manual-run"})
     extra = {"PARTITION_DATE": partition.strftime("%Y%m%d")} if partition else None
     container = _container(env, name="pcc-manual-pipeline", args=["run"], extra_env=extra)
-    template = _job_template(env, meta, container, config(env))
+    pod_template = _job_template(env, meta, container, config(env))
+    metadata = k8s.metadata(meta=meta, name=name, namespace=namespace(env), annotations=k8s.workload_skips(env))
+    if template:
+        metadata = {"generateName": f"{name}-", **{k: v for k, v in metadata.items() if k != "name"}}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": k8s.metadata(meta=meta, name=name, namespace=namespace(env), annotations=k8s.workload_skips(env)),
+        "metadata": metadata,
         "spec": k8s.job_spec(
-            template=template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit
+            template=pod_template, active_deadline_s=batch.active_deadline_s, backoff_limit=batch.backoff_limit
         ),
     }
 

@@ -35,6 +35,8 @@ class Stage:
     command: str  # python -m apps.fraud <command>
     replicas: int
     gpu: bool
+    # Scaled by an HPA within apps.fraud_pipeline.inference_autoscaling, from `replicas`.
+    autoscaled: bool = False
 
 
 def namespace(env: Environment) -> str:
@@ -51,14 +53,17 @@ def stages(env: Environment) -> list[Stage]:
 
     pre_cpu, pre_gpu = split(wanted.preprocessing)
     inf_cpu, inf_gpu = split(wanted.inference)
+    # Only the variant that runs gets the HPA: at 0 replicas the stage is stopped, and an HPA there
+    # would make Argo CD ignore the replicas a commit sets to start it (or the variant switch).
+    scaled = env.apps.fraud_pipeline.inference_autoscaling is not None
     return [
         Stage("data-gather", "data-gather", wanted.data_gather, gpu=False),
         Stage("preprocessing-cpu", "preprocessing", pre_cpu, gpu=False),
         Stage("preprocessing-gpu", "preprocessing", pre_gpu, gpu=True),
         # Model building trains on the GPU where there is one, on CPUs otherwise.
         Stage("model-build", "model-build", wanted.model_build, gpu=gpu),
-        Stage("inference-cpu", "inference", inf_cpu, gpu=False),
-        Stage("inference-gpu", "inference", inf_gpu, gpu=True),
+        Stage("inference-cpu", "inference", inf_cpu, gpu=False, autoscaled=scaled and inf_cpu > 0),
+        Stage("inference-gpu", "inference", inf_gpu, gpu=True, autoscaled=scaled and inf_gpu > 0),
     ]
 
 
@@ -92,8 +97,8 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
     volume = env.storage.shared_volume
     data = config(env)
     all_stages = stages(env)
-    # Room for each stage's replicas (one at least: operators scale variants by hand) plus a surge pod.
-    budgets = [k8s.PodBudget(resources=resources(env, gpu=s.gpu), count=max(s.replicas, 1) + 1) for s in all_stages]
+    # Room for each stage at its peak (the HPA's maximum for the inference workers) plus a surge pod.
+    budgets = [k8s.PodBudget(resources=resources(env, gpu=s.gpu), count=_peak(env, s) + 1) for s in all_stages]
     cpu_res = resources(env, gpu=False)
     out: list[Obj] = [
         k8s.namespace(meta=meta, name=ns),
@@ -120,10 +125,19 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
         ),
     ]
     out += [_deployment(env, meta, ns, stage, data) for stage in all_stages]
+    scaling = fraud.inference_autoscaling
+    out += [k8s.horizontal_pod_autoscaler(meta=meta.with_component(s.deployment), name=s.deployment, namespace=ns,
+                                          scaling=scaling) for s in all_stages if s.autoscaled and scaling]
     # Queue workers tolerate a lost pod (its leases return), but a drain takes them one at a time.
     out += [k8s.pod_disruption_budget(meta=meta.with_component(s.deployment), name=s.deployment, namespace=ns)
-            for s in all_stages if s.replicas > 1]
+            for s in all_stages if _peak(env, s) > 1]
     return out
+
+
+def _peak(env: Environment, stage: Stage) -> int:
+    """The most replicas a stage may run: the HPA's maximum where it scales the stage, else its
+    replicas (one at least: operators may start a variant by hand)."""
+    return env.apps.fraud_pipeline.inference_peak if stage.autoscaled else max(stage.replicas, 1)
 
 
 def _placement(env: Environment, meta: AppMeta, stage: Stage) -> dict[str, object]:
@@ -135,7 +149,7 @@ def _placement(env: Environment, meta: AppMeta, stage: Stage) -> dict[str, objec
         "tolerations": k8s.gpu_tolerations() if on_gpu else [],
         "affinity": None,
     }
-    if not rwo and stage.replicas > 1:
+    if not rwo and _peak(env, stage) > 1:
         placement["affinity"] = k8s.spread(meta.with_component(stage.deployment))
     if rwo:
         # A ReadWriteOnce volume attaches to one node: every stage must run where it is mounted.
@@ -179,6 +193,9 @@ def _deployment(env: Environment, meta: AppMeta, ns: str, stage: Stage, data: di
     rwo = not env.storage.shared_volume.read_write_many
     return k8s.deployment(
         meta=stage_meta, name=stage.deployment, namespace=ns, replicas=stage.replicas, template=template,
-        kube_score=[("deployment-has-host-podantiaffinity",
-                     "the ReadWriteOnce shared volume keeps every stage on the node that mounts it")] if rwo else [],
+        kube_score=[
+            *([("deployment-has-host-podantiaffinity",
+                "the ReadWriteOnce shared volume keeps every stage on the node that mounts it")] if rwo else []),
+            *([k8s.HPA_OWNS_REPLICAS] if stage.autoscaled else []),
+        ],
     )

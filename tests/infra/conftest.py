@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -19,6 +20,16 @@ def pytest_configure(config: pytest.Config) -> None:
     # pulumi-aws announces its deprecated resource classes on import; not ours to fix.
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_aws")
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_eks")
+
+
+@pytest.fixture(autouse=True)
+def _event_loop() -> None:
+    """Pulumi's outputs need the thread's current event loop; an earlier test's asyncio.run()
+    (unit tests run first in one session) leaves the thread without one."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 @pytest.fixture(params=CLOUD_ENVS)

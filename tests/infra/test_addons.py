@@ -255,9 +255,11 @@ def test_efs_security_group_admits_only_nfs_from_the_nodes_group(env: Environmen
 
 
 def test_efs_disabled_removes_the_file_system_and_its_role(run_with) -> None:
-    # The shared volume then needs a class of its own (the model refuses efs-sc without EFS).
+    # The shared volume then needs a class of its own (the model refuses efs-sc without EFS), and
+    # a ReadWriteOnce one keeps the fraud stages on one node: their CPU variants.
     run = run_with("staging", {"addons": {"efs_csi_driver": {"enabled": False}},
-                               "storage": {"shared_volume": {"storage_class": "gp3", "read_write_many": False}}})
+                               "storage": {"shared_volume": {"storage_class": "gp3", "read_write_many": False}},
+                               "apps": {"fraud_pipeline": {"use_gpu": False}}})
     for typ in (FILE_SYSTEM, MOUNT_TARGET, "aws:ec2/securityGroup:SecurityGroup", "aws:efs/backupPolicy:BackupPolicy"):
         assert not run.of_type(typ), typ
     assert "aws-efs-csi-driver" not in _roles(run)

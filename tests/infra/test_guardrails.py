@@ -47,6 +47,17 @@ def test_prod_refuses_with_field_named_and_nothing_created(overrides: dict, fiel
     assert mocks.created == {}, f"resources were declared before the guardrail: {list(mocks.created)}"
 
 
+def test_an_explicit_two_az_layout_does_not_pass_production() -> None:
+    # Seed 001's own network (two AZs, /24s) is fine for staging but not for prod.
+    seed = {"aws": {"network": {"vpc_cidr": "10.0.0.0/16", "az_count": 2,
+                                "public_subnet_cidrs": ["10.0.1.0/24", "10.0.2.0/24"],
+                                "private_subnet_cidrs": ["10.0.10.0/24", "10.0.11.0/24"]}}}
+    mocks = _deploy_under_mocks("prod", seed)
+    assert "aws.network.az_count: is 2" in str(mocks.error)  # type: ignore[attr-defined]
+    assert mocks.created == {}
+    assert guardrails.check(load_environment("staging", seed)) == []
+
+
 def test_all_violations_reported_at_once() -> None:
     env = load_environment("prod", {"aws": {"network": {"nat": "single", "az_count": 2},
                                             "cluster": {"deletion_protection": False}}})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 import pytest
 
@@ -72,3 +73,23 @@ def test_flow_logs_and_s3_endpoint(env: Environment, run: Run) -> None:
     assert endpoint.inputs["serviceName"] == f"com.amazonaws.{env.aws.region}.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
     assert len(endpoint.inputs["routeTableIds"]) == env.aws.network.az_count
+
+
+SEED_001_NETWORK = {"vpc_cidr": "10.0.0.0/16", "az_count": 2,
+                    "public_subnet_cidrs": ["10.0.1.0/24", "10.0.2.0/24"],
+                    "private_subnet_cidrs": ["10.0.10.0/24", "10.0.11.0/24"]}
+
+
+def test_seed_001_subnets_are_created_as_written(run_with: Callable[..., Run]) -> None:
+    run = run_with("staging", {"aws": {"network": SEED_001_NETWORK}})
+    created = {(s.inputs["tags"]["tier"], s.inputs["availabilityZone"], s.inputs["cidrBlock"])
+               for s in run.of_type(SUBNET)}
+    azs = sorted({az for _, az, _ in created})
+    assert len(azs) == 2
+    assert created == {("public", azs[0], "10.0.1.0/24"), ("public", azs[1], "10.0.2.0/24"),
+                       ("private", azs[0], "10.0.10.0/24"), ("private", azs[1], "10.0.11.0/24")}
+    # The NAT sits in the first public subnet; the nodes in the seed's private subnets.
+    cidr_of = {s.id: s.inputs["cidrBlock"] for s in run.of_type(SUBNET)}
+    assert [cidr_of[n.inputs["subnetId"]] for n in run.of_type("aws:ec2/natGateway:NatGateway")] == ["10.0.1.0/24"]
+    for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert sorted(cidr_of[i] for i in group.inputs["subnetIds"]) == ["10.0.10.0/24", "10.0.11.0/24"]

@@ -125,7 +125,8 @@ def test_offline_plan_prints_tree_counts_and_key_inputs() -> None:
     assert "10.0.0.0/20" in out and "10.0.128.0/20" in out, "subnet CIDRs shown"
     assert "m5.2xlarge,m6i.2xlarge" in out and "g5.12xlarge" in out
     assert "nvidia.com/gpu=true:NO_SCHEDULE" in out
-    assert "min 2 / desired 2 / max 4" in out
+    gpu = prod.node_groups["gpu"]
+    assert f"min {gpu.min_size} / desired {gpu.desired_size} / max {gpu.max_size}" in out
     assert "argo-cd 8.1.2" in out
     assert "resources per type" in out and "aws:ec2/natGateway:NatGateway" in out
 

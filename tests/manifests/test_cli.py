@@ -88,5 +88,22 @@ def test_job_prints_a_backfill_ready_for_kubectl() -> None:
     assert manifest["kind"] == "Job" and manifest["spec"]["completionMode"] == "Indexed"
     assert manifest["spec"]["completions"] == 10
     assert manifest["spec"]["template"]["spec"]["containers"][0]["image"].endswith("ml-pipeline:rel-1")
-    bad = run("job", "prod", "--partition", "2025-01-01")
-    assert bad.exit_code == 1 and "expected a date as YYYYMMDD" in bad.output
+    bad = run("job", "prod", "--start", "20250110", "--end", "20250101")
+    assert bad.exit_code == 1 and bad.output.startswith("error: backfill: end 20250101 is before start"), bad.output
+
+
+def test_manual_runs_are_named_per_partition_so_a_second_one_does_not_clash() -> None:
+    import yaml
+
+    first, second = run("job", "prod", "--partition", "20261201"), run("job", "prod", "--partition", "2026-12-02")
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    jobs = [yaml.safe_load(r.output) for r in (first, second)]
+    assert [j["metadata"]["name"] for j in jobs] == ["pcc-manual-run-20261201", "pcc-manual-run-20261202"]
+    assert {"name": "PARTITION_DATE", "value": "20261202"} in jobs[1]["spec"]["template"]["spec"]["containers"][0]["env"]
+    # Without --partition: yesterday's, pinned in the name as well.
+    assert yaml.safe_load(run("job", "prod").output)["metadata"]["name"].startswith("pcc-manual-run-20")
+    for bad in ("2026-13-01", "yesterday", "20261202; rm"):
+        result = run("job", "prod", "--partition", bad)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 1 and len(lines) == 1, result.output
+        assert lines[0] == f"error: --partition {bad!r}: expected a date as YYYYMMDD (or YYYY-MM-DD)"

@@ -11,6 +11,7 @@ from apps import k8s
 from apps.addons import charts
 from apps.api import workload as api
 from apps.batch import workload as batch
+from apps.cleanup import workload as cleanup
 from apps.fraud import workload as fraud
 from argocd.errors import RenderError
 from argocd.render import RenderedTree, service_accounts
@@ -51,8 +52,27 @@ def test_api_scaling_follows_the_environment(name: str, trees: dict[str, Rendere
 def test_api_exposure_per_environment(trees: dict[str, RenderedTree]) -> None:
     assert api.LOAD_BALANCER in objects(trees["staging"], "Service")
     assert api.LOAD_BALANCER not in objects(trees["local"], "Service")
+    assert not objects(trees["staging"], "Ingress")
+    # prod as seed 001: the NLB Service on port 80 to the API's port, and the ALB Ingress, both.
+    lb = objects(trees["prod"], "Service")[api.LOAD_BALANCER]
+    assert lb["spec"]["type"] == "LoadBalancer"
+    assert lb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "external"
+    assert lb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    [port] = lb["spec"]["ports"]
+    container = pod_spec(objects(trees["prod"], "Deployment")[api.DEPLOYMENT])["containers"][0]
+    assert port["port"] == 80
+    assert {"name": port["targetPort"], "containerPort": load_environment("prod").apps.inference_api.port,
+            "protocol": "TCP"} in container["ports"]
     ingress = objects(trees["prod"], "Ingress")[api.INGRESS]
     assert ingress["spec"]["rules"][0]["host"] == load_environment("prod").apps.inference_api.ingress_host
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    # Either way in keeps the client's or the load balancer's address: the policy admits any
+    # source on the API port, where a cluster-only API admits the cluster's namespaces.
+    for name, source in (("prod", {"ipBlock": {"cidr": "0.0.0.0/0"}}), ("dev", {"namespaceSelector": {}})):
+        policy = objects(trees[name], "NetworkPolicy", api.APP)[f"{api.APP}-allow"]["spec"]
+        assert policy["ingress"][0]["from"] == [source], name
+    assert objects(trees["prod"], "ResourceQuota", api.APP)[f"{api.APP}-quota"]["spec"]["hard"][
+        "services.loadbalancers"] == "1"
     svc = objects(trees["local"], "Service")[api.SERVICE]["spec"]
     # Locally the host reaches the API through a node port; the cloud keeps it cluster-internal.
     assert svc["type"] == "NodePort" and svc["ports"][0]["port"] == load_environment("local").apps.inference_api.port
@@ -105,6 +125,20 @@ def test_manual_job_pins_the_partition() -> None:
     assert job["metadata"]["name"] == "pcc-manual-run-20250115"
     assert batch.manual_job(load_environment("local"), partition=date(2025, 1, 16))["metadata"]["name"] == (
         "pcc-manual-run-20250116")
+    with pytest.raises(k8s.BuildError, match="manual Job name 'PCC_run': expected a DNS label"):
+        batch.manual_job(load_environment("local"), partition=date(2025, 1, 16), name="PCC_run")
+
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_the_trees_manual_run_template_is_named_by_the_server_on_each_create(
+    name: str, trees: dict[str, RenderedTree]
+) -> None:
+    [template] = [o for o in trees[name].objects if not o.synced]
+    assert template.path == f"templates/{batch.APP}/job-{batch.MANUAL_JOB}.yaml"
+    # kubectl create -f twice: pcc-manual-run-x7k2p, then pcc-manual-run-q9f4d, never a clash.
+    assert template.manifest["metadata"]["generateName"] == f"{batch.MANUAL_JOB}-"
+    assert "name" not in template.manifest["metadata"]
 
 
 def _deployments(tree: RenderedTree) -> dict[str, dict]:
@@ -280,11 +314,80 @@ def test_backfill_job_validates_against_the_cluster_schema() -> None:
 
 
 @pytest.mark.parametrize("name", ENVS)
-def test_fraud_stages_carry_the_seeds_app_label_and_every_app_the_envs_log_level(
+def test_fraud_stages_carry_the_seeds_app_label_without_changing_their_selectors(
     name: str, trees: dict[str, RenderedTree]
 ) -> None:
     for stage, dep in _deployments(trees[name]).items():
-        assert pod_spec(dep) and dep["spec"]["template"]["metadata"]["labels"]["app"] == stage  # -l app=data-gather
-    level = {"dev": "DEBUG"}.get(name, "INFO")  # seed 004: debug in dev
-    config_maps = objects(trees[name], "ConfigMap")
-    assert config_maps and {cm["data"]["LOG_LEVEL"] for cm in config_maps.values() if "LOG_LEVEL" in cm["data"]} == {level}
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert labels["app"] == stage  # kubectl logs -l app=data-gather
+        # A Deployment's selector is immutable: the seed's label is on the pods, not in it.
+        assert "app" not in dep["spec"]["selector"]["matchLabels"]
+        assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+@pytest.mark.parametrize(("name", "level"), [("local", "INFO"), ("dev", "DEBUG"), ("staging", "INFO"), ("prod", "INFO")])
+def test_every_workload_runs_at_the_envs_log_level(name: str, level: str, trees: dict[str, RenderedTree]) -> None:
+    tree = trees[name]
+    config_maps = {(o.namespace, o.name): o.manifest["data"] for o in tree.objects if o.kind == "ConfigMap"}
+    seen: set[str] = set()
+    for obj in tree.objects:
+        if obj.kind not in ("Deployment", "CronJob", "Job") or obj.app not in (
+                api.APP, batch.APP, fraud.APP, cleanup.APP):
+            continue
+        for container in pod_spec(obj.manifest)["containers"]:
+            # What the container sees: its ConfigMaps, then its own env entries on top.
+            environ: dict[str, str] = {}
+            for source in container.get("envFrom", []):
+                environ.update(config_maps[(obj.namespace, source["configMapRef"]["name"])])
+            environ.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+            assert environ.get("LOG_LEVEL") == level, f"{obj.ref} container {container['name']}"
+        seen.add(obj.app)
+    assert seen == {api.APP, batch.APP, fraud.APP, cleanup.APP}
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_fraud_inference_workers_scale_within_the_envs_bounds(name: str, trees: dict[str, RenderedTree]) -> None:
+    env = load_environment(name)
+    fraud_env = env.apps.fraud_pipeline
+    scaling = fraud_env.inference_autoscaling
+    running = "inference-gpu" if env.fraud_on_gpu else "inference-cpu"
+    hpas = objects(trees[name], "HorizontalPodAutoscaler", fraud.APP)
+    assert set(hpas) == {running}  # the stopped variant has none: a commit's replicas still reach it
+    spec = hpas[running]["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": running}
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (scaling.min_replicas, scaling.max_replicas)
+    assert _deployments(trees[name])[running]["spec"]["replicas"] == fraud_env.replicas.inference
+    # Argo CD leaves the HPA's replicas alone (and no other stage's).
+    ignored = objects(trees[name], "Application")[f"{name}-{fraud.APP}"]["spec"]["ignoreDifferences"]
+    assert [(i["kind"], i["name"], i["jsonPointers"]) for i in ignored] == [("Deployment", running, ["/spec/replicas"])]
+    # The namespace's quota leaves room for the peak (plus a surge pod), and a drain goes one at a time.
+    hard = objects(trees[name], "ResourceQuota", fraud.APP)[f"{fraud.APP}-quota"]["spec"]["hard"]
+    assert int(hard["pods"]) >= scaling.max_replicas + 1
+    if scaling.max_replicas > 1:
+        assert objects(trees[name], "PodDisruptionBudget", fraud.APP)[running]["spec"]["maxUnavailable"] == 1
+
+
+def test_seed_004_worker_bounds_in_prod_and_local_fits_its_two_cores() -> None:
+    prod, local = load_environment("prod").apps.fraud_pipeline, load_environment("local").apps.fraud_pipeline
+    assert (prod.inference_autoscaling.min_replicas, prod.inference_autoscaling.max_replicas) == (2, 20)
+    assert local.inference_autoscaling.max_replicas <= local.replicas.inference  # never more than it starts with
+    with pytest.raises(ValueError, match=r"replicas.inference \(25\) must lie within inference_autoscaling 2..20"):
+        env_with("prod", apps={"fraud_pipeline": {"replicas": {"inference": 25}}})
+    # Twenty GPU workers need GPU nodes to match: refused before any cluster sees Pending pods.
+    with pytest.raises(ValueError, match="inference at its peak"):
+        env_with("prod", node_groups={"gpu": {"max_size": 4}})
+
+
+def test_stopping_fraud_stages_is_a_committed_replicas_change_that_renders_and_validates() -> None:
+    from argocd.validate import validate_tree
+
+    stopped = env_with("prod", apps={"fraud_pipeline": {"replicas": {
+        "data_gather": 0, "preprocessing": 0, "inference": 0, "model_build": 0}}})
+    tree = render(stopped)
+    assert {n: d["spec"]["replicas"] for n, d in _deployments(tree).items()} == dict.fromkeys(
+        ["data-gather", "preprocessing-cpu", "preprocessing-gpu", "model-build", "inference-cpu", "inference-gpu"], 0)
+    # No HPA holds the stopped workers up, and Argo CD applies the zeros (it ignores no replicas).
+    assert not objects(tree, "HorizontalPodAutoscaler", fraud.APP)
+    assert "ignoreDifferences" not in objects(tree, "Application")[f"prod-{fraud.APP}"]["spec"]
+    report = validate_tree(stopped, tree)
+    assert report.findings == [], [str(f) for f in report.findings]

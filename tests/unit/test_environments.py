@@ -57,7 +57,13 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("name: local\nnode_groups: {cpu: {min_sise: 1}}\n",
          "node_groups.cpu.min_sise: unknown key; allowed: capacity, desired_size"),
         ("name: local\napps: {inference_api: {expose: nodeport}}\n",
-         "apps.inference_api.expose: Input should be 'cluster_ip', 'node_port', 'load_balancer' or 'ingress' (got 'nodeport')"),
+         "apps.inference_api.expose.0: Input should be 'cluster_ip', 'node_port', 'load_balancer' or 'ingress' (got 'nodeport')"),
+        ("name: local\napps: {inference_api: {expose: [cluster_ip, node_port]}}\n",
+         "apps.inference_api.expose: Value error, cluster_ip means no way in from outside the cluster"),
+        ("name: local\napps: {inference_api: {expose: [node_port, node_port]}}\n",
+         "apps.inference_api.expose: Value error, lists a way in twice"),
+        ("name: local\napps: {inference_api: {expose: [node_port, ingress]}}\n",
+         "apps.inference_api: Value error, expose: ingress needs ingress_host"),
         ("name: local\napps: {inference_api: {autoscaling: {min_replicas: '2'}}}\n",
          "apps.inference_api.autoscaling.min_replicas: Input should be a valid integer (got '2')"),
         ("name: local\nname: dev\n", "line 2: invalid YAML: duplicate key 'name'"),
@@ -131,9 +137,9 @@ def test_cli_check_exits_non_zero_with_one_line(tmp_path: Path) -> None:
         ({"node_groups": {"cpu": {"instance_types": ["m5.xlarge"]}}},
          "apps.fraud_pipeline.sizing: requests of 4 CPU / 8Gi fit no cpu node: the largest offers 3920m"),
         ({"node_groups": {"gpu": {"instance_types": ["g5.2xlarge"]}}},
-         "need 7 GPUs but the gpu node groups at max_size offer 4"),
+         "need 23 GPUs but the gpu node groups at max_size offer 6"),  # inference at its HPA max: 20
         ({"storage": {"shared_volume": {"read_write_many": False}}},
-         "need 7 GPUs but one gpu node (the ReadWriteOnce shared volume keeps every stage on one node) offer 4"),
+         "need 23 GPUs but one gpu node (the ReadWriteOnce shared volume keeps every stage on one node) offer 4"),
     ],
 )
 def test_workloads_that_fit_no_node_are_refused_before_any_cluster(overrides: dict, expected: str) -> None:
@@ -157,3 +163,38 @@ def test_a_quantity_the_workloads_cannot_compute_with_is_refused_at_load(field: 
     with pytest.raises(EnvironmentFileError, match=f"sizing.minimal.api.requests.{field}.*{expected}"):
         load_environment("dev", {"sizing": {"minimal": {"api": {"requests": {field: value}}}}})
 
+
+# Seed 001's network: two AZs, /24 subnets written out by hand.
+SEED_001_NETWORK = {"vpc_cidr": "10.0.0.0/16", "az_count": 2,
+                    "public_subnet_cidrs": ["10.0.1.0/24", "10.0.2.0/24"],
+                    "private_subnet_cidrs": ["10.0.10.0/24", "10.0.11.0/24"]}
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ({"public_subnet_cidrs": ["10.1.1.0/24", "10.0.2.0/24"]},
+         "aws.network.public_subnet_cidrs: Value error, [0] 10.1.1.0/24 is not inside vpc_cidr 10.0.0.0/16"),
+        ({"private_subnet_cidrs": ["10.0.10.0/24", "10.0.1.0/24"]},
+         "aws.network.private_subnet_cidrs: Value error, [1] 10.0.1.0/24 overlaps 10.0.1.0/24"),
+        ({"public_subnet_cidrs": ["10.0.1.0/24", "10.0.1.128/25"]},
+         "aws.network.public_subnet_cidrs: Value error, [1] 10.0.1.128/25 overlaps 10.0.1.0/24"),
+        ({"az_count": 3},
+         "aws.network.public_subnet_cidrs: Value error, 2 CIDRs for az_count 3: expected one per AZ"),
+        ({"private_subnet_cidrs": ["10.0.10.0/24", "10.0.11.7/24"]},
+         "aws.network.private_subnet_cidrs: Value error, [1] '10.0.11.7/24' is not an IPv4 CIDR"),
+        ({"private_subnet_cidrs": None},
+         "aws.network: Value error, public_subnet_cidrs and private_subnet_cidrs are set together"),
+    ],
+)
+def test_an_explicit_subnet_layout_is_checked_against_the_vpc(network: dict, expected: str) -> None:
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environment("staging", overrides={"aws": {"network": {**SEED_001_NETWORK, **network}}})
+    assert str(info.value).startswith(f"environments/staging.yaml: {expected}")
+
+
+def test_seed_001_network_is_expressible() -> None:
+    net = load_environment("staging", overrides={"aws": {"network": SEED_001_NETWORK}}).aws.network
+    assert (net.public_subnet_cidrs, net.private_subnet_cidrs) == (["10.0.1.0/24", "10.0.2.0/24"],
+                                                                   ["10.0.10.0/24", "10.0.11.0/24"])
+    assert load_environment("staging").aws.network.public_subnet_cidrs is None  # computed by default
