@@ -7,20 +7,24 @@ unreachable" trap users of EKS Blueprints hit, whose documented cure is a target
 in steps (aws-ia/terraform-aws-eks-blueprints#1053, #1114). The steps, with the exact URNs
 of this program's resources (computed offline):
 
-1. the root application alone: Argo CD, still running, cascades the deletion of every app
-   and add-on, and of what they created in AWS (the load balancer controller's load
-   balancers, the CSI drivers' volumes and access points);
-2. everything else inside the cluster (Argo CD itself);
-3. production only: deletion protection off on the cluster itself (buckets, repositories,
+1. the apps first, while the add-ons that clean up after them still run: the root app stops
+   syncing (or it would recreate them), then each app's Application is deleted, and Argo CD
+   cascades to its Ingress, LoadBalancer Service and claims, which the load balancer
+   controller and the CSI drivers turn back into deleted load balancers and volumes;
+2. the root application alone: Argo CD cascades the deletion of the add-ons;
+3. everything else inside the cluster (Argo CD itself);
+4. production only: deletion protection off on the cluster itself (buckets, repositories,
    the EFS file system, the API's secret and their keys are retained on delete: the data
    stays in the account);
-4. the rest: node groups, cluster, identity, storage, network. The GitOps history stays.
+5. the rest: node groups, cluster, identity, storage, network. The GitOps history stays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from argocd import catalog
+from argocd.objects import application_name, root_name
 from environments import Environment
 from infra.mocks import Recorded, Run
 from infra.platform import PROJECT
@@ -54,10 +58,19 @@ def destroy_steps(env: Environment, run: Run) -> list[Step]:
     in_cluster = [r for r in run.resources if r.custom and r.type.startswith("kubernetes:")]
     roots = [r for r in in_cluster if r.type == ROOT_APP]
     rest = [r for r in in_cluster if r.type != ROOT_APP]
+    argocd = f"kubectl --kubeconfig kubeconfig -n {env.gitops.argocd_namespace}"
+    apps = " ".join(application_name(env, a.name) for a in reversed(catalog.enabled_apps(env)))
     steps = [
-        Step("Delete the root application first",
-             "Argo CD is still running: the root app's finalizer cascades to every app and to the load balancers, "
-             "ENIs and volumes they created, which Pulumi does not track.",
+        Step("Delete the apps while their add-ons still run",
+             "Their load balancers and volumes are deleted by the load balancer controller and the CSI drivers, "
+             "which must outlive them; the root app stops syncing first, or it would recreate them at once.",
+             (f"pulumi stack output --stack {env.name} kubeconfig --show-secrets > kubeconfig",
+              f"{argocd} patch applications.argoproj.io {root_name(env)} --type json "
+              "-p '[{\"op\": \"remove\", \"path\": \"/spec/syncPolicy/automated\"}]'",
+              f"{argocd} delete applications.argoproj.io {apps} --wait --timeout 30m")),
+        Step("Delete the root application",
+             "Argo CD is still running: the root app's finalizer cascades to the add-ons (and to anything left of "
+             "the apps), which Pulumi does not track.",
              (_destroy(env.name, [urn(run, r) for r in roots]),)),
         Step("Remove what runs inside the cluster",
              "Argo CD goes while the API server is reachable and the credentials that reach it still exist.",

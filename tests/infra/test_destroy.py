@@ -1,4 +1,4 @@
-"""Destroy order: the root app alone, then everything in the cluster, then (prod) protections, then the rest."""
+"""Destroy order: the apps, then the root app alone, then everything in the cluster, then (prod) protections, then the rest."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from argocd import catalog
+from argocd.objects import application_name, root_name
 from environments import Environment
 from infra.destroy import destroy_steps, urn
 from infra.mocks import Run
@@ -20,8 +22,20 @@ def _targets(command: str) -> list[str]:
     return URN.findall(command)
 
 
+def test_the_apps_go_before_the_addons_that_clean_up_after_them(env: Environment, run: Run) -> None:
+    """An app's load balancers and volumes are deleted by the load balancer controller and the CSI
+    drivers: the apps' Applications go first, with the root app's auto-sync off so it recreates none."""
+    commands = destroy_steps(env, run)[0].commands
+    stop, delete = commands[1], commands[2]
+    assert root_name(env) in stop and "/spec/syncPolicy/automated" in stop and '"op": "remove"' in stop
+    assert delete.split("delete applications.argoproj.io ")[1].split(" --wait")[0].split() == \
+        [application_name(env, a.name) for a in reversed(catalog.enabled_apps(env))]
+    assert not any(application_name(env, c.name) in delete for c in catalog.enabled_charts(env))
+    assert "--wait" in delete and f"-n {env.gitops.argocd_namespace}" in delete
+
+
 def test_steps_target_the_root_app_then_everything_in_cluster(env: Environment, run: Run) -> None:
-    steps = destroy_steps(env, run)
+    steps = destroy_steps(env, run)[1:]
     first, second = (_targets(c) for s in steps[:2] for c in s.commands)
     root = run.one("kubernetes:argoproj.io/v1alpha1:Application")
     assert first == [urn(run, root)]
@@ -59,7 +73,8 @@ def test_destroy_order_command() -> None:
 
     result = CliRunner().invoke(app, ["infra", "destroy-order", "dev"])
     assert result.exit_code == 0, result.output
-    assert "1. Delete the root application first" in result.output
+    assert "1. Delete the apps while their add-ons still run" in result.output
+    assert "2. Delete the root application" in result.output
     assert "pulumi destroy --stack dev --target 'urn:pulumi:dev::ml-platform::" in result.output
     local = CliRunner().invoke(app, ["infra", "destroy-order", "local"])
     assert local.exit_code == 1 and "no aws block" in local.output
