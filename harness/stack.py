@@ -32,7 +32,7 @@ from harness.argocd_local import upstream
 
 # git's own port (on 127.0.0.1 for host processes): a stable clone URL keeps a rerun a no-op
 from harness.argocd_local.gitserver import GIT_PORT, git_server_name
-from harness.argocd_local.ports import LOOPBACK
+from harness.ports import LOOPBACK
 from harness.containers.platform import REDIS_IMAGE, argocd_image
 from harness.toolchain import ensure_tool
 from infra.gitops import argocd_settings
