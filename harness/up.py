@@ -61,7 +61,7 @@ from harness.clusters.kube import client_for
 from harness.clusters.localstore import deploy_store, host_credentials, seed_store
 from harness.clusters.nodes import for_simulated_nodes
 from harness.clusters.probes import run_script, script_job
-from harness.clusters.providers import KindProvider, KwokProvider
+from harness.clusters.providers import LOCAL_PROVIDERS, KindProvider, KwokProvider
 from harness.clusters.providers.kind import upstream_node_image_present
 from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
 from harness.containers.build import ensure_images, tag_for_env
@@ -76,7 +76,6 @@ from harness.toolchain import ToolchainError, ensure_tools
 from infra.errors import InfraError
 
 console = Console()
-PROVIDERS = {"kwok": KwokProvider, "kind": KindProvider}
 FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
             ArgoLocalError, StackError, httpx.HTTPError)
 
@@ -320,8 +319,8 @@ def command(
             provider = "kwok" if why_not else "kind"
             if why_not:
                 console.print(f"provider kwok: {why_not}", highlight=False)
-        if provider not in PROVIDERS:
-            raise StepFailed(f"unknown provider {provider!r}; expected auto or one of {', '.join(PROVIDERS)}")
+        if provider not in LOCAL_PROVIDERS:
+            raise StepFailed(f"unknown provider {provider!r}; expected auto or one of {', '.join(LOCAL_PROVIDERS)}")
         summary = up(env, provider=provider, git_port=git_port)
     except (StepFailed, EnvironmentFileError) as e:
         Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)

@@ -32,17 +32,16 @@ from harness.clusters.diagnostics import dump
 from harness.clusters.errors import ProviderUnavailableError
 from harness.clusters.kube import client_for
 from harness.clusters.nodes import for_simulated_nodes
-from harness.clusters.providers import ClusterInfo, ClusterProvider, ExistingProvider, KindProvider, KwokProvider
+from harness.clusters.providers import PROVIDER_NAMES, ClusterInfo, ClusterProvider, KindProvider, make_provider
 from harness.clusters.session import cluster_session
 from harness.containers.build import ImageSet, tag_for_env
 
-PROVIDERS = ("kwok", "kind", "existing")
 CLUSTER_FIXTURES = {"cluster_provider", "clusters", "deployed_env"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mlops", "mlops toolkit: real containers and clusters")
-    group.addoption("--cluster", choices=PROVIDERS, default=None, help="cluster provider (env MLOPS_CLUSTER; default kwok)")
+    group.addoption("--cluster", choices=PROVIDER_NAMES, default=None, help="cluster provider (env MLOPS_CLUSTER; default kwok)")
     group.addoption("--keep-cluster", action="store_true", default=None, help="keep clusters for the next run (env MLOPS_KEEP_CLUSTER=1)")
     group.addoption("--mlops-kubeconfig", default=None, help="kubeconfig for --cluster=existing (default $KUBECONFIG)")
     group.addoption("--mlops-kube-context", default=None, help="context for --cluster=existing (default: current)")
@@ -58,8 +57,8 @@ class ClusterSettings:
     @classmethod
     def from_config(cls, config: pytest.Config) -> ClusterSettings:
         provider = config.getoption("--cluster") or os.environ.get("MLOPS_CLUSTER") or "kwok"
-        if provider not in PROVIDERS:
-            raise pytest.UsageError(f"MLOPS_CLUSTER={provider!r}: expected one of {', '.join(PROVIDERS)}")
+        if provider not in PROVIDER_NAMES:
+            raise pytest.UsageError(f"MLOPS_CLUSTER={provider!r}: expected one of {', '.join(PROVIDER_NAMES)}")
         keep = config.getoption("--keep-cluster")
         if keep is None:
             keep = os.environ.get("MLOPS_KEEP_CLUSTER", "") in {"1", "true", "yes"}
@@ -69,11 +68,7 @@ class ClusterSettings:
         return cls(provider, keep, Path(kubeconfig).expanduser() if kubeconfig else None, config.getoption("--mlops-kube-context"))
 
     def make_provider(self) -> ClusterProvider:
-        if self.provider == "kwok":
-            return KwokProvider()
-        if self.provider == "kind":
-            return KindProvider()
-        return ExistingProvider(kubeconfig=self.kubeconfig, context=self.context)
+        return make_provider(self.provider, kubeconfig=self.kubeconfig, context=self.context)
 
     def cluster_name(self, env: str) -> str:
         # Kept clusters have stable names so the next run finds them; others are per run.
