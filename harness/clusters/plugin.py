@@ -34,6 +34,7 @@ from harness.clusters.kube import client_for
 from harness.clusters.nodes import for_simulated_nodes
 from harness.clusters.providers import PROVIDER_NAMES, ClusterInfo, ClusterProvider, KindProvider, make_provider
 from harness.clusters.session import cluster_session
+from harness.config import flag
 from harness.containers.build import ImageSet, tag_for_env
 
 CLUSTER_FIXTURES = {"cluster_provider", "clusters", "deployed_env"}
@@ -59,9 +60,10 @@ class ClusterSettings:
         provider = config.getoption("--cluster") or os.environ.get("MLOPS_CLUSTER") or "kwok"
         if provider not in PROVIDER_NAMES:
             raise pytest.UsageError(f"MLOPS_CLUSTER={provider!r}: expected one of {', '.join(PROVIDER_NAMES)}")
-        keep = config.getoption("--keep-cluster")
-        if keep is None:
-            keep = os.environ.get("MLOPS_KEEP_CLUSTER", "") in {"1", "true", "yes"}
+        try:
+            keep = flag(config.getoption("--keep-cluster"), env="MLOPS_KEEP_CLUSTER")
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
         kubeconfig = config.getoption("--mlops-kubeconfig")
         if kubeconfig and provider != "existing":
             raise pytest.UsageError("--mlops-kubeconfig only applies to --cluster=existing")

@@ -36,6 +36,7 @@ import pytest
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
+from harness.config import flag
 from harness.containers.base import UPSTREAM_BASE, ensure_base_image
 from harness.containers.build import REPO_ROOT, ImageSet, ensure_app_images, ensure_minio_image
 from harness.containers.cleanup import remove_session, remove_stale
@@ -48,7 +49,7 @@ from harness.containers.settings import ContainersSettings, default_settings
 from harness.containers.wheelhouse import ensure_wheelhouse
 
 _RUNNING = pytest.StashKey[list[Running]]()
-_TRUE = {"1", "true", "yes"}
+_KEEP = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,9 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "or an image reference (env MLOPS_BASE_IMAGE; default auto)")
 
 
-def _keep(config: pytest.Config) -> bool:
-    keep = config.getoption("--mlops-keep-containers")
-    return bool(keep) if keep is not None else os.environ.get("MLOPS_KEEP_CONTAINERS", "").lower() in _TRUE
+def keep_containers(config: pytest.Config) -> bool:
+    """--mlops-keep-containers, else $MLOPS_KEEP_CONTAINERS (read once, in pytest_configure)."""
+    return config.stash[_KEEP]
 
 
 def _base_choice(config: pytest.Config) -> str:
@@ -79,6 +80,10 @@ _PREVIOUS_SIGTERM = pytest.StashKey[Any]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[_KEEP] = flag(config.getoption("--mlops-keep-containers"), env="MLOPS_KEEP_CONTAINERS")
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
     # Ryuk (the reaper) cannot be pulled without a registry; our labels and session cleanup replace it.
     testcontainers_config.ryuk_disabled = True
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -152,7 +157,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # The fixture stops the engine; this covers a run whose fixtures never ran (all skipped, or
     # interrupted before the first one).
     engine = session.config.stash.get(_ENGINE, None)
-    if engine is not None and not _keep(session.config):
+    if engine is not None and not keep_containers(session.config):
         remove_session(engine.client, default_settings())
         stop_engine(engine, session_id=default_settings().session_id)
 
@@ -184,7 +189,7 @@ def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: Cont
             engine = start_engine(settings)
         except EngineUnavailableError as e:
             pytest.skip(f"no Docker engine here: {e}")
-    keep = _keep(config)
+    keep = keep_containers(config)
     try:
         remove_stale(engine.client, settings)
         yield engine
@@ -243,7 +248,7 @@ def _spec(name: str) -> ImageSpec:
 def mlops_network(request: pytest.FixtureRequest, mlops_docker: Engine,
                   mlops_containers_settings: ContainersSettings) -> Iterator[Network]:
     """The session's Docker network: app containers find the store as `minio`."""
-    with session_network(mlops_containers_settings, keep=_keep(request.config)) as network:
+    with session_network(mlops_containers_settings, keep=keep_containers(request.config)) as network:
         yield network
 
 
@@ -252,7 +257,7 @@ def mlops_s3(request: pytest.FixtureRequest, mlops_minio_image: BuiltImage, mlop
              mlops_containers_settings: ContainersSettings) -> Iterator[S3Service]:
     """The S3-compatible store (MinIO via testcontainers' own module), on the session network."""
     with s3_service(image=mlops_minio_image.tag, settings=mlops_containers_settings, network=mlops_network,
-                    keep=_keep(request.config)) as s3:
+                    keep=keep_containers(request.config)) as s3:
         yield s3
 
 
