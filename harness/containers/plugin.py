@@ -17,9 +17,10 @@ repositories use the engine, base, store and network fixtures with their own ima
 `harness.containers.runners`.
 
 testcontainers' reaper image cannot be pulled here, so it is disabled through testcontainers'
-own configuration object, and cleanup is ours: every object carries this session's labels and is
-removed at the end of the session (also after a failure or Ctrl-C / SIGTERM), and objects of a
-session whose process died are removed at the start of the next. A failing test gets the logs
+own configuration object for the run (and set back after it), and cleanup is ours: every object
+carries this session's labels and is removed at the end of the session (also after a failure or
+Ctrl-C / SIGTERM, see harness/pytest_plugin.py), and objects of a session whose process died are
+removed at the start of the next. A failing test gets the logs
 of the containers it started in its report.
 """
 
@@ -27,19 +28,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import FrameType
 from typing import Any
 
 import pytest
-from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
 from harness.config import flag
 from harness.containers.base import UPSTREAM_BASE, ensure_base_image
 from harness.containers.build import REPO_ROOT, ImageSet, ensure_app_images, ensure_minio_image
-from harness.containers.cleanup import remove_session, remove_stale
+from harness.containers.cleanup import reaper_disabled, remove_session, remove_stale
 from harness.containers.engine import Engine, start_engine, stop_engine
 from harness.containers.errors import EngineUnavailableError
 from harness.containers.images import APP_IMAGES, BuiltImage, ImageSpec
@@ -50,6 +48,7 @@ from harness.containers.wheelhouse import ensure_wheelhouse
 
 _RUNNING = pytest.StashKey[list[Running]]()
 _KEEP = pytest.StashKey[bool]()
+_RESTORE = pytest.StashKey[contextlib.ExitStack]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,28 +70,19 @@ def _base_choice(config: pytest.Config) -> str:
     return config.getoption("--mlops-base-image") or os.environ.get("MLOPS_BASE_IMAGE") or "auto"
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    # pytest tears fixtures down on KeyboardInterrupt, not on SIGTERM: make a TERM take that path.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
-
-
 def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[_KEEP] = flag(config.getoption("--mlops-keep-containers"), env="MLOPS_KEEP_CONTAINERS")
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
-    # Ryuk (the reaper) cannot be pulled without a registry; our labels and session cleanup replace it.
-    testcontainers_config.ryuk_disabled = True
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    restore = contextlib.ExitStack()
+    restore.enter_context(reaper_disabled())
+    config.stash[_RESTORE] = restore
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _PREVIOUS_SIGTERM in config.stash:
-        signal.signal(signal.SIGTERM, config.stash[_PREVIOUS_SIGTERM])
+    if _RESTORE in config.stash:
+        config.stash[_RESTORE].close()
 
 
 @pytest.hookimpl(wrapper=True)
