@@ -20,8 +20,6 @@ import pytest
 
 pytest_plugins = ["harness.containers.plugin", "harness.clusters.plugin"]
 
-_RESTORE = pytest.StashKey[contextlib.ExitStack]()
-
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     # pytest tears fixtures down on KeyboardInterrupt, not on SIGTERM.
@@ -42,11 +40,6 @@ def sigterm_as_interrupt() -> Iterator[bool]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    restore = contextlib.ExitStack()
-    restore.enter_context(sigterm_as_interrupt())
-    config.stash[_RESTORE] = restore
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _RESTORE in config.stash:
-        config.stash[_RESTORE].close()
+    run = contextlib.ExitStack()
+    run.enter_context(sigterm_as_interrupt())
+    config.add_cleanup(run.close)  # when the config goes out of use, after pytest_unconfigure

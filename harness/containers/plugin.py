@@ -48,7 +48,6 @@ from harness.containers.wheelhouse import ensure_wheelhouse
 
 _RUNNING = pytest.StashKey[list[Running]]()
 _KEEP = pytest.StashKey[bool]()
-_RESTORE = pytest.StashKey[contextlib.ExitStack]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,14 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_KEEP] = flag(config.getoption("--mlops-keep-containers"), env="MLOPS_KEEP_CONTAINERS")
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
-    restore = contextlib.ExitStack()
-    restore.enter_context(reaper_disabled())
-    config.stash[_RESTORE] = restore
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _RESTORE in config.stash:
-        config.stash[_RESTORE].close()
+    run = contextlib.ExitStack()
+    run.enter_context(reaper_disabled())
+    config.add_cleanup(run.close)  # set back when the config goes out of use
 
 
 @pytest.hookimpl(wrapper=True)
