@@ -9,8 +9,6 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.clusters.errors import UnknownProviderError
 from harness.clusters.providers import LOCAL_PROVIDERS, PROVIDER_NAMES, ClusterInfo, make_provider
-from harness.stack import StackError
-from harness.stack_cli import _site
 
 pytestmark = pytest.mark.unit
 pytest_plugins = ["pytester"]
@@ -60,5 +58,6 @@ def test_mlops_up_and_the_stack_take_the_local_providers_only() -> None:
     result = CliRunner().invoke(app, ["up", "local", "--provider", "existing"])
     assert result.exit_code == 1
     assert "unknown provider 'existing'; expected auto or one of kwok, kind" in result.output
-    with pytest.raises(StackError, match="expected auto or one of kwok, kind"):
-        _site("local", "existing", 4242)
+    result = CliRunner().invoke(app, ["stack", "preview", "local", "--provider", "existing"])
+    assert result.exit_code == 1
+    assert "unknown provider 'existing'; expected auto or one of kwok, kind" in result.output
