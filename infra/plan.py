@@ -242,7 +242,10 @@ def render_report(report: PlanReport) -> RenderableType:
     for typ, n in report.counts.items():
         if not typ.startswith("mlops:"):
             counts.add_row(typ, str(n))
-    addons = Table("add-on", "version", "installed by", "IAM role", "", title="add-ons", title_justify="left")
+    addons = Table(title="add-ons", title_justify="left")
+    # Names and roles are what a reviewer reads: folded onto a second line, never cut short.
+    for header in ("add-on", "version", "installed by", "IAM role", ""):
+        addons.add_column(header, overflow="fold")
     for a in report.addons:
         style = None if a.enabled else "dim"
         addons.add_row(a.name, a.version, a.installed_by, a.role if a.enabled else "-", a.note, style=style)
