@@ -115,23 +115,12 @@ def chart_application(
     options = _sync_policy(create_namespace=True)
     # Charts ship large CRDs: server-side apply has no last-applied annotation to overflow.
     options["syncOptions"].append("ServerSideApply=true")
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Application",
-        "metadata": {
-            "name": application_name(env, app),
-            "namespace": env.gitops.argocd_namespace,
-            "labels": _labels(env, app),
-            "annotations": {SYNC_WAVE: str(wave)},
-            "finalizers": [FINALIZER],
-        },
-        "spec": {
-            "project": addons_project_name(env),
-            "sources": sources,
-            "destination": {"server": IN_CLUSTER, "namespace": namespace},
-            "syncPolicy": options,
-        },
-    }
+    return _application(env, app, wave, {
+        "project": addons_project_name(env),
+        "sources": sources,
+        "destination": {"server": IN_CLUSTER, "namespace": namespace},
+        "syncPolicy": options,
+    })
 
 
 def _sync_policy(*, create_namespace: bool) -> Obj:
@@ -177,6 +166,11 @@ def application(
             for name in ignore_replicas_of
         ]
         spec["syncPolicy"]["syncOptions"].append("RespectIgnoreDifferences=true")
+    return _application(env, app, wave, spec)
+
+
+def _application(env: Environment, app: str, wave: int, spec: Obj) -> Obj:
+    """An app's Application: its wave among the root app's, and the finalizer that cascades."""
     return {
         "apiVersion": API_VERSION,
         "kind": "Application",
