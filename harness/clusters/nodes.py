@@ -10,6 +10,9 @@ from __future__ import annotations
 import string
 from typing import Any
 
+from apps.addons.charts import calling_aws
+from apps.cloud import CloudMetadata
+from argocd.render import service_accounts
 from environments.instances import INSTANCE_SHAPES, InstanceShape
 from environments.model import Environment, NodeGroup
 
@@ -95,6 +98,18 @@ def node_manifests(*, env: Environment) -> list[dict[str, Any]]:
         for name, group in env.node_groups.items()
         for i in range(group.desired_size)
     ]
+
+
+def simulated_cloud(env: Environment) -> CloudMetadata | None:
+    """What a cloud environment's stack would hand its tree, for a local cluster that stands in
+    for EKS: ids that name nothing real (the chart add-ons that use them never run here), and a
+    role per service account where IRSA wants one on it."""
+    if env.aws is None:
+        return None
+    holders = [name for name, _, _ in (*service_accounts(env), *calling_aws(env))]
+    account = env.aws.account_id or "000000000000"
+    return CloudMetadata(role_arns={h: f"arn:aws:iam::{account}:role/simulated-{h}" for h in holders},
+                         vpc_id="vpc-simulated", file_system_id="fs-simulated")
 
 
 def for_simulated_nodes(env: Environment) -> Environment:

@@ -31,7 +31,7 @@ from harness.clusters.deploy import Applied, apply_tree, static_volumes
 from harness.clusters.diagnostics import dump
 from harness.clusters.errors import ProviderUnavailableError
 from harness.clusters.kube import client_for
-from harness.clusters.nodes import for_simulated_nodes
+from harness.clusters.nodes import for_simulated_nodes, simulated_cloud
 from harness.clusters.providers import PROVIDER_NAMES, ClusterInfo, ClusterProvider, KindProvider, make_provider
 from harness.clusters.session import cluster_session
 from harness.config import flag
@@ -217,7 +217,7 @@ def deployed_env(clusters: ClusterPool) -> Callable[[str], DeployedEnv]:
             if info.simulated:
                 env = for_simulated_nodes(env)
             client = client_for(info.kubeconfig)
-            tree = render_environment(env)
+            tree = render_environment(env, cloud=simulated_cloud(env))
             started = time.monotonic()
             if info.simulated:
                 static_volumes(client, tree)

@@ -16,6 +16,7 @@ from argocd.render import render_environment
 from environments import load_environment
 from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_available
 from harness.clusters.kube import client_for
+from harness.clusters.nodes import simulated_cloud
 from harness.clusters.providers import KwokProvider
 from harness.clusters.session import cluster_session
 from harness.toolchain import tools_dir
@@ -44,7 +45,7 @@ def main() -> None:
                 print(f"kwok cluster reuse (--keep-cluster path): {reused.seconds:.1f}s")
                 client = client_for(info.kubeconfig)
                 t0 = time.monotonic()
-                tree = render_environment(env)
+                tree = render_environment(env, cloud=simulated_cloud(env))
                 static_volumes(client, tree)
                 applied = apply_tree(client, tree, wait_claims=True)
                 print(f"apply {args.env} tree ({len(applied.objects)} objects, PVCs bound per wave): {time.monotonic() - t0:.1f}s")

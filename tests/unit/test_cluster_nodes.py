@@ -107,3 +107,19 @@ def test_pods_leave_the_pod_network_masqueraded_and_talk_to_each_other_unmasked(
     # every pod CIDR is exempt before the catch-all, and only this node's pods go through the chain
     assert rules.index(returns[-1]) < rules.index(f"iptables -t nat -A {MASQ_CHAIN} -j MASQUERADE")
     assert f"-A POSTROUTING -s 10.244.1.0/24 -j {MASQ_CHAIN}" in script and "-s 10.244.0.0/24 -j" not in script
+
+
+def test_a_cloud_tree_renders_for_a_local_cluster_standing_in_for_eks() -> None:
+    """The chart add-ons name the stack's ids; a simulated cluster gets stand-ins, the local env none."""
+    from argocd.render import render_environment
+    from harness.clusters.nodes import simulated_cloud
+
+    assert simulated_cloud(load_environment("local")) is None
+    for name in ("dev", "prod"):
+        env = load_environment(name)
+        tree = render_environment(env, cloud=simulated_cloud(env))
+        assert "apps/aws-efs-csi-driver/storageclass-efs-sc.yaml" in tree
+    irsa = load_environment("prod", {"aws": {"cluster": {"identity": "irsa"}}})
+    tree = render_environment(irsa, cloud=simulated_cloud(irsa))
+    accounts = [o for o in tree.objects if o.kind == "ServiceAccount" and o.app == "inference-api"]
+    assert accounts[0].manifest["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("simulated-inference-api")
