@@ -3,43 +3,26 @@ its base configuration (config maps and the secret), at exactly the pinned versi
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from apps.addons.upstream import UpstreamError, module_dir
 from harness.argocd_local.errors import UpstreamManifestError
-from harness.toolchain.manifest import load_manifest, module_dir
+from harness.toolchain.manifest import load_manifest
 
 GROUP = "argocd"
 TOOL = "argocd"
 
 
-@functools.cache
 def source_dir() -> Path:
     """The pinned module's source in the Go module cache (downloaded, checksum-verified, if absent)."""
     group = load_manifest().groups[GROUP]
-    go = shutil.which("go")
-    if go is None:
-        raise UpstreamManifestError("go is not on PATH: Argo CD's manifests come from its Go module; install Go")
-    proc = subprocess.run(
-        [go, "mod", "download", "-json", f"{group.module}@{group.version}"],
-        cwd=module_dir(GROUP), capture_output=True, text=True, check=False,
-        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"},
-    )
     try:
-        info = json.loads(proc.stdout)
-    except ValueError:
-        info = {}
-    if proc.returncode != 0 or not info.get("Dir"):
-        detail = info.get("Error") or proc.stderr.strip() or f"exit {proc.returncode}"
-        raise UpstreamManifestError(f"`go mod download {group.module}@{group.version}` failed: {detail}")
-    return Path(info["Dir"])
+        return module_dir(group.module, group.version)
+    except UpstreamError as e:
+        raise UpstreamManifestError(str(e)) from None
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
