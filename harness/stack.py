@@ -37,7 +37,7 @@ from harness.config import cache_root
 from harness.containers.platform import REDIS_IMAGE, argocd_image
 from harness.toolchain import ensure_tool
 from infra.gitops import argocd_settings
-from infra.local import CONFIG
+from infra.local import CONFIG, LocalTarget
 from infra.platform import PROJECT, deploy
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
@@ -169,7 +169,7 @@ def local_stack(env: Environment, *, state: Path, kubeconfig: Path, argocd_manif
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
     )
     stack = auto.create_or_select_stack(stack_name=env.name, project_name=PROJECT,
-                                        program=lambda: deploy(env), opts=opts)
+                                        program=lambda: deploy(env, LocalTarget.from_config()), opts=opts)
     config = {"kubeconfig": str(kubeconfig.resolve()), "argocdManifests": str(argocd_manifests.resolve())}
     if clone_url:
         config["gitopsCloneUrl"] = clone_url

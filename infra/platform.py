@@ -24,7 +24,7 @@ from environments import Environment
 from infra import guardrails
 from infra.addons import PlatformAddons, PlatformAddonsArgs
 from infra.cluster import Cluster, ClusterArgs
-from infra.errors import InfraError
+from infra.errors import InfraError, LocalStackError
 from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs, HelmInstall
 from infra.identity import Identity, IdentityArgs, Moved, ServiceAccountTrust, Workload
 from infra.local import LocalPlatform, LocalTarget
@@ -163,11 +163,15 @@ def deploy(env: Environment, local: LocalTarget | None = None) -> MlPlatform | L
     """The Pulumi program for one environment; exports the stack outputs.
 
     An environment without an `aws` block (`local`) declares no AWS resource: only the
-    Kubernetes half, on the cluster `local` (default: read from the stack's config) names."""
+    Kubernetes half, on the cluster `local` names (the program's entry reads it from the stack's
+    config: `__main__.py`, or the harness's inline program)."""
     platform: MlPlatform | LocalPlatform
     if env.aws is None:
+        if local is None:
+            raise LocalStackError(f"environment {env.name!r} has no aws block: its stack needs a local target "
+                                  "(LocalTarget.from_config() in the program's entry)")
         pulumi.log.info(f"environment {env.name!r} has no aws block: no AWS resources are declared")
-        platform = LocalPlatform(env.name, env, local or LocalTarget.from_config())
+        platform = LocalPlatform(env.name, env, local)
     else:
         platform = MlPlatform(env.name, MlPlatformArgs(env=env))
     for key, value in platform.outputs.items():

@@ -244,3 +244,14 @@ def test_a_large_manifest_travels_as_json_text_and_reads_back_whole() -> None:
     structured = objects["local-gitops-argocd-configmap-argocd-cm"]["manifest"]
     assert isinstance(structured, dict) and structured["data"] == {"a": "b"}
     assert json.loads(as_text["manifest"])["metadata"] == {"name": "applicationsets.argoproj.io"}
+
+
+def test_the_program_reads_its_stack_config_only_at_its_entry() -> None:
+    """`infra` is given the local target; only `__main__.py` (or the harness's inline program) reads config."""
+    from infra.errors import LocalStackError
+    from infra.mocks import run_program
+    from infra.platform import deploy
+
+    local = load_environment("local")
+    with pytest.raises(LocalStackError, match="needs a local target"):
+        run_program(local, entry=lambda: deploy(local))
