@@ -86,20 +86,7 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
     ]
     # Seed 001 runs both: the NLB Service and the ALB Ingress.
     if "load_balancer" in api.expose:
-        out.append(
-            k8s.service(
-                meta=meta,
-                name=LOAD_BALANCER,
-                namespace=ns,
-                type_="LoadBalancer",
-                ports={PORT_NAME: (80, PORT_NAME)},
-                annotations={
-                    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
-                    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-                },
-            )
-        )
+        out.append(_load_balancer(meta, ns))
     if "ingress" in api.expose:
         out.append(_ingress(env, meta, ns))
     out += [
@@ -110,6 +97,20 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
     if secrets_delivered(env):
         out.append(_external_secret(env, meta, ns))
     return out
+
+
+def _load_balancer(meta: AppMeta, ns: str) -> Obj:
+    """Seed 001's NLB (port 80), made by the AWS Load Balancer Controller. Its targets are the pods'
+    own addresses (ip), so no node port is opened: the namespace's quota allows none in the cloud."""
+    service = k8s.service(
+        meta=meta, name=LOAD_BALANCER, namespace=ns, type_="LoadBalancer", ports={PORT_NAME: (80, PORT_NAME)},
+        annotations={
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+        })
+    service["spec"].update({"loadBalancerClass": "service.k8s.aws/nlb", "allocateLoadBalancerNodePorts": False})
+    return service
 
 
 def secrets_delivered(env: Environment) -> bool:

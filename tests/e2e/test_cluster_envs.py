@@ -158,7 +158,7 @@ def test_gpu_pods_land_only_on_gpu_nodes_and_cpu_pods_never_do(deployed: Deploye
 
 def test_hpa_and_pdb_carry_the_environments_numbers(deployed: DeployedEnv) -> None:
     api = deployed.env.apps.inference_api
-    [hpa_obj] = deployed.applied.of_kind("HorizontalPodAutoscaler")
+    [hpa_obj] = [o for o in deployed.applied.of_kind("HorizontalPodAutoscaler") if o.app == "inference-api"]
     hpa = deployed.client.get(HorizontalPodAutoscaler, hpa_obj.name, namespace=hpa_obj.namespace)
     assert (hpa.spec.minReplicas, hpa.spec.maxReplicas) == (api.autoscaling.min_replicas, api.autoscaling.max_replicas)
     targets = {m.resource.name: m.resource.target.averageUtilization for m in hpa.spec.metrics if m.resource}

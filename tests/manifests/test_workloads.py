@@ -391,3 +391,11 @@ def test_stopping_fraud_stages_is_a_committed_replicas_change_that_renders_and_v
     assert "ignoreDifferences" not in objects(tree, "Application")[f"prod-{fraud.APP}"]["spec"]
     report = validate_tree(stopped, tree)
     assert report.findings == [], [str(f) for f in report.findings]
+
+
+def test_the_nlb_opens_no_node_port_the_namespace_quota_refuses(trees: dict[str, RenderedTree]) -> None:
+    """A LoadBalancer Service takes node ports unless told not to; the cloud quota allows none."""
+    lb = objects(trees["prod"], "Service", "inference-api")[api.LOAD_BALANCER]["spec"]
+    assert lb["allocateLoadBalancerNodePorts"] is False and lb["loadBalancerClass"] == "service.k8s.aws/nlb"
+    [quota] = objects(trees["prod"], "ResourceQuota", "inference-api").values()
+    assert quota["spec"]["hard"]["services.nodeports"] == "0"
