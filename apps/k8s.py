@@ -581,6 +581,26 @@ def largest(resources_list: Sequence[Obj]) -> Obj:
 # ---------------------------------------------------------------- network
 
 
+def namespace_bundle(*, meta: AppMeta, app: str, ns: str, budgets: Sequence[PodBudget], default: Obj, largest: Obj,
+                     account: str, role_arn: str | None, node_ports: int = 0) -> list[Obj]:
+    """What each app's own namespace holds before its workloads: the namespace (Pod Security
+    "restricted"), a quota sized to the app's peak, default limits, the app's service account
+    (with its role where IRSA wants it) and a default-deny NetworkPolicy."""
+    return [
+        namespace(meta=meta, name=ns),
+        resource_quota(meta=meta, name=f"{app}-quota", namespace=ns, budgets=budgets, node_ports=node_ports),
+        limit_range(meta=meta, name=f"{app}-limits", namespace=ns, default=default, largest=largest),
+        service_account(meta=meta, name=account, namespace=ns, role_arn=role_arn),
+        default_deny(meta=meta, namespace=ns),
+    ]
+
+
+def pipeline_policy(*, meta: AppMeta, app: str, ns: str, env: Environment, metrics_port: int) -> Obj:
+    """A pipeline's pods: scraped on their metrics port; out to DNS, S3 and the store only."""
+    return network_policy(meta=meta, name=f"{app}-allow", namespace=ns, pod_selector=meta.app_selector(),
+                          ingress=[metrics_ingress(metrics_port)], egress=egress_rules(env))
+
+
 def default_deny(*, meta: AppMeta, namespace: str) -> Obj:
     return {
         "apiVersion": "networking.k8s.io/v1",

@@ -66,20 +66,13 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
     res = resources(env)
     data = config(env)
     out: list[Obj] = [
-        k8s.namespace(meta=meta, name=ns),
-        k8s.resource_quota(
-            meta=meta,
-            name=f"{APP}-quota",
-            namespace=ns,
-            budgets=[k8s.PodBudget(resources=res, count=api.autoscaling.max_replicas + 1)],
-            node_ports=1 if "node_port" in api.expose else 0,
-        ),
-        k8s.limit_range(meta=meta, name=f"{APP}-limits", namespace=ns, default=res, largest=res),
-        k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
+        *k8s.namespace_bundle(
+            meta=meta, app=APP, ns=ns, budgets=[k8s.PodBudget(resources=res, count=api.autoscaling.max_replicas + 1)],
+            default=res, largest=res, account=SERVICE_ACCOUNT, role_arn=role_arn,
+            node_ports=1 if "node_port" in api.expose else 0),
         _role(meta, ns),
         _role_binding(meta, ns),
         k8s.config_map(meta=meta, name=CONFIG_MAP, namespace=ns, data=data),
-        k8s.default_deny(meta=meta, namespace=ns),
         _network_policy(env, meta, ns),
         _deployment(env, meta, ns, res, data),
         _service(env, meta, ns),

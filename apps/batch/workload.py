@@ -83,20 +83,10 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
         budgets.append(k8s.PodBudget(resources=cleanup.resources(env), count=1))
         sizes.append(cleanup.resources(env))
     out: list[Obj] = [
-        k8s.namespace(meta=meta, name=ns),
-        k8s.resource_quota(meta=meta, name=f"{APP}-quota", namespace=ns, budgets=budgets),
-        k8s.limit_range(meta=meta, name=f"{APP}-limits", namespace=ns, default=res, largest=k8s.largest(sizes)),
-        k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
+        *k8s.namespace_bundle(meta=meta, app=APP, ns=ns, budgets=budgets, default=res, largest=k8s.largest(sizes),
+                              account=SERVICE_ACCOUNT, role_arn=role_arn),
         k8s.config_map(meta=meta, name=CONFIG_MAP, namespace=ns, data=data),
-        k8s.default_deny(meta=meta, namespace=ns),
-        k8s.network_policy(
-            meta=meta,
-            name=f"{APP}-allow",
-            namespace=ns,
-            pod_selector=meta.app_selector(),
-            ingress=[k8s.metrics_ingress(METRICS_PORT)],
-            egress=k8s.egress_rules(env),
-        ),
+        k8s.pipeline_policy(meta=meta, app=APP, ns=ns, env=env, metrics_port=METRICS_PORT),
         _cron_job(env, meta.with_component("daily", type="cronjob"), ns, data),
     ]
     if batch.long_running:

@@ -101,10 +101,8 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
     budgets = [k8s.PodBudget(resources=resources(env, gpu=s.gpu), count=_peak(env, s) + 1) for s in all_stages]
     cpu_res = resources(env, gpu=False)
     out: list[Obj] = [
-        k8s.namespace(meta=meta, name=ns),
-        k8s.resource_quota(meta=meta, name=f"{APP}-quota", namespace=ns, budgets=budgets),
-        k8s.limit_range(meta=meta, name=f"{APP}-limits", namespace=ns, default=cpu_res, largest=cpu_res),
-        k8s.service_account(meta=meta, name=SERVICE_ACCOUNT, namespace=ns, role_arn=role_arn),
+        *k8s.namespace_bundle(meta=meta, app=APP, ns=ns, budgets=budgets, default=cpu_res, largest=cpu_res,
+                              account=SERVICE_ACCOUNT, role_arn=role_arn),
         k8s.config_map(meta=meta, name=CONFIG_MAP, namespace=ns, data=data),
         k8s.persistent_volume_claim(
             meta=meta,
@@ -114,15 +112,7 @@ def objects(env: Environment, *, role_arn: str | None = None) -> list[Obj]:
             read_write_many=volume.read_write_many,
             storage_class=volume.storage_class,
         ),
-        k8s.default_deny(meta=meta, namespace=ns),
-        k8s.network_policy(
-            meta=meta,
-            name=f"{APP}-allow",
-            namespace=ns,
-            pod_selector=meta.app_selector(),
-            ingress=[k8s.metrics_ingress(METRICS_PORT)],
-            egress=k8s.egress_rules(env),
-        ),
+        k8s.pipeline_policy(meta=meta, app=APP, ns=ns, env=env, metrics_port=METRICS_PORT),
     ]
     out += [_deployment(env, meta, ns, stage, data) for stage in all_stages]
     scaling = fraud.inference_autoscaling
