@@ -6,7 +6,7 @@ for the Python language host, whose Go module is not served to this project's ma
 (harness/toolchain/manifest.yaml). The CLI, the engine, the state, the diffs and the dynamic
 providers are Pulumi's own.
 
-    site = LocalSite.of(load_environment("local"))   # state: ~/.cache/mlops-toolkit/stacks/mlops-local
+    site = LocalSite.of(load_environment("local"))   # state: <cache root>/stacks/mlops-local
     run("up", lambda: site.stack(kubeconfig).up(refresh=True))
 
 The passphrase that guards the stack's secrets comes from PULUMI_CONFIG_PASSPHRASE; without
@@ -32,7 +32,8 @@ from harness.argocd_local import upstream
 
 # git's own port (on 127.0.0.1 for host processes): a stable clone URL keeps a rerun a no-op
 from harness.argocd_local.gitserver import GIT_PORT, git_server_name
-from harness.argocd_local.ports import LOOPBACK
+from harness.ports import LOOPBACK
+from harness.config import cache_root
 from harness.containers.platform import REDIS_IMAGE, argocd_image
 from harness.toolchain import ensure_tool
 from infra.gitops import argocd_settings
@@ -41,7 +42,11 @@ from infra.platform import PROJECT, deploy
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
 T = TypeVar("T")
-STATE_DIR = Path("~/.cache/mlops-toolkit/stacks")
+
+
+def stacks_dir() -> Path:
+    """Where local stacks keep their state: `stacks/` under the harness's cache root (harness.config)."""
+    return cache_root() / "stacks"
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,11 @@ class LocalSite:
     in_cluster: bool = False
 
     @classmethod
-    def of(cls, env: Environment, *, cluster: str | None = None, state: Path = STATE_DIR,
+    def of(cls, env: Environment, *, cluster: str | None = None, state: Path | None = None,
            git_port: int = GIT_PORT, in_cluster: bool = False) -> LocalSite:
+        """`state` defaults to stacks_dir()."""
         name = cluster or f"mlops-{env.name}"
-        return cls(env, name, state.expanduser() / name, local_path(env.gitops.repo_url), git_port, in_cluster)
+        return cls(env, name, (state or stacks_dir()).expanduser() / name, local_path(env.gitops.repo_url), git_port, in_cluster)
 
     @property
     def git_host(self) -> str:

@@ -20,9 +20,9 @@ from harness.clusters.errors import ClusterError
 from harness.clusters.kube import client_for
 from harness.clusters.localstore import remove_store
 from harness.clusters.nodes import for_simulated_nodes
+from harness.clusters.providers import LOCAL_PROVIDERS, make_provider
 from harness.stack import GIT_PORT, LocalSite, StackError, run
 from harness.toolchain import ToolchainError
-from harness.up import PROVIDERS
 from infra.errors import InfraError
 
 app = typer.Typer(no_args_is_help=True, help="The local stack: pulumi preview and destroy on the local cluster.")
@@ -44,17 +44,17 @@ def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]
     env: Environment = load_environment(env_name)
     if env.aws is not None:
         raise StackError(f"{env.name} is a cloud environment: use `pulumi preview|destroy -s {env.name}`")
-    if provider != "auto" and provider not in PROVIDERS:
-        raise StackError(f"unknown provider {provider!r}; expected auto or one of {', '.join(PROVIDERS)}")
+    if provider != "auto" and provider not in LOCAL_PROVIDERS:
+        raise StackError(f"unknown provider {provider!r}; expected auto or one of {', '.join(LOCAL_PROVIDERS)}")
     if provider == "auto":
         name = LocalSite.of(env).cluster
-        provider = next((p for p, make in PROVIDERS.items() if make().exists(name)), "")
+        provider = next((p for p in LOCAL_PROVIDERS if make_provider(p).exists(name)), "")
         if not provider:
             raise StackError(f"no cluster {name} (kind or kwok): `mlops up {env.name}` makes it and the stack")
     if provider == "kwok":
         env = for_simulated_nodes(env)
     site = LocalSite.of(env, git_port=git_port, in_cluster=provider == "kind")
-    clusters = PROVIDERS[provider]()
+    clusters = make_provider(provider)
     if not clusters.exists(site.cluster):
         raise StackError(f"no {provider} cluster {site.cluster}: `mlops up {env.name}` makes it and the stack")
     return site, clusters.create(site.cluster, env=env).kubeconfig

@@ -5,7 +5,7 @@
 1. the apps' images are built (only when their inputs changed) on the local Docker engine;
 2. a local cluster shaped like the environment's node groups is created (or reused);
 3. `pulumi up` of the environment's stack (harness/stack.py: the toolchain's Pulumi CLI, a
-   file backend under ~/.cache/mlops-toolkit/stacks): Argo CD's namespace, CRDs and
+   file backend under <cache root>/stacks): Argo CD's namespace, CRDs and
    configuration, the AppProject and root application, and the publish step that commits
    the rendered tree to the environment's GitOps repo (a local bare repository);
 4. Argo CD (its controllers as local processes, the repo served by `git daemon` on
@@ -61,7 +61,7 @@ from harness.clusters.kube import client_for
 from harness.clusters.localstore import deploy_store, host_credentials, seed_store
 from harness.clusters.nodes import for_simulated_nodes
 from harness.clusters.probes import run_script, script_job
-from harness.clusters.providers import KindProvider, KwokProvider
+from harness.clusters.providers import LOCAL_PROVIDERS, KindProvider, KwokProvider
 from harness.clusters.providers.kind import upstream_node_image_present
 from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
 from harness.containers.build import ensure_images, tag_for_env
@@ -71,12 +71,11 @@ from harness.containers.runners import run_to_completion
 from harness.containers.services import S3Service
 from harness.containers.settings import ContainersSettings, default_settings
 from harness.load.container import ContainerStack, container_stack
-from harness.stack import GIT_PORT, STATE_DIR, LocalSite, StackError, run
+from harness.stack import GIT_PORT, LocalSite, StackError, run
 from harness.toolchain import ToolchainError, ensure_tools
 from infra.errors import InfraError
 
 console = Console()
-PROVIDERS = {"kwok": KwokProvider, "kind": KindProvider}
 FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
             ArgoLocalError, StackError, httpx.HTTPError)
 
@@ -105,10 +104,10 @@ def step(summary: list[tuple[str, str, str]], name: str) -> Iterator[list[str]]:
 
 
 def up(env: Environment, *, provider: str, cluster: str | None = None,
-       settings: ContainersSettings | None = None, state: Path = STATE_DIR,
+       settings: ContainersSettings | None = None, state: Path | None = None,
        git_port: int = GIT_PORT) -> list[tuple[str, str, str]]:
     """Run every step; the summary rows. `cluster` defaults to mlops-<env>, kept afterwards, as
-    is the stack's state under `state`.
+    is the stack's state under `state` (default: harness.stack.stacks_dir()).
 
     The containers are one session of their own (`settings`, default: this process's), removed
     on the way out; another session's containers, a test run's for instance, are left alone.
@@ -320,8 +319,8 @@ def command(
             provider = "kwok" if why_not else "kind"
             if why_not:
                 console.print(f"provider kwok: {why_not}", highlight=False)
-        if provider not in PROVIDERS:
-            raise StepFailed(f"unknown provider {provider!r}; expected auto or one of {', '.join(PROVIDERS)}")
+        if provider not in LOCAL_PROVIDERS:
+            raise StepFailed(f"unknown provider {provider!r}; expected auto or one of {', '.join(LOCAL_PROVIDERS)}")
         summary = up(env, provider=provider, git_port=git_port)
     except (StepFailed, EnvironmentFileError) as e:
         Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.argocd_local.errors import ArgoLocalError
-from harness.argocd_local.ports import LOOPBACK, accepting, free_port
+from harness.ports import LOOPBACK, accepting, free_port
 from harness.argocd_local.process import Running, running
 
 

@@ -25,7 +25,7 @@ from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
 from harness.argocd_local import upstream
-from harness.argocd_local.ports import LOOPBACK, accepting, free_port
+from harness.ports import LOOPBACK, accepting, free_port
 from harness.argocd_local.process import Running, running
 from harness.argocd_local.redis import redis_server
 from harness.clusters.kube import apply_manifest, client_for

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.argocd_local.errors import ArgoLocalError
-from harness.argocd_local.ports import LOOPBACK, free_port
+from harness.ports import LOOPBACK, free_port
 from harness.argocd_local.process import running
 
 

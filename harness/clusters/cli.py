@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -11,33 +12,29 @@ from rich.table import Table
 from argocd.render import render_environment
 from environments import EnvironmentFileError, load_environment
 from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_available
-from harness.clusters.errors import ClusterError
+from harness.clusters.errors import ClusterError, UnknownProviderError
 from harness.clusters.kube import client_for
-from harness.clusters.providers import ClusterProvider, ExistingProvider, KindProvider, KwokProvider
+from harness.clusters.providers import PROVIDER_NAMES, ClusterProvider, KwokProvider, make_provider
 from harness.containers.errors import WaitTimeoutError
 from harness.toolchain import ToolchainError
 
 app = typer.Typer(no_args_is_help=True, help="Clusters: create, reuse and delete kwok, kind or existing clusters.")
 console = Console()
 
-PROVIDER = typer.Option("kwok", "--provider", "-p", help="kwok | kind | existing")
+PROVIDER = typer.Option("kwok", "--provider", "-p", help=" | ".join(PROVIDER_NAMES))
 ENV = typer.Option("local", "--env", "-e", help="environment whose node groups shape the cluster")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
 def _provider(name: str, kubeconfig: Path | None = None) -> ClusterProvider:
-    providers: dict[str, ClusterProvider] = {
-        "kwok": KwokProvider(),
-        "kind": KindProvider(),
-        "existing": ExistingProvider(kubeconfig=kubeconfig),
-    }
-    if name not in providers:
-        _fail(f"unknown provider {name!r}; expected kwok, kind or existing")
-    return providers[name]
+    try:
+        return make_provider(name, kubeconfig=kubeconfig)
+    except UnknownProviderError as e:
+        _fail(str(e))
 
 
 def _name(name: str | None, env: str) -> str:

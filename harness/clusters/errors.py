@@ -11,6 +11,15 @@ class ProviderUnavailableError(ClusterError):
     """This provider cannot run on this machine; the message is the reason (tests skip with it)."""
 
 
+class UnknownProviderError(ClusterError):
+    """A provider name that is not one of the registry's (harness/clusters/providers)."""
+
+    def __init__(self, name: str, *, expected: tuple[str, ...]) -> None:
+        super().__init__(f"unknown provider {name!r}; expected one of {', '.join(expected)}")
+        self.name = name
+        self.expected = expected
+
+
 class ClusterCommandError(ClusterError):
     def __init__(self, *, command: list[str], returncode: int, output: str, hint: str = "") -> None:
         tail = "\n".join(output.strip().splitlines()[-30:])

@@ -1,8 +1,9 @@
 """Cluster fixtures (kwok, kind, existing) and deploy helpers.
 
-Options (group "mlops"): `--cluster=kwok|kind|existing` (else $MLOPS_CLUSTER, else kwok),
-`--keep-cluster` (else $MLOPS_KEEP_CLUSTER=1) to reuse clusters between runs,
-`--mlops-kubeconfig`/`--mlops-kube-context` for `existing` (else $KUBECONFIG).
+Options (group "mlops"): `--mlops-cluster=kwok|kind|existing` (else $MLOPS_CLUSTER, else kwok),
+`--mlops-keep-cluster` (else $MLOPS_KEEP_CLUSTER=1) to reuse clusters between runs,
+`--mlops-kubeconfig`/`--mlops-kube-context` for `existing` (else $KUBECONFIG). `--cluster` and
+`--keep-cluster` are kept as aliases of the first two.
 
 Fixtures: `cluster_provider`, `clusters` (one cluster per environment, shaped like it),
 `deployed_env` (a factory: the environment's rendered tree applied and its Deployments
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,20 +32,22 @@ from harness.clusters.diagnostics import dump
 from harness.clusters.errors import ProviderUnavailableError
 from harness.clusters.kube import client_for
 from harness.clusters.nodes import for_simulated_nodes
-from harness.clusters.providers import ClusterInfo, ClusterProvider, ExistingProvider, KindProvider, KwokProvider
+from harness.clusters.providers import PROVIDER_NAMES, ClusterInfo, ClusterProvider, KindProvider, make_provider
 from harness.clusters.session import cluster_session
+from harness.config import flag
 from harness.containers.build import ImageSet, tag_for_env
 
-PROVIDERS = ("kwok", "kind", "existing")
 CLUSTER_FIXTURES = {"cluster_provider", "clusters", "deployed_env"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mlops", "mlops toolkit: real containers and clusters")
-    group.addoption("--cluster", choices=PROVIDERS, default=None, help="cluster provider (env MLOPS_CLUSTER; default kwok)")
-    group.addoption("--keep-cluster", action="store_true", default=None, help="keep clusters for the next run (env MLOPS_KEEP_CLUSTER=1)")
-    group.addoption("--mlops-kubeconfig", default=None, help="kubeconfig for --cluster=existing (default $KUBECONFIG)")
-    group.addoption("--mlops-kube-context", default=None, help="context for --cluster=existing (default: current)")
+    group.addoption("--mlops-cluster", "--cluster", dest="mlops_cluster", choices=PROVIDER_NAMES, default=None,
+                    help="cluster provider (env MLOPS_CLUSTER; default kwok)")
+    group.addoption("--mlops-keep-cluster", "--keep-cluster", dest="mlops_keep_cluster", action="store_true",
+                    default=None, help="keep clusters for the next run (env MLOPS_KEEP_CLUSTER=1)")
+    group.addoption("--mlops-kubeconfig", default=None, help="kubeconfig for --mlops-cluster=existing (default $KUBECONFIG)")
+    group.addoption("--mlops-kube-context", default=None, help="context for --mlops-cluster=existing (default: current)")
 
 
 @dataclass
@@ -57,23 +59,20 @@ class ClusterSettings:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ClusterSettings:
-        provider = config.getoption("--cluster") or os.environ.get("MLOPS_CLUSTER") or "kwok"
-        if provider not in PROVIDERS:
-            raise pytest.UsageError(f"MLOPS_CLUSTER={provider!r}: expected one of {', '.join(PROVIDERS)}")
-        keep = config.getoption("--keep-cluster")
-        if keep is None:
-            keep = os.environ.get("MLOPS_KEEP_CLUSTER", "") in {"1", "true", "yes"}
+        provider = config.getoption("--mlops-cluster") or os.environ.get("MLOPS_CLUSTER") or "kwok"
+        if provider not in PROVIDER_NAMES:
+            raise pytest.UsageError(f"MLOPS_CLUSTER={provider!r}: expected one of {', '.join(PROVIDER_NAMES)}")
+        try:
+            keep = flag(config.getoption("--mlops-keep-cluster"), env="MLOPS_KEEP_CLUSTER")
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
         kubeconfig = config.getoption("--mlops-kubeconfig")
         if kubeconfig and provider != "existing":
-            raise pytest.UsageError("--mlops-kubeconfig only applies to --cluster=existing")
+            raise pytest.UsageError("--mlops-kubeconfig only applies to --mlops-cluster=existing")
         return cls(provider, keep, Path(kubeconfig).expanduser() if kubeconfig else None, config.getoption("--mlops-kube-context"))
 
     def make_provider(self) -> ClusterProvider:
-        if self.provider == "kwok":
-            return KwokProvider()
-        if self.provider == "kind":
-            return KindProvider()
-        return ExistingProvider(kubeconfig=self.kubeconfig, context=self.context)
+        return make_provider(self.provider, kubeconfig=self.kubeconfig, context=self.context)
 
     def cluster_name(self, env: str) -> str:
         # Kept clusters have stable names so the next run finds them; others are per run.
@@ -82,24 +81,11 @@ class ClusterSettings:
 
 _SETTINGS = pytest.StashKey[ClusterSettings]()
 _CREATED = pytest.StashKey[list[ClusterInfo]]()
-_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
-
-
-def _sigterm(signum: int, frame: Any) -> None:
-    # Turn SIGTERM into the Ctrl-C path so fixtures tear clusters down before the process ends.
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SETTINGS] = ClusterSettings.from_config(config)
     config.stash[_CREATED] = []
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _PREVIOUS_SIGTERM in config.stash:
-        signal.signal(signal.SIGTERM, config.stash[_PREVIOUS_SIGTERM])
 
 
 @pytest.hookimpl(trylast=True)  # after the containers plugin started (and owns) the Docker engine
@@ -152,7 +138,7 @@ def cluster_provider(pytestconfig: pytest.Config, cluster_settings: ClusterSetti
     provider = cluster_settings.make_provider()
     reason = provider.unavailable_reason()
     if reason:
-        pytest.skip(f"--cluster={provider.name}: {reason}")
+        pytest.skip(f"--mlops-cluster={provider.name}: {reason}")
     return provider
 
 
@@ -186,7 +172,7 @@ def clusters(pytestconfig: pytest.Config, cluster_provider: ClusterProvider, clu
 
 @pytest.fixture(scope="session")
 def kind_cluster(pytestconfig: pytest.Config, mlops_docker: Any, mlops_images: ImageSet) -> Iterator[ClusterInfo]:
-    """A kind cluster shaped like `local` whatever --cluster says (real pods), deleted after the
+    """A kind cluster shaped like `local` whatever --mlops-cluster says (real pods), deleted after the
     session unless kept. Its nodes hold the base image, MinIO's, and the app images under the
     references `local`'s tree names."""
     if _KIND_ERROR in pytestconfig.stash:

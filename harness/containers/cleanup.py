@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import docker
 import docker.errors
 import psutil
+from testcontainers.core.config import testcontainers_config
 
 from harness.containers.settings import (
     LABEL_BOOT,
@@ -22,6 +23,18 @@ from harness.containers.settings import (
     OWNER,
     ContainersSettings,
 )
+
+
+@contextlib.contextmanager
+def reaper_disabled() -> Iterator[None]:
+    """testcontainers' reaper (Ryuk) off while inside, as it was before afterwards: its image cannot
+    be pulled here, and our labels and session cleanup replace it."""
+    before = testcontainers_config.ryuk_disabled
+    testcontainers_config.ryuk_disabled = True
+    try:
+        yield
+    finally:
+        testcontainers_config.ryuk_disabled = before
 
 
 def _owned(client: docker.DockerClient) -> Iterator[tuple[str, object, dict[str, str]]]:

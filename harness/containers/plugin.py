@@ -17,9 +17,10 @@ repositories use the engine, base, store and network fixtures with their own ima
 `harness.containers.runners`.
 
 testcontainers' reaper image cannot be pulled here, so it is disabled through testcontainers'
-own configuration object, and cleanup is ours: every object carries this session's labels and is
-removed at the end of the session (also after a failure or Ctrl-C / SIGTERM), and objects of a
-session whose process died are removed at the start of the next. A failing test gets the logs
+own configuration object for the run (and set back after it), and cleanup is ours: every object
+carries this session's labels and is removed at the end of the session (also after a failure or
+Ctrl-C / SIGTERM, see harness/pytest_plugin.py), and objects of a session whose process died are
+removed at the start of the next. A failing test gets the logs
 of the containers it started in its report.
 """
 
@@ -27,18 +28,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import FrameType
 from typing import Any
 
 import pytest
-from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
+from harness.config import flag
 from harness.containers.base import UPSTREAM_BASE, ensure_base_image
 from harness.containers.build import REPO_ROOT, ImageSet, ensure_app_images, ensure_minio_image
-from harness.containers.cleanup import remove_session, remove_stale
+from harness.containers.cleanup import reaper_disabled, remove_session, remove_stale
 from harness.containers.engine import Engine, start_engine, stop_engine
 from harness.containers.errors import EngineUnavailableError
 from harness.containers.images import APP_IMAGES, BuiltImage, ImageSpec
@@ -48,7 +47,7 @@ from harness.containers.settings import ContainersSettings, default_settings
 from harness.containers.wheelhouse import ensure_wheelhouse
 
 _RUNNING = pytest.StashKey[list[Running]]()
-_TRUE = {"1", "true", "yes"}
+_KEEP = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,33 +60,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "or an image reference (env MLOPS_BASE_IMAGE; default auto)")
 
 
-def _keep(config: pytest.Config) -> bool:
-    keep = config.getoption("--mlops-keep-containers")
-    return bool(keep) if keep is not None else os.environ.get("MLOPS_KEEP_CONTAINERS", "").lower() in _TRUE
+def keep_containers(config: pytest.Config) -> bool:
+    """--mlops-keep-containers, else $MLOPS_KEEP_CONTAINERS (read once, in pytest_configure)."""
+    return config.stash[_KEEP]
 
 
 def _base_choice(config: pytest.Config) -> str:
     return config.getoption("--mlops-base-image") or os.environ.get("MLOPS_BASE_IMAGE") or "auto"
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    # pytest tears fixtures down on KeyboardInterrupt, not on SIGTERM: make a TERM take that path.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    # Ryuk (the reaper) cannot be pulled without a registry; our labels and session cleanup replace it.
-    testcontainers_config.ryuk_disabled = True
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _PREVIOUS_SIGTERM in config.stash:
-        signal.signal(signal.SIGTERM, config.stash[_PREVIOUS_SIGTERM])
+    try:
+        config.stash[_KEEP] = flag(config.getoption("--mlops-keep-containers"), env="MLOPS_KEEP_CONTAINERS")
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    run = contextlib.ExitStack()
+    run.enter_context(reaper_disabled())
+    config.add_cleanup(run.close)  # set back when the config goes out of use
 
 
 @pytest.hookimpl(wrapper=True)
@@ -152,7 +141,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # The fixture stops the engine; this covers a run whose fixtures never ran (all skipped, or
     # interrupted before the first one).
     engine = session.config.stash.get(_ENGINE, None)
-    if engine is not None and not _keep(session.config):
+    if engine is not None and not keep_containers(session.config):
         remove_session(engine.client, default_settings())
         stop_engine(engine, session_id=default_settings().session_id)
 
@@ -184,7 +173,7 @@ def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: Cont
             engine = start_engine(settings)
         except EngineUnavailableError as e:
             pytest.skip(f"no Docker engine here: {e}")
-    keep = _keep(config)
+    keep = keep_containers(config)
     try:
         remove_stale(engine.client, settings)
         yield engine
@@ -243,7 +232,7 @@ def _spec(name: str) -> ImageSpec:
 def mlops_network(request: pytest.FixtureRequest, mlops_docker: Engine,
                   mlops_containers_settings: ContainersSettings) -> Iterator[Network]:
     """The session's Docker network: app containers find the store as `minio`."""
-    with session_network(mlops_containers_settings, keep=_keep(request.config)) as network:
+    with session_network(mlops_containers_settings, keep=keep_containers(request.config)) as network:
         yield network
 
 
@@ -252,7 +241,7 @@ def mlops_s3(request: pytest.FixtureRequest, mlops_minio_image: BuiltImage, mlop
              mlops_containers_settings: ContainersSettings) -> Iterator[S3Service]:
     """The S3-compatible store (MinIO via testcontainers' own module), on the session network."""
     with s3_service(image=mlops_minio_image.tag, settings=mlops_containers_settings, network=mlops_network,
-                    keep=_keep(request.config)) as s3:
+                    keep=keep_containers(request.config)) as s3:
         yield s3
 
 

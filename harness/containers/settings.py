@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.config import cache_root
+
 # Labels on everything the harness starts: cleanup finds its own objects by them and never
 # touches anything else (testcontainers' reaper cannot be pulled here, so this replaces it).
 LABEL_OWNER = "io.mlops-toolkit.owner"
@@ -61,10 +63,9 @@ class ContainersSettings(BaseModel):
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> ContainersSettings:
-    """MLOPS_CACHE_DIR (default ~/.cache/mlops-toolkit) and DOCKER_HOST, read once."""
+    """The cache root (harness.config.cache_root) and DOCKER_HOST, read once."""
     env = os.environ if env is None else env
-    cache_dir = Path(env.get("MLOPS_CACHE_DIR") or Path.home() / ".cache" / "mlops-toolkit")
-    return ContainersSettings(cache_dir=cache_dir, docker_host=env.get("DOCKER_HOST") or None)
+    return ContainersSettings(cache_dir=cache_root(env), docker_host=env.get("DOCKER_HOST") or None)
 
 
 @cache

@@ -14,12 +14,11 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from testcontainers.core.config import testcontainers_config
 from testcontainers.core.network import Network
 
 from environments.model import Environment
 from harness.containers.build import ImageSet, ensure_images
-from harness.containers.cleanup import remove_session
+from harness.containers.cleanup import reaper_disabled, remove_session
 from harness.containers.engine import docker_engine
 from harness.containers.runners import API_PORT, Running, inference_api
 from harness.containers.services import S3Service, s3_service, session_network
@@ -56,9 +55,7 @@ class ContainerStack:
 def container_stack(settings: ContainersSettings | None = None, *, base_choice: str = "auto",
                     log: bool = True) -> Iterator[ContainerStack]:
     settings = settings or default_settings()
-    # As the pytest plugin does: the reaper image cannot be pulled here; cleanup is by session label.
-    testcontainers_config.ryuk_disabled = True
-    with docker_engine(settings) as engine:
+    with reaper_disabled(), docker_engine(settings) as engine:
         try:
             images = ensure_images(engine.client, settings=settings, base_choice=base_choice,
                                    log=print if log else (lambda _: None))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from environments.model import Environment
 from harness.containers.waiting import wait_for
 from harness.load.errors import TargetError
 from harness.load.seed import seed_registry
+from harness.ports import free_port
 from harness.processes import stop_process
 
 READY_TIMEOUT_S = 60.0
@@ -79,12 +79,6 @@ def api_settings_env(env: Environment, *, registry_uri: str, port: int, faults: 
         "LOG_LEVEL": "WARNING",
         **(faults or Faults()).api_env(env),
     }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def local_registry(root: Path, *, env: Environment) -> str:

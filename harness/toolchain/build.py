@@ -22,23 +22,20 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from harness import config
 from harness.toolchain.errors import GoNotFoundError, ToolBuildError
 from harness.toolchain.manifest import ToolGroup, load_manifest, module_dir
 
-CACHE_ENV = "MLOPS_TOOLS_CACHE"
 PLAIN_PROGRESS_EVERY_S = 30.0
 
 
-def cache_root() -> Path:
-    """`$MLOPS_TOOLS_CACHE`, else `$XDG_CACHE_HOME/mlops-toolkit/tools`, else `~/.cache/mlops-toolkit/tools`."""
-    if override := os.environ.get(CACHE_ENV):
-        return Path(override).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mlops-toolkit" / "tools"
+def tools_dir() -> Path:
+    """Where built tools live: `tools/` under the harness's cache root (harness.config)."""
+    return config.cache_root() / "tools"
 
 
 def cached_path(name: str, version: str, root: Path | None = None) -> Path:
-    return (root or cache_root()) / f"{name}-{version}" / name
+    return (root or tools_dir()) / f"{name}-{version}" / name
 
 
 def _version_matches(output: str, version: str) -> bool:
@@ -150,7 +147,7 @@ def ensure_tools(names: Iterable[str], *, console: Console | None = None) -> dic
     """Paths of the pinned tools `names`, building what neither the cache nor PATH has."""
     manifest = load_manifest()
     console = console or Console(stderr=True)
-    root = cache_root()
+    root = tools_dir()
     found: dict[str, Path] = {}
     missing: dict[str, list[str]] = {}
     for name in names:

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.toolchain.build import cache_root, ensure_tools, tool_status
+from harness.toolchain.build import ensure_tools, tool_status, tools_dir
 from harness.toolchain.errors import ToolchainError
 from harness.toolchain.manifest import load_manifest
 
@@ -26,7 +26,7 @@ def list_tools() -> None:
         rows = tool_status()
     except ToolchainError as e:
         _fail(str(e))
-    table = Table("tool", "version", "path", title=f"cache: {cache_root()}")
+    table = Table("tool", "version", "path", title=f"cache: {tools_dir()}")
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from apps.inference import ModelRegistry, load_runtime, synthetic_dataset, train
 from apps.inference.dataset import DEPLOY_SAMPLES  # noqa: E402
 from environments import load_environment  # noqa: E402
 from harness.containers.waiting import wait_for  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 from harness.processes import stop_process  # noqa: E402
 
 # The reference: FastAPI + ONNX Runtime and nothing else (one intra-op thread, like ours, on one core).
@@ -69,12 +69,6 @@ class Result:
         if not self.latencies_ms:
             return float("nan")
         return float(np.percentile(self.latencies_ms, q))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _request(path: str, body: bytes, port: int) -> bytes:
@@ -194,7 +188,7 @@ def main() -> int:
         batch = {"instances": data.X[:batch_size].tolist()}
         results: dict[str, dict] = {}
 
-        ours_port, bare_port = _free_port(), _free_port()
+        ours_port, bare_port = free_port(), free_port()
         ours_env = {**base_env, "MODEL_REGISTRY_URI": registry.uri, "PORT": str(ours_port), "HOST": "127.0.0.1",
                     "LOG_LEVEL": "WARNING"}
         bare_env = {**base_env, "BARE_MODEL": str(onnx_path)}

@@ -18,7 +18,7 @@ from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_
 from harness.clusters.kube import client_for
 from harness.clusters.providers import KwokProvider
 from harness.clusters.session import cluster_session
-from harness.toolchain import cache_root
+from harness.toolchain import tools_dir
 
 
 def du(path: str) -> str:
@@ -34,7 +34,7 @@ def main() -> None:
     provider = KwokProvider()
     started = time.monotonic()
     provider.tools()
-    print(f"toolchain ready (cache or build): {time.monotonic() - started:.1f}s; cache {cache_root()} = {du(str(cache_root()))}")
+    print(f"toolchain ready (cache or build): {time.monotonic() - started:.1f}s; cache {tools_dir()} = {du(str(tools_dir()))}")
     name = f"mlops-bench-{os.getpid()}"
     for attempt in ("first", "second"):
         with cluster_session(provider, f"{name}-{attempt}", env=env) as info:

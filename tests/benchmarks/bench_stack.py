@@ -20,7 +20,7 @@ from pathlib import Path
 from argocd.render import render_environment
 from environments import load_environment
 from harness.argocd_local.loop import prepare_cluster
-from harness.argocd_local.ports import free_port
+from harness.ports import free_port
 from harness.clusters.kube import client_for
 from harness.clusters.providers import KwokProvider
 from harness.clusters.session import cluster_session

@@ -15,7 +15,7 @@ from argocd.render import render_environment
 from environments import load_environment
 from harness.argocd_local import upstream
 from harness.argocd_local.gitserver import git_daemon
-from harness.argocd_local.ports import accepting
+from harness.ports import accepting
 from harness.argocd_local.redis import _pong, redis_server
 
 pytestmark = pytest.mark.e2e

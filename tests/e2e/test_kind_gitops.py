@@ -30,7 +30,7 @@ from argocd.render import render_environment
 from environments import Environment, load_environment
 from harness.argocd_local.applications import applications, wait_applications
 from harness.argocd_local.loop import application_names
-from harness.argocd_local.ports import free_port
+from harness.ports import free_port
 from harness.clusters.diagnostics import dump
 from harness.clusters.kube import client_for, found
 from harness.clusters.localstore import remove_store

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from environments import load_environment
-from harness.argocd_local.ports import free_port
+from harness.ports import free_port
 from harness.clusters.providers import KwokProvider
 from harness.containers.settings import settings_from_env
 from harness.up import up

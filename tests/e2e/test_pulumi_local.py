@@ -31,7 +31,7 @@ from environments import Environment, load_environment
 from harness.argocd_local import upstream
 from harness.argocd_local.applications import describe_applications
 from harness.argocd_local.loop import GitOpsLoop, application_names, gitops_loop, prepare_cluster
-from harness.argocd_local.ports import free_port
+from harness.ports import free_port
 from harness.argocd_local.processes import cached_tool
 from harness.clusters.kube import client_for, to_resource
 from harness.clusters.nodes import for_simulated_nodes

@@ -72,7 +72,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     nice = shutil.which("nice")
     assert nice
     os.symlink(nice, bin_dir / "nice")
-    monkeypatch.setenv("MLOPS_TOOLS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLOPS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(bin_dir))
     return bin_dir
 

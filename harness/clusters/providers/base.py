@@ -10,6 +10,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from environments.model import Environment
+from harness.config import cache_root
 from harness.clusters.errors import ClusterCommandError
 
 ProviderName = Literal["kwok", "kind", "existing"]
@@ -48,8 +49,7 @@ class ClusterProvider(Protocol):
 
 
 def state_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = base / "mlops-toolkit" / "clusters"
+    path = cache_root() / "clusters"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

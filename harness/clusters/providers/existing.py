@@ -26,7 +26,7 @@ class ExistingProvider:
 
     def unavailable_reason(self) -> str | None:
         if not self._kubeconfig.is_file():
-            return f"--cluster=existing needs a kubeconfig: {self._kubeconfig} does not exist (set --mlops-kubeconfig or KUBECONFIG)"
+            return f"--mlops-cluster=existing needs a kubeconfig: {self._kubeconfig} does not exist (set --mlops-kubeconfig or KUBECONFIG)"
         return None
 
     def exists(self, cluster: str) -> bool:

@@ -1,4 +1,4 @@
-"""Loopback ports for the processes we start."""
+"""Loopback ports for the processes the harness starts (Argo CD's, git's, the API under load)."""
 
 from __future__ import annotations
 
