@@ -3,8 +3,6 @@ cluster `mlops up` made (its `pulumi up` is step 3 of the main job)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -12,6 +10,7 @@ from lightkube import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from rich.console import Console
 
+from apps.cli_errors import one_line_errors
 from argocd.render import render_environment
 from environments import Environment, EnvironmentFileError, load_environment
 from harness.argocd_local.errors import ArgoLocalError
@@ -35,11 +34,6 @@ PROVIDER = typer.Option("auto", "--provider", "-p",
 GIT = typer.Option(GIT_PORT, "--git-port", help="Port of the git server Argo CD clones from (127.0.0.1).")
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
 def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]:
     env: Environment = load_environment(env_name)
     if env.aws is not None:
@@ -60,18 +54,10 @@ def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]
     return site, clusters.create(site.cluster, env=env).kubeconfig
 
 
-@contextlib.contextmanager
-def _failures() -> Iterator[None]:
-    try:
-        yield
-    except FAILURES as e:
-        _fail(str(e))
-
-
 @app.command("preview")
 def preview(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) -> None:
     """What `pulumi up` would change now (after an edit of environments/ENV.yaml, say), with the diff."""
-    with _failures():
+    with one_line_errors(*FAILURES):
         site, kubeconfig = _site(env_name, provider, git_port)
         result = run("preview", lambda: site.stack(kubeconfig).preview(diff=True, on_output=print))
         changes = ", ".join(f"{n} {k}" for k, n in sorted(result.change_summary.items()))
@@ -82,7 +68,7 @@ def preview(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) 
 def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) -> None:
     """Remove what the stack made. Argo CD runs meanwhile, so the root application's cascade
     removes the apps first; the GitOps repository's history is left alone."""
-    with _failures():
+    with one_line_errors(*FAILURES):
         site, kubeconfig = _site(env_name, provider, git_port)
         stack = site.stack(kubeconfig)
         try:

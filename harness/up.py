@@ -44,6 +44,7 @@ from apps.api import workload as api_workload
 from apps.batch import workload as batch_workload
 from apps.batch.output import read_monitoring
 from apps.batch.settings import yesterday_utc
+from apps.cli_errors import fail
 from apps.k8s import PART_OF
 from apps.storage import open_store
 from argocd.errors import GitOpsError
@@ -323,8 +324,7 @@ def command(
             raise StepFailed(f"unknown provider {provider!r}; expected auto or one of {', '.join(LOCAL_PROVIDERS)}")
         summary = up(env, provider=provider, git_port=git_port)
     except (StepFailed, EnvironmentFileError) as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(e))
     table = Table("step", "outcome", "time", title=f"mlops up {env.name} ({time.monotonic() - started:.0f}s)")
     for row in summary:
         table.add_row(*row)
