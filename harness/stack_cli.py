@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from lightkube import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from rich.console import Console
 
@@ -23,6 +22,7 @@ from harness.clusters.providers import LOCAL_PROVIDERS, make_provider
 from harness.stack import GIT_PORT, LocalSite, StackError, run
 from harness.toolchain import ToolchainError
 from infra.errors import InfraError
+from infra.kube_api import found
 
 app = typer.Typer(no_args_is_help=True, help="The local stack: pulumi preview and destroy on the local cluster.")
 console = Console()
@@ -71,20 +71,18 @@ def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) 
     with one_line_errors(*FAILURES):
         site, kubeconfig = _site(env_name, provider, git_port)
         stack = site.stack(kubeconfig)
-        try:
-            client_for(kubeconfig).get(CustomResourceDefinition, "applications.argoproj.io")
-        except ApiError:  # no Argo CD left on the cluster: nothing to cascade
+        if not found(client_for(kubeconfig), CustomResourceDefinition, "applications.argoproj.io"):
+            # no Argo CD left on the cluster: nothing to cascade
             result = run("destroy", lambda: stack.destroy(on_output=print))
+        elif site.in_cluster:  # Argo CD runs in the cluster until the stack removes it, after the cascade
+            result = run("destroy", lambda: stack.destroy(on_output=print))
+            removed = remove_store(client_for(kubeconfig), site.env,
+                                   tree=render_environment(site.env, repo_url=site.clone_url))
+            console.print(f"local store and its keys removed: namespaces {', '.join(removed)}", highlight=False)
         else:
-            if site.in_cluster:  # Argo CD runs in the cluster until the stack removes it, after the cascade
+            with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
+                             git_port=git_port, argocd_installed=True):
                 result = run("destroy", lambda: stack.destroy(on_output=print))
-                removed = remove_store(client_for(kubeconfig), site.env,
-                                       tree=render_environment(site.env, repo_url=site.clone_url))
-                console.print(f"local store and its keys removed: namespaces {', '.join(removed)}", highlight=False)
-            else:
-                with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
-                                 git_port=git_port, argocd_installed=True):
-                    result = run("destroy", lambda: stack.destroy(on_output=print))
         deleted = (result.summary.resource_changes or {}).get("delete", 0)
         console.print(f"[bold]{site.env.name}[/]: {deleted} resources deleted; {site.repo} keeps its history",
                       highlight=False)

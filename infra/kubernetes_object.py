@@ -29,6 +29,7 @@ from lightkube.generic_resource import load_in_cluster_generic_resources
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from infra.errors import KubernetesObjectError
+from infra.kube_api import delete_if_present, found, get_or_none, not_found
 
 FIELD_MANAGER = "pulumi"
 # Changing any of these names another object: a replacement, not an update.
@@ -101,6 +102,14 @@ def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
             return None
 
 
+def _status(error: ApiError | httpx2.HTTPStatusError) -> int | None:
+    return error.status.code if isinstance(error, ApiError) else error.response.status_code
+
+
+def _message(error: ApiError | httpx2.HTTPStatusError) -> str:
+    return (error.status.message or str(error)) if isinstance(error, ApiError) else str(error)
+
+
 def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
     manifest = integral(manifest)
     client = _client(kubeconfig)
@@ -113,12 +122,9 @@ def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
             with _API_LOCK:
                 live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
                 return live.to_dict()  # type: ignore[no-any-return]
-        except ApiError as e:
-            status, message = e.status.code, e.status.message
-        except httpx2.HTTPStatusError as e:  # lightkube's error for a group the server does not serve (yet)
-            status, message = e.response.status_code, str(e)
-        if status != 404 or time.monotonic() >= deadline:
-            raise KubernetesObjectError(f"{ref(manifest)}: apply refused (HTTP {status}): {message}")
+        except (ApiError, httpx2.HTTPStatusError) as e:
+            if not not_found(e) or time.monotonic() >= deadline:
+                raise KubernetesObjectError(f"{ref(manifest)}: apply refused (HTTP {_status(e)}): {_message(e)}") from e
         time.sleep(0.5)
 
 
@@ -129,12 +135,9 @@ def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:
         return False
     try:
         with _API_LOCK:
-            client.get(kind, i["name"], namespace=i["namespace"])
+            return found(client, kind, str(i["name"]), namespace=i["namespace"])
     except ApiError as e:
-        if e.status.code == 404:
-            return False
         raise KubernetesObjectError(f"{ref(manifest)}: reading it: {e.status.message}") from e
-    return True
 
 
 def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE_TIMEOUT_S) -> None:
@@ -145,20 +148,19 @@ def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE
         return  # its kind is gone, and every object of it with it
     try:
         with _API_LOCK:
-            client.delete(kind, i["name"], namespace=i["namespace"])
+            if not delete_if_present(client, kind, str(i["name"]), namespace=i["namespace"]):
+                return
     except ApiError as e:
-        if e.status.code == 404:
-            return
         raise KubernetesObjectError(f"{ref(manifest)}: delete refused: {e.status.message}") from e
     deadline = time.monotonic() + timeout
     while True:
         try:
             with _API_LOCK:
-                live = client.get(kind, i["name"], namespace=i["namespace"])
+                live = get_or_none(client, kind, str(i["name"]), namespace=i["namespace"])
         except ApiError as e:
-            if e.status.code == 404:
-                return
             raise KubernetesObjectError(f"{ref(manifest)}: reading it while deleting: {e.status.message}") from e
+        if live is None:
+            return
         if time.monotonic() >= deadline:
             finalizers = (live.metadata.finalizers if live.metadata else None) or []
             raise KubernetesObjectError(

@@ -30,9 +30,8 @@ from argocd.render import render_environment
 from environments import Environment, load_environment
 from harness.argocd_local.applications import applications, wait_applications
 from harness.argocd_local.loop import application_names
-from harness.ports import free_port
 from harness.clusters.diagnostics import dump
-from harness.clusters.kube import client_for, found
+from harness.clusters.kube import client_for
 from harness.clusters.localstore import remove_store
 from harness.clusters.providers.base import ClusterInfo
 from harness.clusters.providers.kind import KindProvider
@@ -40,8 +39,10 @@ from harness.clusters.scaling import scale_under_load
 from harness.containers.build import ImageSet
 from harness.containers.platform import argocd_image
 from harness.containers.waiting import wait_for
+from harness.ports import free_port
 from harness.stack import PASSPHRASE_ENV, LocalSite, run
 from harness.up import up
+from infra.kube_api import found
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
