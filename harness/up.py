@@ -47,6 +47,7 @@ from apps.batch.settings import yesterday_utc
 from apps.cli_errors import fail
 from apps.k8s import PART_OF
 from apps.storage import open_store
+from apps.waiting import WaitTimeoutError
 from argocd.errors import GitOpsError
 from argocd.publish import mask
 from argocd.render import RenderedTree, render_environment
@@ -77,8 +78,8 @@ from harness.toolchain import ToolchainError, ensure_tools
 from infra.errors import InfraError
 
 console = Console()
-FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
-            ArgoLocalError, StackError, httpx.HTTPError)
+FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, WaitTimeoutError, ToolchainError,
+            InfraError, ArgoLocalError, StackError, httpx.HTTPError)
 
 
 def tools_for(provider: str) -> list[str]:

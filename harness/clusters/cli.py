@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 from apps.cli_errors import one_line_errors
+from apps.waiting import WaitTimeoutError
 from argocd.render import render_environment
 from environments import EnvironmentFileError, load_environment
 from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_available
 from harness.clusters.errors import ClusterError, UnknownProviderError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import PROVIDER_NAMES, ClusterProvider, KwokProvider, make_provider
-from harness.containers.errors import WaitTimeoutError
 from harness.toolchain import ToolchainError
 
 app = typer.Typer(no_args_is_help=True, help="Clusters: create, reuse and delete kwok, kind or existing clusters.")

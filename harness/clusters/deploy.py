@@ -20,10 +20,10 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
+from apps.waiting import wait_for
 from argocd.render import RenderedObject, RenderedTree
 from harness.clusters.errors import DeployError
 from harness.clusters.kube import FIELD_MANAGER, apply_manifest
-from harness.containers.waiting import wait_for
 from infra.kube_api import found, get_or_none
 
 TRANSIENT = (httpx2.HTTPError,)

@@ -15,7 +15,7 @@ from lightkube.core.resource import Resource
 from lightkube.resources.core_v1 import Namespace, Node
 from lightkube.types import PatchType
 
-from harness.containers.waiting import wait_for
+from apps.waiting import wait_for
 
 FIELD_MANAGER = "mlops-harness"
 

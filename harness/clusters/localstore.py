@@ -26,6 +26,7 @@ from lightkube import Client
 from lightkube.resources.core_v1 import Node, Secret, Service
 
 from apps.k8s import S3_CREDENTIALS_SECRET, cpu_node_selector
+from apps.waiting import wait_for
 from argocd.render import RenderedTree
 from environments.model import Environment
 from harness.clusters.deploy import wait_deployment_available
@@ -33,7 +34,6 @@ from harness.clusters.errors import DeployError
 from harness.clusters.kube import FIELD_MANAGER, apply_manifest
 from harness.containers.objectstore import MINIO_UID
 from harness.containers.services import REGION, S3Service
-from harness.containers.waiting import wait_for
 from infra.kube_api import delete_if_present, found, get_or_none
 
 LABELS = {"app.kubernetes.io/name": "minio", "app.kubernetes.io/component": "object-store",

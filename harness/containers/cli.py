@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apps.cli_errors import one_line_errors
+from apps.waiting import WaitTimeoutError
 from harness.containers.errors import ContainersError
 
 app = typer.Typer(no_args_is_help=True, help="Images and containers: Docker engine, base image, app images.")
@@ -20,7 +21,7 @@ def engine_cmd() -> None:
     """Make sure a Docker engine answers (starts Debian's dockerd in the background if none does)."""
     from harness.containers.engine import start_engine
 
-    with one_line_errors(ContainersError):
+    with one_line_errors(ContainersError, WaitTimeoutError):
         engine = start_engine()
     how = f"started dockerd (pid {engine.started.pid}, log {engine.log_path})" if engine.started else "already running"
     console.print(f"[green]ok[/] Docker {engine.version}: {how}")
@@ -38,7 +39,7 @@ def build_cmd(
     from harness.containers.settings import default_settings
 
     started = time.monotonic()
-    with one_line_errors(ContainersError):
+    with one_line_errors(ContainersError, WaitTimeoutError):
         engine = start_engine()
         with console.status("building images…") as status:
             images = ensure_images(engine.client, settings=default_settings(), base_choice=base, with_minio=minio,
@@ -58,7 +59,7 @@ def clean_cmd() -> None:
     from harness.containers.engine import start_engine
     from harness.containers.settings import default_settings
 
-    with one_line_errors(ContainersError):
+    with one_line_errors(ContainersError, WaitTimeoutError):
         engine = start_engine()
     removed = remove_kept(engine.client) + remove_stale(engine.client, default_settings())
     for line in removed:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apps.cli_errors import fail, one_line_errors
+from apps.waiting import WaitTimeoutError
 from environments import EnvironmentFileError, load_environment
 from environments.model import Environment, LoadProfileName
 from harness.containers.errors import ContainersError
@@ -83,7 +84,8 @@ def run(
     fault_error_ratio: float = typer.Option(0.0, help="Test-only: start the API failing this ratio of requests."),
 ) -> None:
     """Run Locust headless per profile and judge each run; exit 1 when any gate fails."""
-    with one_line_errors(EnvironmentFileError, LoadError, ContainersError, docker.errors.DockerException):
+    with one_line_errors(EnvironmentFileError, LoadError, ContainersError, WaitTimeoutError,
+                         docker.errors.DockerException):
         env = _environment(env_name, duration=duration, users=users)
         names: list[LoadProfileName] = list(profiles or env.perf.profiles)  # type: ignore[arg-type]
         unknown = [p for p in names if p not in env.perf.profiles]

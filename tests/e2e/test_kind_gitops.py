@@ -25,6 +25,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 
 from apps.addons import prometheus_crds
 from apps.api import workload as api_workload
+from apps.waiting import wait_for
 from argocd.publish import publish
 from argocd.render import render_environment
 from environments import Environment, load_environment
@@ -38,7 +39,6 @@ from harness.clusters.providers.kind import KindProvider
 from harness.clusters.scaling import scale_under_load
 from harness.containers.build import ImageSet
 from harness.containers.platform import argocd_image
-from harness.containers.waiting import wait_for
 from harness.ports import free_port
 from harness.stack import PASSPHRASE_ENV, LocalSite, run
 from harness.up import up
