@@ -3,11 +3,10 @@
 It lives in `apps/`, the lowest room every command line may import (environments/ is the
 pydantic model alone; argocd, infra and harness all import apps).
 
-    >>> with one_line_errors(ValueError):
-    ...     int("x")
-    Traceback (most recent call last):
-    ...
-    click.exceptions.Exit: 1
+    with one_line_errors(EnvironmentFileError):  # error: <its message> on stderr, exit 1
+        env = load_environment(name)
+    if env.aws is None:
+        fail(f"environment {env.name!r} has no aws block")
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ def print_error(message: str) -> None:
 def fail(message: str, *, code: int = 1) -> NoReturn:
     """Print the one line and end the command with `code`."""
     print_error(message)
-    raise typer.Exit(code)
+    raise typer.Exit(code) from None  # the one line says it all: no chained traceback
 
 
 class _OneLineErrors:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from pulumi.automation import OpType
 from rich.console import Console
 
 from apps.cli_errors import one_line_errors
@@ -83,6 +84,6 @@ def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) 
             with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
                              git_port=git_port, argocd_installed=True):
                 result = run("destroy", lambda: stack.destroy(on_output=print))
-        deleted = (result.summary.resource_changes or {}).get("delete", 0)
+        deleted = (result.summary.resource_changes or {}).get(OpType.DELETE, 0)
         console.print(f"[bold]{site.env.name}[/]: {deleted} resources deleted; {site.repo} keeps its history",
                       highlight=False)

@@ -15,10 +15,10 @@ import typer
 from rich.console import Console
 
 from apps.batch.exceptions import BatchError
+from apps.cli_errors import fail, one_line_errors
 
 if TYPE_CHECKING:  # imported lazily at run time: the command line starts fast
     from apps.batch.settings import BatchSettings
-from apps.cli_errors import fail, one_line_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Batch pipeline (PCC): daily, manual, backfill and long-running runs.")
