@@ -8,14 +8,13 @@ mlops argocd publish prod --repo-url /tmp/gitops.git
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from apps.cli_errors import one_line_errors
 from apps.cloud import CloudMetadata, CloudMetadataError
 from argocd.errors import GitOpsError, ValidationFailed
 from environments import EnvironmentFileError, load_environment
@@ -33,14 +32,7 @@ STACK_OPT = typer.Option(
          "exactly as `pulumi up` publishes.")
 
 
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """Every failure ends as one clear line on stderr and exit code 1."""
-    try:
-        yield
-    except (GitOpsError, EnvironmentFileError, CloudMetadataError) as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+FAILURES = (GitOpsError, EnvironmentFileError, CloudMetadataError)
 
 
 def _cloud(stack_outputs: Path | None) -> CloudMetadata | None:
@@ -65,7 +57,7 @@ def render(
     """Render the tree into a directory (files of an earlier render that are gone are removed)."""
     from argocd.render import render_environment
 
-    with _one_line_errors():
+    with one_line_errors(*FAILURES):
         env = _env(env_name, repo_url)
         tree = render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs))
         target = out or Path("build/gitops") / env.name
@@ -79,7 +71,7 @@ def validate(env_name: str = ENV_ARG, image_tag: str = TAG_OPT, stack_outputs: P
     from argocd.render import render_environment
     from argocd.validate import validate_tree
 
-    with _one_line_errors():
+    with one_line_errors(*FAILURES):
         env = _env(env_name, None)
         report = validate_tree(env, render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs)))
         for finding in report.findings:
@@ -99,7 +91,7 @@ def diff(env_name: str = ENV_ARG, image_tag: str = TAG_OPT, repo_url: str = REPO
     from argocd.publish import diff as git_diff
     from argocd.render import render_environment
 
-    with _one_line_errors():
+    with one_line_errors(*FAILURES):
         env = _env(env_name, repo_url)
         text = git_diff(env, render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs)))
         if text:
@@ -122,7 +114,7 @@ def publish(
     from argocd.publish import publish as git_publish
     from argocd.render import render_environment
 
-    with _one_line_errors():
+    with one_line_errors(*FAILURES):
         env = _env(env_name, repo_url)
         result = git_publish(env, render_environment(env, image_tag=image_tag, cloud=_cloud(stack_outputs)),
                              source=source)
@@ -161,7 +153,7 @@ def job(
                 continue
         raise RenderError(f"{flag} {value!r}: expected a date as YYYYMMDD (or YYYY-MM-DD)")
 
-    with _one_line_errors():
+    with one_line_errors(*FAILURES):
         env = with_tag(_env(env_name, None), image_tag)
         if (start is None) != (end is None) or (partition and start):
             raise RenderError("give either --partition, or both --start and --end")

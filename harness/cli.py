@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apps.cli import app as apps_app
+from apps.cli_errors import one_line_errors
 from argocd.cli import app as argocd_app
 from environments import EnvironmentFileError, environment_names, load_environment
 from harness.clusters.cli import app as cluster_app
@@ -36,12 +37,6 @@ app.add_typer(harness_app, name="harness")
 console = Console()
 
 
-def fail(message: str) -> None:
-    """One clear line on stderr and a non-zero exit: the convention of every command."""
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
 @env_app.command("list")
 def env_list() -> None:
     """The shipped environments and their shape."""
@@ -58,20 +53,16 @@ def env_list() -> None:
 def env_check(names: list[str] = typer.Argument(None, help="Names or paths; all shipped when omitted.")) -> None:
     """Load environments strictly; the first bad field is named and the exit is non-zero."""
     for name in names or environment_names():
-        try:
+        with one_line_errors(EnvironmentFileError):
             load_environment(name)
-        except EnvironmentFileError as e:
-            fail(str(e))
         console.print(f"[green]ok[/] {name}")
 
 
 @env_app.command("show")
 def env_show(name: str = typer.Argument("local")) -> None:
     """The fully merged environment, as the other rooms see it."""
-    try:
+    with one_line_errors(EnvironmentFileError):
         env = load_environment(name)
-    except EnvironmentFileError as e:
-        fail(str(e))
     console.print_json(env.model_dump_json())
 
 

@@ -3,15 +3,14 @@ cluster `mlops up` made (its `pulumi up` is step 3 of the main job)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from lightkube import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from pulumi.automation import OpType
 from rich.console import Console
 
+from apps.cli_errors import one_line_errors
 from argocd.render import render_environment
 from environments import Environment, EnvironmentFileError, load_environment
 from harness.argocd_local.errors import ArgoLocalError
@@ -24,6 +23,7 @@ from harness.clusters.providers import LOCAL_PROVIDERS, make_provider
 from harness.stack import GIT_PORT, LocalSite, StackError, run
 from harness.toolchain import ToolchainError
 from infra.errors import InfraError
+from infra.kube_api import found
 
 app = typer.Typer(no_args_is_help=True, help="The local stack: pulumi preview and destroy on the local cluster.")
 console = Console()
@@ -33,11 +33,6 @@ ENV = typer.Argument("local", help="A local environment (no aws block).")
 PROVIDER = typer.Option("auto", "--provider", "-p",
                         help="kind | kwok: the provider `mlops up` used; auto: the one whose cluster exists")
 GIT = typer.Option(GIT_PORT, "--git-port", help="Port of the git server Argo CD clones from (127.0.0.1).")
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]:
@@ -60,18 +55,10 @@ def _site(env_name: str, provider: str, git_port: int) -> tuple[LocalSite, Path]
     return site, clusters.create(site.cluster, env=env).kubeconfig
 
 
-@contextlib.contextmanager
-def _failures() -> Iterator[None]:
-    try:
-        yield
-    except FAILURES as e:
-        _fail(str(e))
-
-
 @app.command("preview")
 def preview(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) -> None:
     """What `pulumi up` would change now (after an edit of environments/ENV.yaml, say), with the diff."""
-    with _failures():
+    with one_line_errors(*FAILURES):
         site, kubeconfig = _site(env_name, provider, git_port)
         result = run("preview", lambda: site.stack(kubeconfig).preview(diff=True, on_output=print))
         changes = ", ".join(f"{n} {k}" for k, n in sorted(result.change_summary.items()))
@@ -82,23 +69,21 @@ def preview(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) 
 def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) -> None:
     """Remove what the stack made. Argo CD runs meanwhile, so the root application's cascade
     removes the apps first; the GitOps repository's history is left alone."""
-    with _failures():
+    with one_line_errors(*FAILURES):
         site, kubeconfig = _site(env_name, provider, git_port)
         stack = site.stack(kubeconfig)
-        try:
-            client_for(kubeconfig).get(CustomResourceDefinition, "applications.argoproj.io")
-        except ApiError:  # no Argo CD left on the cluster: nothing to cascade
+        if not found(client_for(kubeconfig), CustomResourceDefinition, "applications.argoproj.io"):
+            # no Argo CD left on the cluster: nothing to cascade
             result = run("destroy", lambda: stack.destroy(on_output=print))
+        elif site.in_cluster:  # Argo CD runs in the cluster until the stack removes it, after the cascade
+            result = run("destroy", lambda: stack.destroy(on_output=print))
+            removed = remove_store(client_for(kubeconfig), site.env,
+                                   tree=render_environment(site.env, repo_url=site.clone_url))
+            console.print(f"local store and its keys removed: namespaces {', '.join(removed)}", highlight=False)
         else:
-            if site.in_cluster:  # Argo CD runs in the cluster until the stack removes it, after the cascade
+            with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
+                             git_port=git_port, argocd_installed=True):
                 result = run("destroy", lambda: stack.destroy(on_output=print))
-                removed = remove_store(client_for(kubeconfig), site.env,
-                                       tree=render_environment(site.env, repo_url=site.clone_url))
-                console.print(f"local store and its keys removed: namespaces {', '.join(removed)}", highlight=False)
-            else:
-                with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
-                                 git_port=git_port, argocd_installed=True):
-                    result = run("destroy", lambda: stack.destroy(on_output=print))
-        deleted = (result.summary.resource_changes or {}).get("delete", 0)
+        deleted = (result.summary.resource_changes or {}).get(OpType.DELETE, 0)
         console.print(f"[bold]{site.env.name}[/]: {deleted} resources deleted; {site.repo} keeps its history",
                       highlight=False)

@@ -29,6 +29,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,14 +39,17 @@ import typer
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from apps.api import workload as api_workload
 from apps.batch import workload as batch_workload
 from apps.batch.output import read_monitoring
 from apps.batch.settings import yesterday_utc
+from apps.cli_errors import fail
 from apps.k8s import PART_OF
 from apps.storage import open_store
+from apps.waiting import WaitTimeoutError
 from argocd.errors import GitOpsError
 from argocd.publish import mask
 from argocd.render import RenderedTree, render_environment
@@ -76,8 +80,8 @@ from harness.toolchain import ToolchainError, ensure_tools
 from infra.errors import InfraError
 
 console = Console()
-FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, ToolchainError, InfraError,
-            ArgoLocalError, StackError, httpx.HTTPError)
+FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, WaitTimeoutError, ToolchainError,
+            InfraError, ArgoLocalError, StackError, httpx.HTTPError)
 
 
 def tools_for(provider: str) -> list[str]:
@@ -90,29 +94,48 @@ class StepFailed(RuntimeError):
     """A step of the main job failed; the message says which and why."""
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """One step of the main job as it ended: `detail` is plain text (what it did, or why it failed)."""
+
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
 @contextmanager
-def step(summary: list[tuple[str, str, str]], name: str) -> Iterator[list[str]]:
-    """Time one step, record its outcome line for the summary table."""
+def step(summary: list[StepResult], name: str) -> Iterator[list[str]]:
+    """Time one step and record its StepResult; the step sets its detail in the yielded `out[0]`."""
     started, outcome = time.monotonic(), ["done"]
     console.rule(f"[bold]{name}")
     try:
         yield outcome
     except FAILURES as e:
-        summary.append((name, "[red]failed[/]", f"{time.monotonic() - started:.1f}s"))
+        summary.append(StepResult(name, ok=False, detail=str(e), seconds=time.monotonic() - started))
         raise StepFailed(f"{name}: {e}") from e
-    summary.append((name, f"[green]ok[/] {outcome[0]}", f"{time.monotonic() - started:.1f}s"))
+    summary.append(StepResult(name, ok=True, detail=outcome[0], seconds=time.monotonic() - started))
+
+
+def summary_table(results: list[StepResult], *, title: str) -> Table:
+    """The presenter of the main job's results: the one place that knows about colours."""
+    table = Table("step", "outcome", "time", title=title)
+    for r in results:
+        outcome = f"[green]ok[/] {escape(r.detail)}" if r.ok else f"[red]failed[/] {escape(r.detail)}"
+        table.add_row(escape(r.name), outcome, f"{r.seconds:.1f}s")
+    return table
 
 
 def up(env: Environment, *, provider: str, cluster: str | None = None,
        settings: ContainersSettings | None = None, state: Path | None = None,
-       git_port: int = GIT_PORT) -> list[tuple[str, str, str]]:
-    """Run every step; the summary rows. `cluster` defaults to mlops-<env>, kept afterwards, as
+       git_port: int = GIT_PORT) -> list[StepResult]:
+    """Run every step; their results, in order. `cluster` defaults to mlops-<env>, kept afterwards, as
     is the stack's state under `state` (default: harness.stack.stacks_dir()).
 
     The containers are one session of their own (`settings`, default: this process's), removed
     on the way out; another session's containers, a test run's for instance, are left alone.
     """
-    summary: list[tuple[str, str, str]] = []
+    summary: list[StepResult] = []
     in_cluster = provider == "kind"  # real pods: Argo CD, the store and the apps run in the cluster
     if not in_cluster:
         env = for_simulated_nodes(env)
@@ -211,7 +234,7 @@ def print_applications(statuses: dict[str, AppStatus], *, title: str) -> None:
     console.print(table)
 
 
-def _in_cluster_steps(summary: list[tuple[str, str, str]], client: Client, *, env: Environment, tree: RenderedTree,
+def _in_cluster_steps(summary: list[StepResult], client: Client, *, env: Environment, tree: RenderedTree,
                       commit: str, store: S3Service) -> None:
     """Argo CD in the cluster syncs the commit; the API answers through its Service; the batch
     CronJob's Job runs a partition: every step on real pods."""
@@ -283,7 +306,7 @@ def run_batch_partition(stack: ContainerStack, *, env: Environment) -> dict[str,
         if code != 0:
             raise StepFailed(f"`{' '.join(command[2:])}` exited {code}:\n{logs[-2000:]}")
     # `run` prints its monitoring record as one JSON document after its log lines.
-    record = json.loads(logs[logs.index("{\n"):])
+    record: dict[str, object] = json.loads(logs[logs.index("{\n"):])
     console.print_json(data=record)
     return record
 
@@ -323,10 +346,6 @@ def command(
             raise StepFailed(f"unknown provider {provider!r}; expected auto or one of {', '.join(LOCAL_PROVIDERS)}")
         summary = up(env, provider=provider, git_port=git_port)
     except (StepFailed, EnvironmentFileError) as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    table = Table("step", "outcome", "time", title=f"mlops up {env.name} ({time.monotonic() - started:.0f}s)")
-    for row in summary:
-        table.add_row(*row)
-    console.print(table)
+        fail(str(e))
+    console.print(summary_table(summary, title=f"mlops up {env.name} ({time.monotonic() - started:.0f}s)"))
     console.print(f"cluster kept: mlops harness cluster delete --env {env.name} --provider {provider}")

@@ -5,12 +5,9 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from apps.cli_errors import fail, one_line_errors
+
 app = typer.Typer(no_args_is_help=True, help="Infra: the Pulumi program, offline plan under Pulumi's mocks.")
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command("plan")
@@ -22,20 +19,16 @@ def plan(
     the resource tree, counts per type and the key inputs."""
     from environments import EnvironmentFileError, load_environment
 
-    try:
+    with one_line_errors(EnvironmentFileError):
         environment = load_environment(env)
-    except EnvironmentFileError as e:
-        _fail(str(e))
     try:
         # Imported here: pulumi is the infra extra, and its import costs seconds other commands should not pay.
         from infra.errors import InfraError
         from infra.plan import build_report, render_report
     except ImportError as e:
-        _fail(f"the offline plan needs the infra extra ({e.name} is missing): pip install -e '.[infra]'")
-    try:
+        fail(f"the offline plan needs the infra extra ({e.name} is missing): pip install -e '.[infra]'")
+    with one_line_errors(InfraError):
         report = build_report(environment)
-    except InfraError as e:
-        _fail(str(e))
     console = Console()
     if as_json:
         console.print_json(report.model_dump_json())
@@ -48,20 +41,16 @@ def destroy_order(env: str = typer.Argument(..., help="Environment name or path 
     """Print the destroy steps for ENV, with the exact resource URNs, that avoid the "cluster unreachable" trap."""
     from environments import EnvironmentFileError, load_environment
 
-    try:
+    with one_line_errors(EnvironmentFileError):
         environment = load_environment(env)
-    except EnvironmentFileError as e:
-        _fail(str(e))
     if environment.aws is None:
-        _fail(f"environment {environment.name!r} has no aws block: there is no stack to destroy")
+        fail(f"environment {environment.name!r} has no aws block: there is no stack to destroy")
     from infra.destroy import destroy_steps
     from infra.errors import InfraError
     from infra.mocks import run_program
 
-    try:
+    with one_line_errors(InfraError):
         steps = destroy_steps(environment, run_program(environment))
-    except InfraError as e:
-        _fail(str(e))
     console = Console()
     for n, step in enumerate(steps, 1):
         console.print(f"[bold]{n}. {step.title}[/]\n   [dim]{step.why}[/]", soft_wrap=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +27,9 @@ from lightkube.core.exceptions import LoadResourceError
 from lightkube.generic_resource import load_in_cluster_generic_resources
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
+from apps.waiting import WaitTimeoutError, wait_for
 from infra.errors import KubernetesObjectError
+from infra.kube_api import delete_if_present, found, get_or_none, not_found
 
 FIELD_MANAGER = "pulumi"
 # Changing any of these names another object: a replacement, not an update.
@@ -101,25 +102,39 @@ def _resource_type(client: Any, manifest: dict[str, Any]) -> Any:
             return None
 
 
+def _status(error: ApiError | httpx2.HTTPStatusError) -> int | None:
+    return error.status.code if isinstance(error, ApiError) else error.response.status_code
+
+
+def _message(error: ApiError | httpx2.HTTPStatusError) -> str:
+    return (error.status.message or str(error)) if isinstance(error, ApiError) else str(error)
+
+
 def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
     manifest = integral(manifest)
     client = _client(kubeconfig)
     if _resource_type(client, manifest) is None:
         raise KubernetesObjectError(f"{ref(manifest)}: the cluster serves no {manifest.get('apiVersion')} "
                                     f"{manifest.get('kind')}: is its CRD applied first?")
-    deadline = time.monotonic() + CRD_SERVING_TIMEOUT_S
-    while True:
+    not_served: list[ApiError | httpx2.HTTPStatusError] = []
+
+    def applied() -> dict[str, Any] | None:
         try:
             with _API_LOCK:
                 live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
                 return live.to_dict()  # type: ignore[no-any-return]
-        except ApiError as e:
-            status, message = e.status.code, e.status.message
-        except httpx2.HTTPStatusError as e:  # lightkube's error for a group the server does not serve (yet)
-            status, message = e.response.status_code, str(e)
-        if status != 404 or time.monotonic() >= deadline:
-            raise KubernetesObjectError(f"{ref(manifest)}: apply refused (HTTP {status}): {message}")
-        time.sleep(0.5)
+        except (ApiError, httpx2.HTTPStatusError) as e:
+            if not not_found(e):
+                raise KubernetesObjectError(f"{ref(manifest)}: apply refused (HTTP {_status(e)}): {_message(e)}") from e
+            not_served[:] = [e]  # its kind's group is not served yet: tried again
+            return None
+
+    try:
+        return wait_for(applied, what=f"the API server to serve the kind of {ref(manifest)}",
+                        timeout=CRD_SERVING_TIMEOUT_S, interval=0.5)
+    except WaitTimeoutError as e:
+        last = not_served[-1]
+        raise KubernetesObjectError(f"{ref(manifest)}: apply refused (HTTP {_status(last)}): {_message(last)}") from e
 
 
 def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:
@@ -129,12 +144,9 @@ def exists(kubeconfig: str, manifest: dict[str, Any]) -> bool:
         return False
     try:
         with _API_LOCK:
-            client.get(kind, i["name"], namespace=i["namespace"])
+            return found(client, kind, str(i["name"]), namespace=i["namespace"])
     except ApiError as e:
-        if e.status.code == 404:
-            return False
         raise KubernetesObjectError(f"{ref(manifest)}: reading it: {e.status.message}") from e
-    return True
 
 
 def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE_TIMEOUT_S) -> None:
@@ -145,26 +157,27 @@ def delete(kubeconfig: str, manifest: dict[str, Any], *, timeout: float = DELETE
         return  # its kind is gone, and every object of it with it
     try:
         with _API_LOCK:
-            client.delete(kind, i["name"], namespace=i["namespace"])
-    except ApiError as e:
-        if e.status.code == 404:
-            return
-        raise KubernetesObjectError(f"{ref(manifest)}: delete refused: {e.status.message}") from e
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with _API_LOCK:
-                live = client.get(kind, i["name"], namespace=i["namespace"])
-        except ApiError as e:
-            if e.status.code == 404:
+            if not delete_if_present(client, kind, str(i["name"]), namespace=i["namespace"]):
                 return
+    except ApiError as e:
+        raise KubernetesObjectError(f"{ref(manifest)}: delete refused: {e.status.message}") from e
+    finalizers: list[str] = []
+
+    def gone() -> bool:
+        try:
+            with _API_LOCK:  # held for the read only: wait_for's poll interval sleeps outside it
+                live = get_or_none(client, kind, str(i["name"]), namespace=i["namespace"])
+        except ApiError as e:
             raise KubernetesObjectError(f"{ref(manifest)}: reading it while deleting: {e.status.message}") from e
-        if time.monotonic() >= deadline:
-            finalizers = (live.metadata.finalizers if live.metadata else None) or []
-            raise KubernetesObjectError(
-                f"{ref(manifest)} still exists {timeout:.0f}s after its deletion; finalizers {finalizers}: "
-                "the controller that owns them (Argo CD for Applications) must be running")
-        time.sleep(0.5)  # the poll interval, outside the lock
+        finalizers[:] = ((live.metadata.finalizers if live and live.metadata else None) or [])
+        return live is None
+
+    try:
+        wait_for(gone, what=f"{ref(manifest)} deleted", timeout=timeout, interval=0.5)
+    except WaitTimeoutError as e:
+        raise KubernetesObjectError(
+            f"{ref(manifest)} still exists {timeout:.0f}s after its deletion; finalizers {finalizers}: "
+            "the controller that owns them (Argo CD for Applications) must be running") from e
 
 
 @contextlib.contextmanager

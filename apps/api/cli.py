@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from apps.api.settings import Settings, SettingsError
+from apps.cli_errors import fail
 
 
 def serve_command(
@@ -23,6 +24,5 @@ def serve_command(
     try:
         settings = Settings.from_environ(os.environ, **overrides)
     except SettingsError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(e), code=2)
     serve(settings)

@@ -9,23 +9,23 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from apps.batch.exceptions import BatchError
+from apps.cli_errors import fail, one_line_errors
+
+if TYPE_CHECKING:  # imported lazily at run time: the command line starts fast
+    from apps.batch.settings import BatchSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Batch pipeline (PCC): daily, manual, backfill and long-running runs.")
 console = Console()
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _settings(**overrides: object):  # noqa: ANN202 - BatchSettings, imported lazily
+def _settings(**overrides: object) -> BatchSettings:
     from apps.batch.settings import BatchSettings
     from apps.observability import configure_logging
 
@@ -43,11 +43,9 @@ def run(partition: str = typer.Option(None, help="YYYYMMDD; default PARTITION_DA
     """Run one partition (the daily CronJob and manual Jobs) and print its monitoring record."""
     from apps.batch.runner import run_partition
 
-    try:
+    with one_line_errors(BatchError, ValueError, RuntimeError):
         settings = _settings()
         _print(run_partition(settings, settings.partition(partition)))
-    except (BatchError, ValueError, RuntimeError) as e:
-        _fail(str(e))
 
 
 @app.command("backfill")
@@ -56,11 +54,9 @@ def backfill(start: str = typer.Option(..., help="first partition, YYYYMMDD"),
     """Run a range of partitions; in an Indexed Job each pod runs the one at JOB_COMPLETION_INDEX."""
     from apps.batch.service import backfill as run_backfill
 
-    try:
+    with one_line_errors(BatchError, ValueError, RuntimeError):
         for record in run_backfill(_settings(), start, end, environ=os.environ):
             _print(record)
-    except (BatchError, ValueError, RuntimeError) as e:
-        _fail(str(e))
 
 
 @app.command("serve")
@@ -68,10 +64,8 @@ def serve() -> None:
     """Long-running mode: metrics on METRICS_PORT; runs yesterday's partition every SERVE_INTERVAL_S."""
     from apps.batch.service import serve as run_serve
 
-    try:
+    with one_line_errors(BatchError, ValueError, RuntimeError):
         run_serve(_settings())
-    except (BatchError, ValueError, RuntimeError) as e:
-        _fail(str(e))
 
 
 @app.command("train-sample")
@@ -86,13 +80,11 @@ def train_sample(registry: str = typer.Option(None, help="registry URI (default 
 
     uri = registry or os.environ.get("MODEL_REGISTRY_URI")
     if not uri:
-        _fail("no registry: pass --registry or set MODEL_REGISTRY_URI (file:// or s3://)")
+        fail("no registry: pass --registry or set MODEL_REGISTRY_URI (file:// or s3://)")
     configure_logging("pcc-batch", os.environ.get("LOG_LEVEL", "INFO"))
-    try:
+    with one_line_errors(BatchError, ValueError, RuntimeError):
         version = train_sample_model(uri, featurizer=Featurizer.default(embedder), rows=rows, seed=seed,  # type: ignore[arg-type]
                                      classifier=classifier, endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
-    except (BatchError, ValueError, RuntimeError) as e:
-        _fail(str(e))
     console.print(f"promoted {version} in {uri}")
 
 
@@ -113,7 +105,7 @@ def demo(workdir: Path = typer.Option(Path("/tmp/pcc-demo"), help="data and mode
 
     configure_logging("pcc-batch", os.environ.get("LOG_LEVEL", "WARNING"))
     workdir = workdir.resolve()
-    try:
+    with one_line_errors(BatchError, ValueError, RuntimeError):
         settings = BatchSettings(data_uri=f"file://{workdir}/data", model_registry_uri=f"file://{workdir}/models",
                                  source="sample", sample_rows=rows, embedder=embedder, metrics_port=0)  # type: ignore[arg-type]
         featurizer = Featurizer.default(settings.embedder)
@@ -121,7 +113,5 @@ def demo(workdir: Path = typer.Option(Path("/tmp/pcc-demo"), help="data and mode
             console.print(f"training a sample model into {settings.model_registry_uri} ({featurizer.embedder.name})")
             train_sample_model(settings.model_registry_uri, featurizer=featurizer, rows=1500)
         record = run_partition(settings, settings.partition(partition), featurizer=lambda: featurizer)
-    except (BatchError, ValueError, RuntimeError) as e:
-        _fail(str(e))
     _print(record)
     console.print(f"output: {workdir}/data/pcc_inference_output/partition={partition}/")

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from apps.cli_errors import one_line_errors, print_error
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cleanup job: retention of run data.")
 console = Console()
 
@@ -27,7 +29,7 @@ def run_cleanup(environ: dict[str, str]) -> int:
         report = apply_retention(store, success_hours=settings.success_retention_hours,
                                  failed_hours=settings.failed_retention_hours, dry_run=settings.dry_run)
     except (CleanupError, StorageError, ValueError) as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        print_error(str(e))
         return 1
     table = Table(title=f"retention on {report.store}" + (" (dry run: nothing removed)" if report.dry_run else ""))
     for col in ("run", "status", "age h", "action", "objects", "reason"):
@@ -44,9 +46,10 @@ def run(env: str = typer.Option("local", help="environment whose retention hours
         data_uri: str = typer.Option(None, help="data store URI (default DATA_URI, else the environment's)"),
         dry_run: bool = typer.Option(None, "--dry-run/--no-dry-run", help="report only; remove nothing")) -> None:
     """Apply retention now (what the CronJob runs), with defaults from the environment file."""
-    from environments import load_environment
+    from environments import EnvironmentFileError, load_environment
 
-    environment = load_environment(env)
+    with one_line_errors(EnvironmentFileError):
+        environment = load_environment(env)
     c = environment.apps.cleanup
     defaults = {"DATA_URI": environment.storage.data_uri, "SUCCESS_RETENTION_HOURS": str(c.success_retention_hours),
                 "FAILED_RETENTION_HOURS": str(c.failed_retention_hours), "DRY_RUN": str(c.dry_run).lower()}

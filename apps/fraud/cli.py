@@ -12,17 +12,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from apps.cli_errors import fail, one_line_errors
 from apps.fraud.exceptions import FraudPipelineError
 from apps.fraud.settings import STAGES, FraudSettings
 
 app = typer.Typer(no_args_is_help=True, help="Fraud streaming pipeline: the four stages over a shared file queue.")
 console = Console()
 QUEUES = ("raw-transactions", "features-ready", "training-queue", "inference-results")
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _env_defaults(env_name: str) -> dict[str, str]:
@@ -54,13 +50,11 @@ def run(stage: str = typer.Argument(..., help=" | ".join(STAGES)),
     from apps.observability import configure_logging
 
     if stage not in STAGES:
-        _fail(f"stage: expected one of {', '.join(STAGES)}, got {stage!r}")
-    try:
+        fail(f"stage: expected one of {', '.join(STAGES)}, got {stage!r}")
+    with one_line_errors(FraudPipelineError, ValueError):
         settings = FraudSettings.from_env({**_env_defaults(env), **os.environ})
         configure_logging(f"fraud-{stage}", settings.log_level)
-        run_stage(stage, settings)  # type: ignore[arg-type]
-    except (FraudPipelineError, ValueError) as e:
-        _fail(str(e))
+        run_stage(stage, settings)
 
 
 @app.command("local")
@@ -88,7 +82,7 @@ def local(root: Path = typer.Option(Path("/tmp/fraud-pipeline"), help="the share
                 live.update(_depth_table(root, lease, attempts))
                 dead = [p for p in procs if p.process.poll() not in (None, 0)]
                 if dead:
-                    _fail(f"stage {dead[0].stage} exited with {dead[0].process.returncode}; see {dead[0].log_path}")
+                    fail(f"stage {dead[0].stage} exited with {dead[0].process.returncode}; see {dead[0].log_path}")
     console.print(_depth_table(root, lease, attempts))
     from apps.fraud.file_queue import FileQueue
     from apps.fraud.records import decode_records

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from apps.cli_errors import fail, one_line_errors
 from apps.inference.dataset import DEPLOY_SAMPLES, Dataset, synthetic_dataset
 from apps.inference.errors import InferenceError
 from apps.storage import StorageError
+
+if TYPE_CHECKING:  # imported lazily at run time
+    from apps.inference.registry import ModelRegistry
 
 console = Console()
 registry_app = typer.Typer(no_args_is_help=True, help="Model registry: list, show, promote, roll back versions.")
@@ -20,17 +25,12 @@ RegistryOpt = typer.Option(None, "--registry", help="Registry URI (file://... or
 EndpointOpt = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint; default S3_ENDPOINT_URL.")
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    return typer.Exit(1)
-
-
-def _registry(uri: str | None, endpoint_url: str | None):
+def _registry(uri: str | None, endpoint_url: str | None) -> ModelRegistry:
     from apps.inference.registry import ModelRegistry
 
     uri = uri or os.environ.get("MODEL_REGISTRY_URI")
     if not uri:
-        raise _fail("no registry: pass --registry file:///path or s3://bucket/prefix, or set MODEL_REGISTRY_URI")
+        fail("no registry: pass --registry file:///path or s3://bucket/prefix, or set MODEL_REGISTRY_URI")
     return ModelRegistry(uri, endpoint_url=endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None)
 
 
@@ -64,7 +64,7 @@ def train_command(
     from apps.inference.training import train
     from environments import load_environment
 
-    try:
+    with one_line_errors(InferenceError, StorageError, ValueError, OSError):
         name = classifier or load_environment(env).apps.inference_api.classifier
         dataset = load_table(data, label=label) if data else synthetic_dataset(n_samples=samples, n_features=features, seed=seed)
         reg = _registry(registry, endpoint_url)
@@ -73,8 +73,6 @@ def train_command(
             version = reg.publish(trained)
         if promote:
             reg.promote(version)
-    except (InferenceError, StorageError, ValueError, OSError) as e:
-        raise _fail(str(e)) from None
     m = trained.metrics
     console.print(f"published {version} ({name}): accuracy {m.accuracy:.3f}, ROC AUC {m.roc_auc:.3f}, F1 {m.f1:.3f}"
                   + (" [green]active[/green]" if promote else ""))
@@ -85,10 +83,8 @@ def train_command(
 def list_versions(registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
     """Every complete version, oldest first, the active one marked."""
     reg = _registry(registry, endpoint_url)
-    try:
+    with one_line_errors(InferenceError, StorageError):
         active, versions = reg.active_version(), reg.versions()
-    except (InferenceError, StorageError) as e:
-        raise _fail(str(e)) from None
     table = Table("version", "active")
     for v in versions:
         table.add_row(v, "*" if v == active else "")
@@ -99,28 +95,22 @@ def list_versions(registry: str | None = RegistryOpt, endpoint_url: str | None =
 def show(version: str | None = typer.Argument(None, help="Default: the active version."),
          registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
     """Verify a version and print its metadata as JSON."""
-    try:
+    with one_line_errors(InferenceError, StorageError):
         artifact = _registry(registry, endpoint_url).load(version)
-    except (InferenceError, StorageError) as e:
-        raise _fail(str(e)) from None
     typer.echo(artifact.metadata.model_dump_json(indent=2))
 
 
 @registry_app.command("promote")
 def promote_command(version: str, registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
     """Verify VERSION and make it active (running APIs pick it up within RELOAD_INTERVAL_S)."""
-    try:
+    with one_line_errors(InferenceError, StorageError):
         _registry(registry, endpoint_url).promote(version)
-    except (InferenceError, StorageError) as e:
-        raise _fail(str(e)) from None
     console.print(f"active: {version}")
 
 
 @registry_app.command("rollback")
 def rollback_command(registry: str | None = RegistryOpt, endpoint_url: str | None = EndpointOpt) -> None:
     """Re-activate the previously active version."""
-    try:
+    with one_line_errors(InferenceError, StorageError):
         version = _registry(registry, endpoint_url).rollback()
-    except (InferenceError, StorageError) as e:
-        raise _fail(str(e)) from None
     console.print(f"active: {version}")

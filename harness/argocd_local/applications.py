@@ -12,7 +12,7 @@ from lightkube import ApiError, Client
 from lightkube.generic_resource import create_namespaced_resource
 from pydantic import BaseModel, ConfigDict
 
-from harness.containers.waiting import wait_for
+from apps.waiting import wait_for
 
 Application = create_namespaced_resource("argoproj.io", "v1alpha1", "Application", "applications")
 TRANSIENT = (ApiError, httpx2.HTTPError)

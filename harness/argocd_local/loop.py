@@ -20,6 +20,7 @@ from lightkube import Client
 from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 
+from apps.waiting import wait_for
 from argocd import objects
 from argocd.publish import PublishResult, publish
 from argocd.render import RenderedTree, render_environment
@@ -34,7 +35,6 @@ from harness.argocd_local.standins import service_monitor_crd
 from harness.clusters.deploy import served_crd_groups, static_volumes, wait_deployment_available
 from harness.clusters.kube import apply_manifest, client_for
 from harness.clusters.nodes import for_simulated_nodes
-from harness.containers.waiting import wait_for
 
 REPO = "gitops.git"
 

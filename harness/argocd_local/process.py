@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.waiting import wait_for
 from harness.argocd_local.errors import ProcessFailedError
-from harness.containers.waiting import wait_for
 from harness.processes import stop_process
 
 STOP_TIMEOUT_S = 15

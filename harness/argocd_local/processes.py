@@ -24,12 +24,12 @@ from lightkube import ApiError, Client
 from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
+from apps.waiting import wait_for
 from harness.argocd_local import upstream
-from harness.ports import LOOPBACK, accepting, free_port
 from harness.argocd_local.process import Running, running
 from harness.argocd_local.redis import redis_server
 from harness.clusters.kube import apply_manifest, client_for
-from harness.containers.waiting import wait_for
+from harness.ports import LOOPBACK, accepting, free_port
 from harness.toolchain import ensure_tool
 from harness.toolchain.build import cached_path
 from harness.toolchain.manifest import load_manifest

@@ -14,7 +14,7 @@ from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import Pod
 
 from harness.argocd_local.applications import AppStatus
-from harness.clusters.kube import found
+from infra.kube_api import found
 
 METRICS_API = "v1beta1.metrics.k8s.io"
 

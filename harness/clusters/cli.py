@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from apps.cli_errors import one_line_errors
+from apps.waiting import WaitTimeoutError
 from argocd.render import render_environment
 from environments import EnvironmentFileError, load_environment
 from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_available
 from harness.clusters.errors import ClusterError, UnknownProviderError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import PROVIDER_NAMES, ClusterProvider, KwokProvider, make_provider
-from harness.containers.errors import WaitTimeoutError
 from harness.toolchain import ToolchainError
 
 app = typer.Typer(no_args_is_help=True, help="Clusters: create, reuse and delete kwok, kind or existing clusters.")
@@ -25,16 +25,9 @@ PROVIDER = typer.Option("kwok", "--provider", "-p", help=" | ".join(PROVIDER_NAM
 ENV = typer.Option("local", "--env", "-e", help="environment whose node groups shape the cluster")
 
 
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
 def _provider(name: str, kubeconfig: Path | None = None) -> ClusterProvider:
-    try:
+    with one_line_errors(UnknownProviderError):
         return make_provider(name, kubeconfig=kubeconfig)
-    except UnknownProviderError as e:
-        _fail(str(e))
 
 
 def _name(name: str | None, env: str) -> str:
@@ -45,12 +38,10 @@ def _name(name: str | None, env: str) -> str:
 def create(env: str = ENV, provider: str = PROVIDER, name: str = typer.Option(None, help="default mlops-<env>")) -> None:
     """Create (or reuse) a cluster shaped like ENV; prints its kubeconfig path. Delete it with `delete`."""
     chosen = _provider(provider)
-    try:
+    with one_line_errors(EnvironmentFileError, ClusterError, ToolchainError):
         environment = load_environment(env)
         with console.status(f"creating {provider} cluster {_name(name, env)} shaped like {env}"):
             info = chosen.create(_name(name, env), env=environment)
-    except (EnvironmentFileError, ClusterError, ToolchainError) as e:
-        _fail(str(e))
     verb = "created" if info.created else "reused"
     console.print(f"[green]{verb}[/] {info.provider}/{info.name} in {info.seconds:.1f}s", highlight=False)
     console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
@@ -59,20 +50,16 @@ def create(env: str = ENV, provider: str = PROVIDER, name: str = typer.Option(No
 @app.command("delete")
 def delete(env: str = ENV, provider: str = PROVIDER, name: str = typer.Option(None, help="default mlops-<env>")) -> None:
     """Delete a cluster this toolkit created (a no-op when it is gone; `existing` never deletes)."""
-    try:
+    with one_line_errors(ClusterError, ToolchainError):
         _provider(provider).delete(_name(name, env))
-    except (ClusterError, ToolchainError) as e:
-        _fail(str(e))
     console.print(f"deleted {provider}/{_name(name, env)}", highlight=False)
 
 
 @app.command("list")
 def list_clusters() -> None:
     """kwok clusters on this machine (kwokctl's view)."""
-    try:
+    with one_line_errors(ClusterError, ToolchainError):
         names = KwokProvider().clusters()
-    except (ClusterError, ToolchainError) as e:
-        _fail(str(e))
     table = Table("provider", "cluster")
     for cluster in names:
         table.add_row("kwok", cluster)
@@ -89,7 +76,7 @@ def deploy(
 ) -> None:
     """Apply ENV's rendered tree to a running cluster (server-side, sync-wave order) and wait for its Deployments."""
     chosen = _provider(provider, kubeconfig)
-    try:
+    with one_line_errors(EnvironmentFileError, ClusterError, ToolchainError, WaitTimeoutError):
         environment = load_environment(env)
         target = chosen.kubeconfig(_name(name, env))
         client = client_for(target)
@@ -105,5 +92,3 @@ def deploy(
             with console.status(f"waiting for {dep.ref}"):
                 wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=timeout)
             console.print(f"[green]available[/] {dep.ref}", highlight=False)
-    except (EnvironmentFileError, ClusterError, ToolchainError, WaitTimeoutError) as e:
-        _fail(str(e))

@@ -20,10 +20,11 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
+from apps.waiting import wait_for
 from argocd.render import RenderedObject, RenderedTree
 from harness.clusters.errors import DeployError
-from harness.clusters.kube import FIELD_MANAGER, apply_manifest, found
-from harness.containers.waiting import wait_for
+from harness.clusters.kube import FIELD_MANAGER, apply_manifest
+from infra.kube_api import found, get_or_none
 
 TRANSIENT = (httpx2.HTTPError,)
 
@@ -126,12 +127,9 @@ def static_volumes(client: Client, tree: RenderedTree) -> list[str]:
 def _drop_released(client: Client, name: str) -> None:
     """A volume whose claim was deleted (an app pruned, a stack destroyed) stays bound to that
     claim's uid, so a new claim of the same name could never bind it: delete it first."""
-    try:
-        pv = client.get(PersistentVolume, name)
-    except ApiError as e:
-        if e.status.code == 404:
-            return
-        raise
+    pv = get_or_none(client, PersistentVolume, name)
+    if pv is None:
+        return
     if pv.status is None or pv.status.phase not in ("Released", "Failed"):
         return
     client.delete(PersistentVolume, name)

@@ -1,5 +1,6 @@
-"""The Kubernetes client (lightkube) behind every helper: one place builds clients, applies
-manifests and translates API errors."""
+"""The Kubernetes client (lightkube) behind every helper: one place builds clients and applies
+manifests. What an API answer means (404: not found) is decided in infra/kube_api.py, which
+infra's own objects share."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from lightkube.core.resource import Resource
 from lightkube.resources.core_v1 import Namespace, Node
 from lightkube.types import PatchType
 
-from harness.containers.waiting import wait_for
+from apps.waiting import wait_for
 
 FIELD_MANAGER = "mlops-harness"
 
@@ -30,17 +31,6 @@ def serving(client: Client) -> bool:
         client.get(Namespace, "default")
     except (ApiError, httpx2.HTTPError, OSError):
         return False
-    return True
-
-
-def found(client: Client, kind: Any, name: str, namespace: str | None = None) -> bool:
-    """Whether the API server has the object; any answer but 404 is an error."""
-    try:
-        client.get(kind, name, namespace=namespace)
-    except ApiError as e:
-        if e.status.code == 404:
-            return False
-        raise
     return True
 
 

@@ -22,18 +22,19 @@ from typing import Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
-from lightkube import ApiError, Client
+from lightkube import Client
 from lightkube.resources.core_v1 import Node, Secret, Service
 
 from apps.k8s import S3_CREDENTIALS_SECRET, cpu_node_selector
+from apps.waiting import wait_for
 from argocd.render import RenderedTree
 from environments.model import Environment
 from harness.clusters.deploy import wait_deployment_available
 from harness.clusters.errors import DeployError
-from harness.clusters.kube import FIELD_MANAGER, apply_manifest, found
+from harness.clusters.kube import FIELD_MANAGER, apply_manifest
 from harness.containers.objectstore import MINIO_UID
 from harness.containers.services import REGION, S3Service
-from harness.containers.waiting import wait_for
+from infra.kube_api import delete_if_present, found, get_or_none
 
 LABELS = {"app.kubernetes.io/name": "minio", "app.kubernetes.io/component": "object-store",
           "app.kubernetes.io/managed-by": FIELD_MANAGER}
@@ -137,12 +138,8 @@ def deploy_store(client: Client, env: Environment, *, image: str, tree: Rendered
 
 
 def _existing_keys(client: Client, name: str, namespace: str) -> tuple[str, str] | None:
-    try:
-        data = client.get(Secret, f"{name}-root", namespace=namespace).data or {}
-    except ApiError as e:
-        if e.status.code == 404:
-            return None
-        raise
+    secret = get_or_none(client, Secret, f"{name}-root", namespace=namespace)
+    data = (secret.data if secret else None) or {}
     if {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"} <= data.keys():
         return base64.b64decode(data["MINIO_ROOT_USER"]).decode(), base64.b64decode(data["MINIO_ROOT_PASSWORD"]).decode()
     return None
@@ -196,11 +193,7 @@ def remove_store(client: Client, env: Environment, *, tree: RenderedTree, timeou
 
     names = [o.name for o in tree.app_objects() if o.kind == "Namespace"] + [store_address(env)[1]]
     for name in names:
-        try:
-            client.delete(Namespace, name)
-        except ApiError as e:
-            if e.status.code != 404:
-                raise
+        delete_if_present(client, Namespace, name)
 
     wait_for(lambda: not any(found(client, Namespace, n) for n in names), what=f"namespaces {names} deleted",
              timeout=timeout, interval=1.0)

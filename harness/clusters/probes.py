@@ -21,6 +21,7 @@ from lightkube.types import CascadeType
 
 from harness.clusters.deploy import JobFailedError, wait_job_complete
 from harness.clusters.kube import FIELD_MANAGER, apply_manifest
+from infra.kube_api import delete_if_present
 
 PROBE_UID = 10001  # the images' unprivileged user
 LABELS = {"app.kubernetes.io/managed-by": FIELD_MANAGER, "app.kubernetes.io/component": "probe"}
@@ -91,8 +92,4 @@ def _logs_or_why(client: Client, name: str, namespace: str) -> str:
 
 
 def _delete_job(client: Client, name: str, namespace: str) -> None:
-    try:
-        client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
-    except ApiError as e:
-        if e.status.code != 404:
-            raise
+    delete_if_present(client, Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)

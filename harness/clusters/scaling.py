@@ -22,10 +22,10 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Service
 
 from apps.api import workload as api_workload
+from apps.waiting import wait_for
 from environments.model import Environment
 from harness.clusters.errors import DeployError
 from harness.clusters.localstore import node_address
-from harness.containers.waiting import wait_for
 from harness.load.runner import GateReport, run_gate
 
 PROFILE = "scale"

@@ -8,15 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from apps.cli_errors import one_line_errors
+from apps.waiting import WaitTimeoutError
 from harness.containers.errors import ContainersError
 
 app = typer.Typer(no_args_is_help=True, help="Images and containers: Docker engine, base image, app images.")
 console = Console()
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command("engine")
@@ -24,10 +21,8 @@ def engine_cmd() -> None:
     """Make sure a Docker engine answers (starts Debian's dockerd in the background if none does)."""
     from harness.containers.engine import start_engine
 
-    try:
+    with one_line_errors(ContainersError, WaitTimeoutError):
         engine = start_engine()
-    except ContainersError as e:
-        _fail(str(e))
     how = f"started dockerd (pid {engine.started.pid}, log {engine.log_path})" if engine.started else "already running"
     console.print(f"[green]ok[/] Docker {engine.version}: {how}")
 
@@ -44,13 +39,11 @@ def build_cmd(
     from harness.containers.settings import default_settings
 
     started = time.monotonic()
-    try:
+    with one_line_errors(ContainersError, WaitTimeoutError):
         engine = start_engine()
         with console.status("building images…") as status:
             images = ensure_images(engine.client, settings=default_settings(), base_choice=base, with_minio=minio,
                                    log=lambda line: status.update(line))
-    except ContainersError as e:
-        _fail(str(e))
     table = Table("image", "tag", "built", "seconds")
     table.add_row("base", images.base, "", "")
     for image in images.images:
@@ -66,10 +59,8 @@ def clean_cmd() -> None:
     from harness.containers.engine import start_engine
     from harness.containers.settings import default_settings
 
-    try:
+    with one_line_errors(ContainersError, WaitTimeoutError):
         engine = start_engine()
-    except ContainersError as e:
-        _fail(str(e))
     removed = remove_kept(engine.client) + remove_stale(engine.client, default_settings())
     for line in removed:
         console.print(f"removed {line}")

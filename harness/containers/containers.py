@@ -15,9 +15,9 @@ import httpx
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.waiting_utils import WaitStrategy
 
+from apps.waiting import wait_for
 from harness.containers.errors import ContainerFailedError
 from harness.containers.settings import ContainersSettings
-from harness.containers.waiting import wait_for
 
 APP_UID = "10001"
 

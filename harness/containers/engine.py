@@ -22,10 +22,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from apps.waiting import wait_for
 from harness.containers.errors import EngineError, EngineUnavailableError
 from harness.containers.privileged import runtime_args
 from harness.containers.settings import LABEL_SESSION, ContainersSettings, default_settings
-from harness.containers.waiting import wait_for
 from harness.processes import stop_process
 
 _SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/bin")

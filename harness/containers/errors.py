@@ -19,9 +19,5 @@ class ContainerFailedError(ContainersError):
     """A container exited or never became ready; its logs are in the message."""
 
 
-class WaitTimeoutError(ContainersError, TimeoutError):
-    """A condition did not hold within its timeout; says what was last seen."""
-
-
 class EngineUnavailableError(EngineError):
     """This machine cannot have an engine (dockerd not installed, or no right to start it): tests skip."""

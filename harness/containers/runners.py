@@ -20,6 +20,7 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 from testcontainers.core.waiting_utils import WaitStrategy
 
+from apps.waiting import wait_for
 from harness.containers.containers import (
     APP_UID,
     base_url,
@@ -33,7 +34,6 @@ from harness.containers.containers import (
 )
 from harness.containers.errors import ContainerFailedError
 from harness.containers.settings import ContainersSettings
-from harness.containers.waiting import wait_for
 from harness.containers.workloads import shape_for
 
 API_PORT = 5000

@@ -16,6 +16,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from apps.cli_errors import fail, one_line_errors
+from apps.waiting import WaitTimeoutError
 from environments import EnvironmentFileError, load_environment
 from environments.model import Environment, LoadProfileName
 from harness.containers.errors import ContainersError
@@ -35,11 +37,6 @@ class Target(str, Enum):
     url = "url"
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
 def _environment(name: str, *, duration: int | None, users: int | None) -> Environment:
     overrides: dict[str, Any] = {}
     if duration is not None or users is not None:
@@ -53,10 +50,10 @@ def _environment(name: str, *, duration: int | None, users: int | None) -> Envir
 def _target(kind: Target, *, env: Environment, url: str | None, faults: Faults, work: Path) -> Iterator[str]:
     if kind is Target.url:
         if not url:
-            _fail("--target url needs --url http(s)://host:port")
+            fail("--target url needs --url http(s)://host:port")
         if faults.any:
-            _fail("fault injection is set on the API when it starts; with --target url it cannot be applied")
-        yield url  # type: ignore[misc]
+            fail("fault injection is set on the API when it starts; with --target url it cannot be applied")
+        yield url
         return
     if kind is Target.container:
         from harness.load.container import api_container
@@ -87,12 +84,13 @@ def run(
     fault_error_ratio: float = typer.Option(0.0, help="Test-only: start the API failing this ratio of requests."),
 ) -> None:
     """Run Locust headless per profile and judge each run; exit 1 when any gate fails."""
-    try:
+    with one_line_errors(EnvironmentFileError, LoadError, ContainersError, WaitTimeoutError,
+                         docker.errors.DockerException):
         env = _environment(env_name, duration=duration, users=users)
         names: list[LoadProfileName] = list(profiles or env.perf.profiles)  # type: ignore[arg-type]
         unknown = [p for p in names if p not in env.perf.profiles]
         if unknown:
-            _fail(f"unknown profile(s) {unknown}; env {env.name!r} has {sorted(env.perf.profiles)}")
+            fail(f"unknown profile(s) {unknown}; env {env.name!r} has {sorted(env.perf.profiles)}")
         faults = Faults(latency_ms=fault_latency_ms, error_ratio=fault_error_ratio)
         out_dir = out or Path(".artifacts/load") / f"{env.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         failed: list[str] = []
@@ -108,10 +106,8 @@ def run(
                 print_summary(report, env.perf.profiles[name], console)
                 if not report.passed:
                     failed.append(name)
-    except (EnvironmentFileError, LoadError, ContainersError, docker.errors.DockerException) as e:
-        _fail(str(e))
     if failed:
-        _fail(f"perf gate failed for profile(s) {', '.join(failed)}: see the breaches above and {out_dir}")
+        fail(f"perf gate failed for profile(s) {', '.join(failed)}: see the breaches above and {out_dir}")
 
 
 @app.command("baselines")
@@ -120,7 +116,7 @@ def baselines(
     machine: str = typer.Option(None, help="Machine profile; default $MLOPS_MACHINE_PROFILE or detected."),
 ) -> None:
     """The recorded baselines for this machine profile (and which profiles lack one)."""
-    try:
+    with one_line_errors(EnvironmentFileError, LoadError):
         env = load_environment(env_name)
         name = machine_profile(machine)
         table = Table("profile", "recorded", "target", "req/s", "p95 per endpoint (ms)", box=box.SIMPLE_HEAD,
@@ -136,17 +132,13 @@ def baselines(
             table.add_row(profile, f"{b.recorded_at:%Y-%m-%d %H:%M}", b.target, f"{b.requests_per_s:.1f}", p95)
         console.print(table)
         console.print(f"[dim]{BASELINE_DIR}/{name}[/]", highlight=False)
-    except (EnvironmentFileError, LoadError) as e:
-        _fail(str(e))
 
 
 @app.command("thresholds")
 def thresholds(env_name: str = typer.Option("local", "--env")) -> None:
     """The gates env.perf sets, per profile and endpoint."""
-    try:
+    with one_line_errors(EnvironmentFileError):
         env = load_environment(env_name)
-    except EnvironmentFileError as e:
-        _fail(str(e))
     table = Table(box=box.SIMPLE_HEAD, title=f"perf gates · env {env.name} · regression {env.perf.regression_ratio}x")
     table.add_column("profile")
     table.add_column("load and limits")

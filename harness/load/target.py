@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from apps.waiting import wait_for
 from environments.model import Environment
-from harness.containers.waiting import wait_for
 from harness.load.errors import TargetError
 from harness.load.seed import seed_registry
 from harness.ports import free_port

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from apps.cli_errors import one_line_errors
 from harness.toolchain.build import ensure_tools, tool_status, tools_dir
 from harness.toolchain.errors import ToolchainError
 from harness.toolchain.manifest import load_manifest
@@ -14,18 +15,11 @@ app = typer.Typer(no_args_is_help=True, help="Toolchain: upstream binaries built
 console = Console()
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
 @app.command("list")
 def list_tools() -> None:
     """Every pinned tool, its version and where it is (cache, PATH, or not built)."""
-    try:
+    with one_line_errors(ToolchainError):
         rows = tool_status()
-    except ToolchainError as e:
-        _fail(str(e))
     table = Table("tool", "version", "path", title=f"cache: {tools_dir()}")
     for row in rows:
         table.add_row(*row)
@@ -35,10 +29,8 @@ def list_tools() -> None:
 @app.command("build")
 def build(names: list[str] = typer.Argument(None, help="Tools to build; all pinned tools when omitted.")) -> None:
     """Build (once) and cache the named tools; prints each path."""
-    try:
+    with one_line_errors(ToolchainError):
         paths = ensure_tools(names or load_manifest().tool_names(), console=console)
-    except ToolchainError as e:
-        _fail(str(e))
     for name, path in paths.items():
         console.print(f"{name}\t{path}", highlight=False)
 
@@ -46,8 +38,6 @@ def build(names: list[str] = typer.Argument(None, help="Tools to build; all pinn
 @app.command("path")
 def path(name: str) -> None:
     """The path of one tool (built if needed), alone on stdout for scripts: `$(mlops harness toolchain path kubectl)`."""
-    try:
+    with one_line_errors(ToolchainError):
         found = ensure_tools([name], console=Console(stderr=True))[name]
-    except ToolchainError as e:
-        _fail(str(e))
     print(found)

@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from apps.inference import ModelRegistry, load_runtime, synthetic_dataset, train  # noqa: E402
 from apps.inference.dataset import DEPLOY_SAMPLES  # noqa: E402
+from apps.waiting import wait_for  # noqa: E402
 from environments import load_environment  # noqa: E402
-from harness.containers.waiting import wait_for  # noqa: E402
 from harness.ports import free_port  # noqa: E402
 from harness.processes import stop_process  # noqa: E402
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from apps.fraud.file_queue import FileQueue  # noqa: E402
 from apps.fraud.records import FEATURE_NAMES, Score, decode_records  # noqa: E402
 from apps.fraud.stages import RAW, RESULTS, featurize, synthetic_transactions  # noqa: E402
-from harness.containers.waiting import wait_for  # noqa: E402
+from apps.waiting import wait_for  # noqa: E402
 
 
 def publish_model(registry_uri: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from lightkube.resources.core_v1 import ConfigMap
 
 from apps.api import workload as api_workload
+from apps.waiting import wait_for
 from argocd.publish import publish
 from argocd.render import render_environment
 from environments import load_environment
@@ -27,7 +28,6 @@ from harness.argocd_local.loop import application_names
 from harness.clusters.kube import client_for
 from harness.clusters.providers import KindProvider
 from harness.clusters.scaling import scale_under_load
-from harness.containers.waiting import wait_for
 from harness.stack import LocalSite
 
 

@@ -8,13 +8,14 @@ Tests run in order on one loop (module scope): first sync, a changed value, self
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from lightkube import ApiError
 from lightkube.resources.core_v1 import ConfigMap
 
+from apps.waiting import wait_for
 from argocd import objects
 from argocd.render import RenderedObject, RenderedTree
 from environments import load_environment
@@ -23,7 +24,6 @@ from harness.argocd_local.processes import cached_tool
 from harness.clusters.kube import to_resource
 from harness.clusters.providers import ClusterProvider
 from harness.clusters.session import cluster_session
-from harness.containers.waiting import wait_for
 
 # The first test's setup builds Argo CD when the toolchain cache lacks it: about 15 minutes on
 # two busy cores, past the suite's 900s per-test timeout; later runs reuse the build.

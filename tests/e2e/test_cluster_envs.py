@@ -13,14 +13,15 @@ from collections.abc import Callable
 
 import pytest
 from lightkube import ApiError
-from lightkube.types import CascadeType
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Namespace, Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
+from lightkube.types import CascadeType
 
 from apps.batch import workload as batch
+from apps.waiting import wait_for
 from argocd.render import OPTIONAL_CRD_KINDS, RenderedObject
 from harness.clusters.deploy import (
     apply_manifest,
@@ -32,7 +33,6 @@ from harness.clusters.deploy import (
 from harness.clusters.kube import to_resource
 from harness.clusters.nodes import GPU_RESOURCE
 from harness.clusters.plugin import DeployedEnv
-from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

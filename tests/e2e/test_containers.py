@@ -20,16 +20,16 @@ import pytest
 from testcontainers.community.minio import MinioContainer
 from testcontainers.core.container import DockerContainer
 
+from apps.waiting import wait_for
+from harness.containers.build import ImageSet
 from harness.containers.cleanup import remove_kept, remove_session, remove_stale
 from harness.containers.containers import hardened, writable
 from harness.containers.engine import Engine
 from harness.containers.errors import ContainerFailedError
-from harness.containers.build import ImageSet
 from harness.containers.images import BuiltImage
 from harness.containers.runners import run_to_completion
 from harness.containers.services import S3Service
 from harness.containers.settings import LABEL_KEEP, LABEL_PID, ContainersSettings, settings_from_env
-from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -139,7 +139,7 @@ from pathlib import Path
 from testcontainers.core.container import DockerContainer
 
 from harness.containers.containers import hardened, running
-from harness.containers.waiting import wait_for
+from apps.waiting import wait_for
 
 
 def test_blocks_until_interrupted(mlops_docker, mlops_base_image, mlops_containers_settings):

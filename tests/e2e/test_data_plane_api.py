@@ -16,9 +16,9 @@ import pytest
 
 from apps.inference import ModelRegistry, synthetic_dataset, train
 from apps.inference.registry import ACTIVE_FILE, ONNX_FILE, ActivePointer
+from apps.waiting import wait_for
 from harness.containers.runners import Running
 from harness.containers.services import S3Service
-from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 DATA = synthetic_dataset(n_samples=600, n_features=12, seed=3)

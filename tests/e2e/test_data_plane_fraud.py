@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from apps.waiting import wait_for
 from harness.containers.plugin import PipelineRunner
 from harness.containers.runners import Running
-from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 QUEUE_ROOT = "/mnt/flashblade"

@@ -25,23 +25,24 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 
 from apps.addons import prometheus_crds
 from apps.api import workload as api_workload
+from apps.waiting import wait_for
 from argocd.publish import publish
 from argocd.render import render_environment
 from environments import Environment, load_environment
 from harness.argocd_local.applications import applications, wait_applications
 from harness.argocd_local.loop import application_names
-from harness.ports import free_port
 from harness.clusters.diagnostics import dump
-from harness.clusters.kube import client_for, found
+from harness.clusters.kube import client_for
 from harness.clusters.localstore import remove_store
 from harness.clusters.providers.base import ClusterInfo
 from harness.clusters.providers.kind import KindProvider
 from harness.clusters.scaling import scale_under_load
 from harness.containers.build import ImageSet
 from harness.containers.platform import argocd_image
-from harness.containers.waiting import wait_for
+from harness.ports import free_port
 from harness.stack import PASSPHRASE_ENV, LocalSite, run
-from harness.up import up
+from harness.up import StepResult, up
+from infra.kube_api import found
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -52,7 +53,7 @@ class Loop:
     site: LocalSite
     client: Client
     kubeconfig: Path
-    summary: list[tuple[str, str, str]]
+    summary: list[StepResult]
 
     def diagnostics(self) -> str:
         tree = render_environment(self.env)
@@ -78,10 +79,10 @@ def loop(kind_cluster: ClusterInfo, mlops_images: ImageSet, tmp_path_factory: py
 
 
 def test_the_main_job_runs_every_step_on_real_pods(loop: Loop) -> None:
-    steps = {name: outcome for name, outcome, _ in loop.summary}
+    steps = {r.name: r.detail for r in loop.summary}
     assert list(steps) == ["tools", "images", "kind cluster", "pulumi up", "argo cd sync", "inference API",
                            "batch pipeline"], loop.summary
-    assert all(outcome.startswith("[green]ok") for outcome in steps.values()), loop.summary
+    assert all(r.ok for r in loop.summary), loop.summary
     assert "through ml-inference-service from a pod" in steps["inference API"]
     assert "succeeded" in steps["batch pipeline"]
     # Argo CD is pods in the cluster, on the image built from the pinned module (no host process).

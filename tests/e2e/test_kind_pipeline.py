@@ -38,6 +38,7 @@ from apps.fraud.stages import featurize, synthetic_transactions
 from apps.inference import ModelRegistry, synthetic_dataset, train
 from apps.inference.registry import ACTIVE_FILE, ONNX_FILE, ActivePointer
 from apps.storage import open_store
+from apps.waiting import wait_for
 from argocd import catalog
 from argocd.render import RenderedObject, RenderedTree, render_environment
 from environments import load_environment
@@ -51,7 +52,6 @@ from harness.clusters.providers.base import ClusterInfo
 from harness.clusters.providers.kind import KindProvider
 from harness.containers.build import ImageSet
 from harness.containers.services import S3Service
-from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 SYSTEM_NAMESPACES = ["kube-system", "local-path-storage"]

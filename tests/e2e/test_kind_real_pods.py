@@ -17,13 +17,13 @@ from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
+from apps.waiting import wait_for
 from harness.clusters.deploy import wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
 from harness.clusters.kube import apply_manifest, client_for
 from harness.clusters.probes import PROBE_UID, restricted_container
 from harness.clusters.providers.base import ClusterInfo
 from harness.containers.settings import LABEL_PID, LABEL_SESSION
-from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

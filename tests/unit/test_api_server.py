@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apps.waiting import wait_for
 from environments import load_environment
-from harness.containers.waiting import wait_for
 from harness.load.target import api_process, local_registry
 
 pytestmark = pytest.mark.unit

@@ -213,7 +213,7 @@ def test_the_long_running_mode_runs_a_partition_once(tmp_path, registry) -> None
 
     from apps.batch.output import partition_done
     from apps.batch.service import serve
-    from harness.containers.waiting import wait_for
+    from apps.waiting import wait_for
 
     settings = make_settings(tmp_path, registry, partition_date="20250120", serve_interval_s=0.05, sample_rows=50)
     store = open_store(settings.data_uri)

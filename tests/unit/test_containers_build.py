@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from apps.waiting import WaitTimeoutError, wait_for
 from harness.containers.base import BaseRecipe
-from harness.containers.errors import WaitTimeoutError
 from harness.containers.images import context_files, copy_sources, input_digest
 from harness.containers.settings import LABEL_SESSION, settings_from_env
-from harness.containers.waiting import wait_for
 
 pytestmark = pytest.mark.unit
 

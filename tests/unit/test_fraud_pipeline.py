@@ -23,7 +23,7 @@ from apps.fraud.records import FeatureRow, Score, decode_records, encode_records
 from apps.fraud.runner import run_stage
 from apps.fraud.settings import FraudSettings
 from apps.fraud.stages import FEATURES, RAW, RESULTS, TRAINING, synthetic_transactions
-from harness.containers.waiting import wait_for
+from apps.waiting import wait_for
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]

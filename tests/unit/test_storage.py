@@ -45,7 +45,7 @@ class S3Server:
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real MinIO server from the toolchain's cached binary (never built here: that takes minutes)."""
-    from harness.containers.waiting import wait_for
+    from apps.waiting import wait_for
     from harness.toolchain import tool_status
 
     where = {name: path for name, _, path in tool_status()}.get("minio", "not built")

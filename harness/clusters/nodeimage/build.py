@@ -283,7 +283,7 @@ def _import_images(client: docker.DockerClient, *, stage: str, tag: str, refs: l
 
 
 def _wait_containerd(container: object) -> None:
-    from harness.containers.waiting import wait_for
+    from apps.waiting import wait_for
 
     def answering() -> bool:
         code, _ = container.exec_run(["ctr", "version"])  # type: ignore[attr-defined]

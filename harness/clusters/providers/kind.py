@@ -21,15 +21,15 @@ from typing import Any
 
 import yaml
 
+from apps.waiting import WaitTimeoutError, wait_for
 from environments.model import Environment
 from harness.clusters.errors import ClusterCommandError
 from harness.clusters.nodeimage.build import NODE_REPOSITORY
 from harness.clusters.nodes import GPU_RESOURCE, NODE_GROUP_LABEL
 from harness.clusters.providers import kind_network
 from harness.clusters.providers.base import ClusterInfo, run, state_dir
-from harness.containers.errors import ContainersError, WaitTimeoutError
+from harness.containers.errors import ContainersError
 from harness.containers.images import APP_IMAGES
-from harness.containers.waiting import wait_for
 from harness.toolchain import ToolchainError, ensure_tool, load_manifest
 
 # kind runs real pods: a 2-core machine hosts one worker per node group next to the control plane.
@@ -118,7 +118,7 @@ class KindProvider:
             self.image  # noqa: B018 - found, or built once and cached
         except ToolchainError as e:
             return f"the kind provider needs its tools: {e}"
-        except ContainersError as e:
+        except (ContainersError, WaitTimeoutError) as e:
             return f"kind's node image can neither be found nor built here: {e}"
         return None
 

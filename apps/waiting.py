@@ -1,5 +1,8 @@
 """The one waiting helper: poll a probe until it returns a value, with a timeout; no sleeps elsewhere.
 
+It lives in `apps/` (standard library only) so every room that waits may import it: the
+harness, and infra's Kubernetes objects, which may not import the harness.
+
     >>> wait_for(lambda: 42, what="the answer", timeout=1.0)
     42
 """
@@ -10,9 +13,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from harness.containers.errors import WaitTimeoutError
-
 T = TypeVar("T")
+
+
+class WaitTimeoutError(TimeoutError):
+    """A condition did not hold within its timeout; says what was last seen."""
 
 
 def wait_for(

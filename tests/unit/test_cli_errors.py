@@ -1,0 +1,54 @@
+"""Every command group of `mlops` ends a bad argument the same way: one `error:` line on stderr, exit 1."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+pytestmark = pytest.mark.unit
+
+NO_SUCH_ENV = "no such environment 'nope'"
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["env", "show", "nope"], NO_SUCH_ENV),
+        (["env", "check", "nope"], NO_SUCH_ENV),
+        (["apps", "train", "--env", "nope"], NO_SUCH_ENV),
+        (["apps", "registry", "list"], "no registry: pass --registry"),
+        (["apps", "batch", "train-sample"], "no registry: pass --registry"),
+        (["apps", "fraud", "run", "bogus"], "stage: expected one of data-gather"),
+        (["apps", "cleanup", "run", "--env", "nope"], NO_SUCH_ENV),
+        (["argocd", "render", "nope"], NO_SUCH_ENV),
+        (["infra", "plan", "nope"], NO_SUCH_ENV),
+        (["infra", "destroy-order", "local"], "has no aws block"),
+        (["harness", "cluster", "create", "--provider", "bogus"], "unknown provider 'bogus'"),
+        (["harness", "load", "thresholds", "--env", "nope"], NO_SUCH_ENV),
+        (["harness", "toolchain", "path", "nope"], "unknown tool 'nope'"),
+        (["stack", "preview", "nope"], NO_SUCH_ENV),
+        (["up", "nope"], NO_SUCH_ENV),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_a_bad_argument_is_one_error_line_and_exit_1(args: list[str], text: str) -> None:
+    result = CliRunner().invoke(app, args, env={"MODEL_REGISTRY_URI": None})
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], result.stderr
+
+
+def test_an_error_message_is_text_not_markup() -> None:
+    from apps.cli_errors import fail
+
+    runner_app = typer.Typer()
+
+    @runner_app.command()
+    def broken() -> None:
+        fail("branch [main] of /tmp/gitops.git [bold]")
+
+    result = CliRunner().invoke(runner_app, [])
+    assert result.exit_code == 1 and result.stderr == "error: branch [main] of /tmp/gitops.git [bold]\n"
