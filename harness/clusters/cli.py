@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apps.cli_errors import one_line_errors
+from apps.cloud import CloudMetadata, CloudMetadataError
 from apps.waiting import WaitTimeoutError
 from argocd.render import render_environment
 from environments import EnvironmentFileError, load_environment
@@ -16,6 +17,7 @@ from harness.clusters.deploy import apply_tree, static_volumes, wait_deployment_
 from harness.clusters.errors import ClusterError, UnknownProviderError
 from harness.clusters.kube import client_for
 from harness.clusters.providers import PROVIDER_NAMES, ClusterProvider, KwokProvider, make_provider
+from harness.clusters.nodes import simulated_cloud
 from harness.toolchain import ToolchainError
 
 app = typer.Typer(no_args_is_help=True, help="Clusters: create, reuse and delete kwok, kind or existing clusters.")
@@ -72,15 +74,19 @@ def deploy(
     provider: str = PROVIDER,
     name: str = typer.Option(None, help="default mlops-<env>"),
     kubeconfig: Path = typer.Option(None, help="for --provider existing"),
+    stack_outputs: Path = typer.Option(
+        None, "--stack-outputs", help="a cloud env on its own cluster (--provider existing): `pulumi stack output "
+        "--json` of its stack; elsewhere stand-in ids are used"),
     timeout: float = typer.Option(180, help="seconds to wait for each Deployment"),
 ) -> None:
     """Apply ENV's rendered tree to a running cluster (server-side, sync-wave order) and wait for its Deployments."""
     chosen = _provider(provider, kubeconfig)
-    with one_line_errors(EnvironmentFileError, ClusterError, ToolchainError, WaitTimeoutError):
+    with one_line_errors(EnvironmentFileError, ClusterError, ToolchainError, WaitTimeoutError, CloudMetadataError):
         environment = load_environment(env)
         target = chosen.kubeconfig(_name(name, env))
         client = client_for(target)
-        tree = render_environment(environment)
+        cloud = CloudMetadata.from_stack_outputs(stack_outputs) if stack_outputs else simulated_cloud(environment)
+        tree = render_environment(environment, cloud=cloud)
         if provider == "kwok":
             static_volumes(client, tree)
         applied = apply_tree(client, tree, wait_claims=provider == "kwok")
