@@ -104,10 +104,14 @@ def test_pulumi_project_file() -> None:
 
 
 def test_local_stack_without_its_config_names_the_missing_keys() -> None:
+    """The program's entry (`__main__.py`) reads the local target from the stack's config."""
     from infra.errors import LocalStackError
+    from infra.local import LocalTarget
+    from infra.platform import deploy
 
+    local = load_environment("local")
     with pytest.raises(LocalStackError, match="needs stack config mlops:kubeconfig, mlops:argocdManifests"):
-        run_program(load_environment("local"))
+        run_program(local, entry=lambda: deploy(local, LocalTarget.from_config()))
 
 
 def _cli(*args: str):
