@@ -228,8 +228,6 @@ def test_the_long_running_mode_runs_a_partition_once(tmp_path, registry) -> None
     assert len(read_monitoring(store, "20250120")) == 1  # later cycles see _SUCCESS and skip
 
 
-from tests.unit.test_storage import s3_server, s3_store  # noqa: E402,F401 - a real MinIO, skipped when not built
-
 
 def test_a_partition_on_s3_is_written_and_replaced(tmp_path, registry, featurizer, s3_store) -> None:
     settings = make_settings(tmp_path, registry, data_uri=s3_store.uri, sample_rows=120)
