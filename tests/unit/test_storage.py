@@ -158,6 +158,7 @@ def test_each_s3_store_reads_the_credentials_in_force_when_it_opens(monkeypatch:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", access)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", f"{access}-secret")
         store = open_store("s3://bucket/prefix", endpoint_url="http://127.0.0.1:9")
+        assert isinstance(store, S3Store)
         keys.append(store._client._request_signer._credentials.access_key)  # what its requests are signed with
     assert keys == ["first-key", "second-key"]
 
