@@ -17,7 +17,7 @@ from environments import load_environment
 ENVS = ["local", "dev", "staging", "prod"]
 
 
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, (time.perf_counter() - start) * 1000
