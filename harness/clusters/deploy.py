@@ -140,14 +140,6 @@ def _drop_released(client: Client, name: str) -> None:
              timeout=60, interval=0.3)
 
 
-def static_volume_names(client: Client) -> list[str]:
-    return [
-        pv.metadata.name
-        for pv in client.list(PersistentVolume, labels={"app.kubernetes.io/managed-by": FIELD_MANAGER})
-        if pv.metadata and pv.metadata.name
-    ]
-
-
 # ---------------------------------------------------------------- waits
 
 
