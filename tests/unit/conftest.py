@@ -53,8 +53,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         proc = subprocess.Popen([where, "server", str(data / "export"), "--address", f"127.0.0.1:{port}", "--quiet"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: httpx.get(f"{server.endpoint}/minio/health/live", timeout=2).status_code == 200,
-                 what="MinIO to answer", timeout=60, transient=(httpx.TransportError,),
+        # ready, not just live: a live MinIO may still answer XMinioServerNotInitialized to S3 calls.
+        wait_for(lambda: httpx.get(f"{server.endpoint}/minio/health/ready", timeout=2).status_code == 200,
+                 what="MinIO to be ready", timeout=60, transient=(httpx.TransportError,),
                  describe=lambda: log.read_text()[-2000:])
         yield server
     finally:
