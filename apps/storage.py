@@ -177,7 +177,7 @@ class S3Store:
     def get_bytes(self, key: str) -> bytes:
         full = self._full(key)
         with self._calling_s3("read", key):
-            return self._client.get_object(Bucket=self.bucket, Key=full)["Body"].read()  # type: ignore[no-any-return]
+            return self._client.get_object(Bucket=self.bucket, Key=full)["Body"].read()
 
     def exists(self, key: str) -> bool:
         full = self._full(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from apps.addons import metrics_server, prometheus_crds
 from apps.addons.charts import CHARTS, Chart
@@ -23,17 +23,32 @@ CHART_WAVE = -2
 class Workload(Protocol):
     """What an app's (or a rendered add-on's) module offers: `apps/<app>/workload.py` and the like."""
 
-    SERVICE_ACCOUNT: str | None
+    # Read-only: a module's `SERVICE_ACCOUNT = "x"` (a str) then satisfies `str | None`.
+    @property
+    def SERVICE_ACCOUNT(self) -> str | None: ...
 
     def namespace(self, env: Environment) -> str: ...
 
     def objects(self, env: Environment, *, role_arn: str | None = None) -> list[Obj]: ...
 
 
+class AppWorkload(Workload, Protocol):
+    """An ML app's module: it runs an image of ours under its own service account."""
+
+    @property
+    def SERVICE_ACCOUNT(self) -> str: ...
+
+    @property
+    def IMAGE(self) -> str: ...
+
+
+W = TypeVar("W", bound=Workload, covariant=True)
+
+
 @dataclass(frozen=True)
-class AppSpec:
+class AppSpec(Generic[W]):
     name: str
-    module: Workload
+    module: W
     # Order among the Applications of the root app: cleanup runs in the batch namespace.
     wave: int
     enabled: Callable[[Environment], bool]
@@ -50,7 +65,7 @@ class AppSpec:
         return self.module.objects(env, role_arn=role_arn)
 
 
-APPS: tuple[AppSpec, ...] = (
+APPS: tuple[AppSpec[AppWorkload], ...] = (
     AppSpec(api.APP, api, wave=0, enabled=lambda e: e.apps.inference_api.enabled),
     AppSpec(batch.APP, batch, wave=0, enabled=lambda e: e.apps.batch_pipeline.enabled),
     AppSpec(fraud.APP, fraud, wave=0, enabled=lambda e: e.apps.fraud_pipeline.enabled),
@@ -60,7 +75,7 @@ APPS: tuple[AppSpec, ...] = (
 
 # Platform add-ons rendered from the tree, local clusters included: synced before the apps (an
 # earlier wave); they run upstream images and call no AWS API, so get neither registry nor role.
-ADDONS: tuple[AppSpec, ...] = (
+ADDONS: tuple[AppSpec[Workload], ...] = (
     AppSpec(prometheus_crds.APP, prometheus_crds, wave=CHART_WAVE, enabled=lambda e: e.addons.prometheus_crds.enabled,
             owns_namespace=False),
     AppSpec(metrics_server.APP, metrics_server, wave=-1, enabled=lambda e: e.addons.metrics_server.enabled,
@@ -68,12 +83,12 @@ ADDONS: tuple[AppSpec, ...] = (
 )
 
 
-def enabled_apps(env: Environment) -> list[AppSpec]:
+def enabled_apps(env: Environment) -> list[AppSpec[AppWorkload]]:
     """The ML apps of `env` (each with its image and, in the cloud, its IAM role)."""
     return [a for a in APPS if a.enabled(env)]
 
 
-def enabled_addons(env: Environment) -> list[AppSpec]:
+def enabled_addons(env: Environment) -> list[AppSpec[Workload]]:
     return [a for a in ADDONS if a.enabled(env)]
 
 

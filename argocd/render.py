@@ -343,4 +343,4 @@ def _scaled_by_hpa(manifest: Obj, manifests: list[Obj]) -> bool:
 def service_accounts(env: Environment) -> list[tuple[str, str, str]]:
     """(app, namespace, service account) of every enabled app: what infra associates with IAM roles
     (the add-ons that call AWS: `apps.addons.charts.calling_aws`)."""
-    return [(a.name, a.namespace(env), a.service_account()) for a in catalog.enabled_apps(env)]
+    return [(a.name, a.namespace(env), a.module.SERVICE_ACCOUNT) for a in catalog.enabled_apps(env)]

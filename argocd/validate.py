@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,7 +212,3 @@ def _crd_validator(obj: RenderedObject, source: CrdSource, group: str) -> Any:
 @functools.cache
 def _validator_for(schema_json: str) -> Any:
     return jsonschema.validators.Draft7Validator(json.loads(schema_json))
-
-
-def findings_text(findings: Iterable[Finding]) -> list[str]:
-    return [str(f) for f in findings]

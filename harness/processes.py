@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 
-def stop_process(proc: subprocess.Popen, *, timeout: float) -> None:  # type: ignore[type-arg]
+def stop_process(proc: subprocess.Popen[Any], *, timeout: float) -> None:
     """SIGTERM, wait up to `timeout` s for a clean exit, then SIGKILL; a no-op if it already exited."""
     if proc.poll() is not None:
         return

@@ -168,8 +168,10 @@ def local_stack(env: Environment, *, state: Path, kubeconfig: Path, argocd_manif
         work_dir=str(work), pulumi_home=str(home), env_vars=env_vars, pulumi_command=pulumi_command(home),
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
     )
-    stack = auto.create_or_select_stack(stack_name=env.name, project_name=PROJECT,
-                                        program=lambda: deploy(env, LocalTarget.from_config()), opts=opts)
+    def program() -> None:  # Pulumi's inline program returns nothing; deploy's component registers itself
+        deploy(env, LocalTarget.from_config())
+
+    stack = auto.create_or_select_stack(stack_name=env.name, project_name=PROJECT, program=program, opts=opts)
     config = {"kubeconfig": str(kubeconfig.resolve()), "argocdManifests": str(argocd_manifests.resolve())}
     if clone_url:
         config["gitopsCloneUrl"] = clone_url

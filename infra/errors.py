@@ -36,10 +36,6 @@ class NoCloudError(InfraError):
     """An AWS-only step was asked of an environment without an `aws` block (`local`)."""
 
 
-class PlanError(InfraError):
-    """The offline plan could not run the program under Pulumi's mocks."""
-
-
 class PublishError(InfraError):
     """The GitOps publish step could not render or publish the environment's tree."""
 

@@ -15,6 +15,7 @@ GitOps catalog (`argocd.render.service_accounts`), never restated here. The add-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -142,7 +143,7 @@ class IdentityArgs:
     models_bucket_arn: pulumi.Input[str]
     models_prefix: str
     key_arn: pulumi.Input[str]
-    repository_arns: dict[str, pulumi.Input[str]]
+    repository_arns: Mapping[str, pulumi.Input[str]]
 
 
 class Identity(pulumi.ComponentResource):

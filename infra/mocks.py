@@ -182,7 +182,8 @@ def run_program(env: Environment, *, project: str | None = None,
 
     mocks = PlatformMocks(env.aws.region if env.aws else "local")
     # A fresh root stack per run: stack transformations (ours included) live on it.
-    set_root_resource(None)
+    # pulumi resets the root on None; its annotation names only Resource.
+    set_root_resource(None)  # type: ignore[arg-type]
     set_mocks(mocks, project=project or PROJECT, stack=env.name, preview=False)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()

@@ -154,7 +154,7 @@ def cluster_autoscaler(cluster_name: str) -> Document:
     )
 
 
-def _arn(service: str, region: pulumi.Input[str], account_id: pulumi.Input[str], resource: str) -> pulumi.Output[str]:
+def _arn(service: str, region: pulumi.Input[str], account_id: pulumi.Input[str], resource: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.concat(f"arn:aws:{service}:", region, ":", account_id, ":", resource)
 
 

@@ -94,7 +94,7 @@ class SharedFileSystem(pulumi.ComponentResource):
         subnets = pulumi.Output.from_input(args.subnet_ids)
         for i in range(args.subnet_count):
             aws.efs.MountTarget(f"{name}-mount-{i}", file_system_id=fs.id,
-                                subnet_id=subnets.apply(lambda ids, i=i: ids[i]), security_groups=[sg.id], opts=child)
+                                subnet_id=subnets[i], security_groups=[sg.id], opts=child)
 
         self.file_system_id = fs.id
         self.file_system_arn = fs.arn

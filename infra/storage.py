@@ -150,7 +150,7 @@ class RegistriesAndStorage(pulumi.ComponentResource):
         if args.versioning:
             aws.s3.BucketVersioning(f"{name}-{role}-versioning", bucket=bucket.id,
                                     versioning_configuration={"status": "Enabled"}, opts=child)
-        rule: dict[str, object] = {
+        rule: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
             "id": "retention",
             "status": "Enabled",
             "filter": {"prefix": ref.prefix},

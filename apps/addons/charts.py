@@ -130,7 +130,7 @@ def _ebs_objects(env: Environment, cloud: CloudMetadata) -> list[Obj]:
                            binding="WaitForFirstConsumer")]
 
 
-EBS_CSI_DRIVER = Chart(
+EBS_CSI_DRIVER: Chart = Chart(
     name="aws-ebs-csi-driver", namespace=KUBE_SYSTEM, repo_url="https://kubernetes-sigs.github.io/aws-ebs-csi-driver",
     chart="aws-ebs-csi-driver", settings=lambda env: env.addons.ebs_csi_driver,
     values=lambda env, cloud: {
@@ -158,7 +158,7 @@ def _efs_objects(env: Environment, cloud: CloudMetadata) -> list[Obj]:
                            default=False, binding="Immediate")]
 
 
-EFS_CSI_DRIVER = Chart(
+EFS_CSI_DRIVER: Chart = Chart(
     name="aws-efs-csi-driver", namespace=KUBE_SYSTEM, repo_url="https://kubernetes-sigs.github.io/aws-efs-csi-driver",
     chart="aws-efs-csi-driver", settings=lambda env: env.addons.efs_csi_driver,
     values=lambda env, cloud: {
@@ -193,7 +193,7 @@ def _secret_store(env: Environment, cloud: CloudMetadata) -> list[Obj]:
     }]
 
 
-EXTERNAL_SECRETS = Chart(
+EXTERNAL_SECRETS: Chart = Chart(
     name="external-secrets", namespace="external-secrets", repo_url="https://charts.external-secrets.io",
     chart="external-secrets", settings=lambda env: env.addons.external_secrets,
     values=lambda env, cloud: {
@@ -208,7 +208,7 @@ EXTERNAL_SECRETS = Chart(
 # ---------------------------------------------------------------- CloudWatch Container Insights
 
 
-CLOUDWATCH_OBSERVABILITY = Chart(
+CLOUDWATCH_OBSERVABILITY: Chart = Chart(
     name="amazon-cloudwatch-observability", namespace="amazon-cloudwatch",
     repo_url="https://aws-observability.github.io/helm-charts", chart="amazon-cloudwatch-observability",
     settings=lambda env: env.addons.cloudwatch_observability,
@@ -250,7 +250,7 @@ NVIDIA_DEVICE_PLUGIN = Chart(
 )
 
 
-CLUSTER_AUTOSCALER = Chart(
+CLUSTER_AUTOSCALER: Chart = Chart(
     name="cluster-autoscaler", namespace=KUBE_SYSTEM, repo_url="https://kubernetes.github.io/autoscaler",
     chart="cluster-autoscaler", settings=lambda env: env.addons.cluster_autoscaler,
     values=lambda env, cloud: {

@@ -44,7 +44,11 @@ class _UpstreamLoader(yaml.SafeLoader):
     string, not YAML 1.1's unsupported `value` tag."""
 
 
-_UpstreamLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+def _value_as_string(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_UpstreamLoader.add_constructor("tag:yaml.org,2002:value", _value_as_string)
 
 
 def load_all(text: str) -> list[Any]:

@@ -25,7 +25,9 @@ def serve(settings: Settings) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, access_log=False,
                 log_config=None, timeout_graceful_shutdown=10, server_header=False,
                 http=server_protocol(settings.header_timeout_s), limit_concurrency=settings.max_connections,
-                timeout_keep_alive=settings.keep_alive_s, h11_max_incomplete_event_size=16 * 1024)
+                # uvicorn annotates int but hands the value to loop.call_later, which takes seconds as a float.
+                timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
+                h11_max_incomplete_event_size=16 * 1024)
 
 
 def main() -> int:

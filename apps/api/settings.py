@@ -84,10 +84,3 @@ class Settings(BaseModel):
                 raise SettingsError(msg) from None
             seen = f", got {first['input']!r}" if first["type"] != "missing" else ""
             raise SettingsError(f"{str(first['loc'][0]).upper()}: {msg}{seen}") from None
-
-
-@lru_cache(maxsize=1)
-def settings_from_process() -> Settings:
-    import os
-
-    return Settings.from_environ(os.environ)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
@@ -25,6 +26,9 @@ from apps.batch.sources import ParquetSource, SampleSource, Source
 from apps.batch.stages import Rejects, check_model, infer, postprocess, preprocess
 from apps.features import Featurizer
 from apps.storage import ObjectStore, open_store
+
+if TYPE_CHECKING:
+    from apps.inference import Predictor
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +45,7 @@ def new_run_id(partition: str, now: datetime) -> str:
 
 def run_partition(settings: BatchSettings, partition: str, *, store: ObjectStore | None = None,
                   source: Source | None = None, featurizer: Callable[[], Featurizer] | None = None,
-                  predictor_loader: Callable[[], object] | None = None) -> MonitoringRecord:
+                  predictor_loader: Callable[[], Predictor] | None = None) -> MonitoringRecord:
     """Run every stage for `partition`; writes output, monitoring and run records unless DRY_RUN."""
     store = store or open_store(settings.data_uri, endpoint_url=settings.s3_endpoint_url)
     source = source or make_source(settings, store)
@@ -117,8 +121,8 @@ def run_partition(settings: BatchSettings, partition: str, *, store: ObjectStore
     return record
 
 
-def _load_predictor(settings: BatchSettings) -> Callable[[], object]:
-    def load() -> object:
+def _load_predictor(settings: BatchSettings) -> Callable[[], Predictor]:
+    def load() -> Predictor:
         from apps.inference import ModelRegistry, NoActiveVersion, load_runtime
 
         registry = ModelRegistry(settings.model_registry_uri, endpoint_url=settings.s3_endpoint_url)

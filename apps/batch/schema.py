@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from apps.features import FEATURE_DIM
 
+SourceName = Literal["sample", "parquet"]
 INPUT_TABLE = "pcc_cases"
 OUTPUT_TABLE = "pcc_inference_output"
 REJECTS_TABLE = "pcc_inference_rejects"
@@ -128,7 +129,7 @@ class MonitoringRecord(BaseModel):
     run_id: str
     partition: str
     runtime_ts: datetime
-    source: Literal["sample", "parquet"]
+    source: SourceName
     dry_run: bool
     status: Literal["succeeded", "failed"]
     rows_in: int = Field(ge=0)

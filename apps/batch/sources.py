@@ -16,14 +16,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from apps.batch.exceptions import SourceError
-from apps.batch.schema import INPUT_SCHEMA, INPUT_TABLE, PACKED_FEATURES, features_array, pack_features, unpack_features
+from apps.batch.schema import (
+    INPUT_SCHEMA,
+    INPUT_TABLE,
+    PACKED_FEATURES,
+    SourceName,
+    features_array,
+    pack_features,
+    unpack_features,
+)
 from apps.features import EMBEDDING_DIM, Featurizer
 from apps.features.corpus import synthetic_cases
 from apps.storage import ObjectStore
 
 
 class Source(Protocol):
-    name: str
+    name: SourceName
 
     def read(self, partition: str) -> pa.Table: ...
 
@@ -53,7 +61,7 @@ class SampleSource:
     so the rejects path is exercised on every sample run.
     """
 
-    name = "sample"
+    name: SourceName = "sample"
 
     def __init__(self, *, rows: int, seed: int = 0, featurizer: Featurizer | None = None,
                  invalid_ratio: float = 0.01) -> None:
@@ -87,7 +95,7 @@ class SampleSource:
 class ParquetSource:
     """Every `*.parquet` under `pcc_cases/partition=YYYYMMDD/` on the store, concatenated."""
 
-    name = "parquet"
+    name: SourceName = "parquet"
 
     def __init__(self, store: ObjectStore, *, table: str = INPUT_TABLE) -> None:
         self.store, self.table = store, table

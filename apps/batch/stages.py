@@ -62,7 +62,6 @@ def preprocess(table: pa.Table, featurizer: Callable[[], Featurizer], rejects: R
 
     The vectors stay in Arrow's memory unless some must be computed here.
     """
-    n = table.num_rows
     ids = table.column("case_id")
     bad_id = ~np.asarray(pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(ids)), 0), False))
     if bad_id.any():

@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
     try:
         settings = FraudSettings.from_env(os.environ)
         configure_logging(f"fraud-{argv[0]}", settings.log_level)
-        run_stage(argv[0], settings)  # type: ignore[arg-type]
+        run_stage(argv[0], settings)
     except (FraudPipelineError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

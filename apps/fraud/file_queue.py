@@ -285,7 +285,7 @@ class FileQueue:
                     continue
         if not old:
             return 0
-        live = set()
+        live: set[str] = set()
         for qdir in (self.root / "queue").iterdir():
             for state in ("processing", "committing"):
                 live.update(n[:-5].rsplit("~", 1)[-1] for n in self._names(qdir / state))

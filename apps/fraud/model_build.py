@@ -88,10 +88,10 @@ def run_model_build(settings: FraudSettings, device: DeviceChoice, queue: FileQu
                 settle(queue, keeper, STAGE, [fresh[m] for m in broken], list(broken.values()))
             per_item: dict[int, list[FeatureRow]] = {}
             for m, r, row in good:
-                if row.is_fraud is None:  # type: ignore[attr-defined]
+                if row.is_fraud is None:
                     rejected.setdefault(m, []).append((r, "training rows need the is_fraud label", row.model_dump()))
                 else:
-                    per_item.setdefault(m, []).append(row)  # type: ignore[arg-type]
+                    per_item.setdefault(m, []).append(row)
             for m, item in enumerate(fresh):
                 if m not in broken:
                     held.add(item, per_item.get(m, []), rejected.get(m, []))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -10,8 +11,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 Channel = Literal["online", "pos", "atm"]
-MERCHANT_CATEGORIES = ("grocery", "travel", "electronics", "fuel", "gambling", "restaurants", "fashion", "crypto")
 MerchantCategory = Literal["grocery", "travel", "electronics", "fuel", "gambling", "restaurants", "fashion", "crypto"]
+MERCHANT_CATEGORIES: tuple[MerchantCategory, ...] = (
+    "grocery", "travel", "electronics", "fuel", "gambling", "restaurants", "fashion", "crypto")
 CHANNELS: tuple[Channel, ...] = ("online", "pos", "atm")
 HOME_COUNTRY = "AU"
 
@@ -68,7 +70,7 @@ def encode(message: Message) -> bytes:
     return message.model_dump_json().encode()
 
 
-def encode_records(messages: list[Message]) -> bytes:
+def encode_records(messages: Sequence[Message]) -> bytes:
     """One queue message carrying several records: {"records": [...]}.
 
     Records travel in small batches so the file work (claim, write, commit) is shared by all of

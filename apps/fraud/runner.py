@@ -17,7 +17,7 @@ from apps.fraud.model_build import run_model_build
 from apps.fraud.records import encode_records
 from apps.fraud.settings import FraudSettings, StageName
 from apps.fraud.stages import FEATURES, RAW, RESULTS, TRAINING, Inference, Preprocessing, synthetic_transactions
-from apps.fraud.worker import run_consumer
+from apps.fraud.worker import ConsumingStage, run_consumer
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +75,7 @@ def run_stage(stage: StageName, settings: FraudSettings, *, stop: threading.Even
         if stage == "model-build":
             run_model_build(settings, device, qs[TRAINING], stop)
             return
+        consumer: ConsumingStage
         if stage == "preprocessing":
             consumer, source, watch = Preprocessing(settings, device), qs[RAW], [qs[RAW], qs[FEATURES], qs[TRAINING]]
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import zlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import structlog
@@ -35,6 +36,11 @@ from apps.fraud.records import (
 )
 from apps.fraud.settings import FraudSettings
 from apps.fraud.worker import Outcome
+
+if TYPE_CHECKING:
+    from apps.inference import Predictor
+
+M = TypeVar("M", bound=Message)
 
 RAW, FEATURES, RESULTS, TRAINING = "raw-transactions", "features-ready", "inference-results", "training-queue"
 log = structlog.get_logger(__name__)
@@ -70,7 +76,7 @@ def synthetic_transactions(n: int, rng: np.random.Generator, *, now: float | Non
     return out
 
 
-def featurize(txs: list[Transaction], xp: object = np) -> np.ndarray:
+def featurize(txs: list[Transaction], xp: Any = np) -> np.ndarray:  # xp: the numpy or cupy module
     """Vectorised features in FEATURE_NAMES order, computed with `xp` (numpy, or cupy on a GPU)."""
     n = len(txs)
     amount = xp.asarray([t.amount for t in txs], dtype=xp.float32)
@@ -98,11 +104,11 @@ def _error(e: ValidationError) -> str:
     return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
 
 
-def parse_records(items: list[Claimed], model: type[Message]) -> tuple[list[tuple[int, int, Message]], dict[int, Outcome],
+def parse_records(items: list[Claimed], model: type[M]) -> tuple[list[tuple[int, int, M]], dict[int, Outcome],
                                                                          dict[int, list[tuple[int, str, object]]], dict[int, int]]:
     """Validate every record of every message: (message index, record index, record) for the good
     ones; a whole-message Outcome for malformed messages; per-message rejected records; record counts."""
-    good: list[tuple[int, int, Message]] = []
+    good: list[tuple[int, int, M]] = []
     broken: dict[int, Outcome] = {}
     rejected: dict[int, list[tuple[int, str, object]]] = {}
     counts: dict[int, int] = {}
@@ -170,7 +176,7 @@ class Inference:
         self.settings = settings
         self.device = device
         self.registry = ModelRegistry(settings.registry_uri, endpoint_url=settings.s3_endpoint_url)
-        self.predictor = None
+        self.predictor: Predictor | None = None
         self._positive = 1
         self._checked = 0.0
         self._waiting_logged = False

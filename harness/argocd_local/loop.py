@@ -33,6 +33,7 @@ from harness.argocd_local.processes import ArgoCDLocal, argocd_local
 from harness.argocd_local.simulation import explain
 from harness.argocd_local.standins import service_monitor_crd
 from harness.clusters.deploy import served_crd_groups, static_volumes, wait_deployment_available
+from harness.clusters.fields import name_of
 from harness.clusters.kube import apply_manifest, client_for
 from harness.clusters.nodes import for_simulated_nodes
 
@@ -161,7 +162,7 @@ def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local", rep
 def wait_argocd_running(client: Client, namespace: str, *, timeout: float = 300) -> list[str]:
     """Argo CD installed as pods (kind): until each of its Deployments is available and its
     application controller's StatefulSet is ready; their names."""
-    deployments = [d.metadata.name for d in client.list(Deployment, namespace=namespace)]
+    deployments = [name_of(d) for d in client.list(Deployment, namespace=namespace)]
     if not deployments:
         raise ArgoLocalError(f"no Argo CD Deployment in namespace {namespace}: was it installed (pulumi up)?")
     for name in deployments:
@@ -170,7 +171,7 @@ def wait_argocd_running(client: Client, namespace: str, *, timeout: float = 300)
     def controllers_ready() -> list[str] | None:
         sets = list(client.list(StatefulSet, namespace=namespace))
         ready = all((s.status.readyReplicas or 0) >= (s.spec.replicas or 1) for s in sets if s.status)
-        return [s.metadata.name for s in sets] if sets and ready else None
+        return [name_of(s) for s in sets] if sets and ready else None
 
     return deployments + wait_for(controllers_ready, what=f"Argo CD's application controller in {namespace}",
                                   timeout=timeout, interval=1.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 from lightkube import ApiError, Client
@@ -138,14 +138,6 @@ def _drop_released(client: Client, name: str) -> None:
              timeout=60, interval=0.3)
 
 
-def static_volume_names(client: Client) -> list[str]:
-    return [
-        pv.metadata.name
-        for pv in client.list(PersistentVolume, labels={"app.kubernetes.io/managed-by": FIELD_MANAGER})
-        if pv.metadata and pv.metadata.name
-    ]
-
-
 # ---------------------------------------------------------------- waits
 
 
@@ -167,7 +159,7 @@ def deployment_available(client: Client, name: str, namespace: str) -> Deploymen
         and available.status == "True"
         and (status.availableReplicas or 0) >= wanted
         and (status.updatedReplicas or 0) >= wanted
-        and (status.observedGeneration or 0) >= (dep.metadata.generation or 0)
+        and (status.observedGeneration or 0) >= ((dep.metadata.generation if dep.metadata else None) or 0)
     ):
         return dep
     return None
@@ -250,4 +242,5 @@ def trigger_cronjob(client: Client, name: str, namespace: str, *, job_name: str)
         },
         "spec": template["spec"],
     }
-    return client.create(Job.from_dict(job))
+    # lightkube annotates from_dict as returning its DictMixin base, not the class it is called on.
+    return client.create(cast(Job, Job.from_dict(job)))

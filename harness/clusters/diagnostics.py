@@ -11,16 +11,19 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Event, Node, PersistentVolumeClaim, Pod
 
+from harness.clusters.fields import name_of
+
 MAX_EVENTS = 60
 LOG_LINES = 40
 
 
-def _status_lines(client: Client, resource: type, namespace: str) -> list[str]:
+def _status_lines(client: Client, resource: type[Deployment | Job | CronJob | PersistentVolumeClaim],
+                  namespace: str) -> list[str]:
     lines = []
     for obj in client.list(resource, namespace=namespace):
         status = obj.status.to_dict() if obj.status else {}
         status.pop("containerStatuses", None)
-        lines.append(f"--- {resource.__name__} {namespace}/{obj.metadata.name}")
+        lines.append(f"--- {resource.__name__} {namespace}/{name_of(obj)}")
         lines.append(yaml.safe_dump(status, default_flow_style=False, width=200).rstrip())
     return lines
 
@@ -30,11 +33,14 @@ def _pods(client: Client, namespace: str) -> list[str]:
     for pod in client.list(Pod, namespace=namespace):
         phase = pod.status.phase if pod.status else "?"
         reasons = [f"{c.type}={c.status}({c.reason or ''}: {c.message or ''})" for c in (pod.status.conditions or [])] if pod.status else []
-        lines.append(f"pod {namespace}/{pod.metadata.name} phase={phase} node={pod.spec.nodeName} {'; '.join(reasons)}")
+        node = pod.spec.nodeName if pod.spec else None
+        lines.append(f"pod {namespace}/{name_of(pod)} phase={phase} node={node} {'; '.join(reasons)}")
         try:
-            logs = list(client.log(pod.metadata.name, namespace=namespace, tail_lines=LOG_LINES))
-        except (ApiError, httpx2.HTTPError) as e:
-            logs = [f"(no logs: {getattr(e, 'status', None) and e.status.message or e})\n"]  # type: ignore[union-attr]
+            logs = list(client.log(name_of(pod), namespace=namespace, tail_lines=LOG_LINES))
+        except ApiError as e:
+            logs = [f"(no logs: {e.status.message or e})\n"]
+        except httpx2.HTTPError as e:
+            logs = [f"(no logs: {e})\n"]
         lines.extend("    " + line.rstrip("\n") for line in logs)
     return lines
 
@@ -66,7 +72,9 @@ def dump(client: Client, namespaces: Iterable[str]) -> str:
         out.append("===== nodes (allocatable)")
         for node in client.list(Node):
             alloc = node.status.allocatable if node.status else {}
-            out.append(f"{node.metadata.name} labels={node.metadata.labels} taints={[t.key for t in (node.spec.taints or [])]} allocatable={alloc}")
+            labels = node.metadata.labels if node.metadata else None
+            taints = [t.key for t in ((node.spec.taints if node.spec else None) or [])]
+            out.append(f"{name_of(node)} labels={labels} taints={taints} allocatable={alloc}")
     except (ApiError, httpx2.HTTPError) as e:
         out.append(f"(could not list nodes: {e})")
     return "\n".join(out)

@@ -31,6 +31,7 @@ from argocd.render import RenderedTree
 from environments.model import Environment
 from harness.clusters.deploy import wait_deployment_available
 from harness.clusters.errors import DeployError
+from harness.clusters.fields import service_ports
 from harness.clusters.kube import FIELD_MANAGER, apply_manifest
 from harness.containers.objectstore import MINIO_UID
 from harness.containers.services import REGION, S3Service
@@ -116,14 +117,16 @@ def deploy_store(client: Client, env: Environment, *, image: str, tree: Rendered
     in every namespace of `tree` (their Namespace objects applied first, as the tree has them), so
     the apps' pods find their keys when they start. Idempotent: a rerun keeps the running store's keys."""
     name, namespace, port = store_address(env)
+    internal_url = env.storage.endpoint_url
+    assert internal_url is not None  # store_address refuses an environment without one
     access_key, secret_key = _existing_keys(client, name, namespace) or (
         f"mlops-{secrets.token_hex(4)}", secrets.token_urlsafe(24))
     for manifest in store_manifests(env, image=image, access_key=access_key, secret_key=secret_key):
         apply_manifest(client, manifest)
     wait_deployment_available(client, name, namespace, timeout=timeout)
     service = client.get(Service, name, namespace=namespace)
-    node_port = next(p.nodePort for p in service.spec.ports if p.port == port)
-    store = S3Service(endpoint_url=f"http://{node_address(client)}:{node_port}", internal_url=env.storage.endpoint_url,
+    node_port = next(p.nodePort for p in service_ports(service) if p.port == port)
+    store = S3Service(endpoint_url=f"http://{node_address(client)}:{node_port}", internal_url=internal_url,
                       access_key=access_key, secret_key=secret_key)
     # kube-proxy programs the NodePort a moment after the Service exists: until then, refused.
     wait_for(lambda: store.client().list_buckets() is not None, what=f"the store at {store.endpoint_url}",

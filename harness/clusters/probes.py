@@ -20,6 +20,7 @@ from lightkube.resources.core_v1 import Pod
 from lightkube.types import CascadeType
 
 from harness.clusters.deploy import JobFailedError, wait_job_complete
+from harness.clusters.fields import name_of
 from harness.clusters.kube import FIELD_MANAGER, apply_manifest
 from infra.kube_api import delete_if_present
 
@@ -64,7 +65,7 @@ def job_pod(client: Client, name: str, namespace: str) -> Pod:
 
 
 def job_logs(client: Client, name: str, namespace: str) -> str:
-    return "".join(client.log(job_pod(client, name, namespace).metadata.name, namespace=namespace))
+    return "".join(client.log(name_of(job_pod(client, name, namespace)), namespace=namespace))
 
 
 def run_script(client: Client, job: dict[str, Any], *, timeout: float = 180) -> str:

@@ -23,12 +23,13 @@ from lightkube.resources.core_v1 import Service
 
 from apps.api import workload as api_workload
 from apps.waiting import wait_for
-from environments.model import Environment
+from environments.model import Environment, LoadProfileName
 from harness.clusters.errors import DeployError
+from harness.clusters.fields import service_ports
 from harness.clusters.localstore import node_address
 from harness.load.runner import GateReport, run_gate
 
-PROFILE = "scale"
+PROFILE: LoadProfileName = "scale"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def node_port_url(client: Client, env: Environment) -> str:
     """http://<node>:<port> of the API's Service (`expose: node_port`)."""
     ns = api_workload.namespace(env)
     service = client.get(Service, api_workload.SERVICE, namespace=ns)
-    port = next((p.nodePort for p in service.spec.ports if p.nodePort), None)
+    port = next((p.nodePort for p in service_ports(service) if p.nodePort), None)
     if port is None:
         raise DeployError(ref=f"Service {ns}/{api_workload.SERVICE}", path="-", status=0,
                           reason="has no node port: set apps.inference_api.expose: node_port in the environment")

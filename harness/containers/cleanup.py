@@ -39,7 +39,7 @@ def reaper_disabled() -> Iterator[None]:
 
 def _owned(client: docker.DockerClient) -> Iterator[tuple[str, object, dict[str, str]]]:
     # The session label too: an image's labels are inherited, a session's only set at create.
-    flt = {"label": [f"{LABEL_OWNER}={OWNER}", LABEL_SESSION]}
+    flt: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_OWNER}={OWNER}", LABEL_SESSION]}
     for c in client.containers.list(all=True, filters=flt):
         yield "container", c, c.labels
     for n in client.networks.list(filters=flt):

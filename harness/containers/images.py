@@ -60,13 +60,13 @@ APP_IMAGES: tuple[ImageSpec, ...] = (
 )
 
 
-def _instructions(text: str) -> Iterable[tuple[str, list[str]]]:
+def _instructions(text: str) -> Iterable[tuple[str, str]]:
     """(INSTRUCTION, args) per logical line: continuations joined, comments dropped."""
-    logical = re.sub(r"\\\s*\n", " ", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
+    logical = re.sub(r"\\\s*\n", " ", "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#")))
     for line in logical.splitlines():
         parts = line.strip().split(None, 1)
         if len(parts) == 2:
-            yield parts[0].upper(), parts[1].strip()  # type: ignore[misc]
+            yield parts[0].upper(), parts[1].strip()
 
 
 def copy_sources(dockerfile_text: str) -> list[str]:

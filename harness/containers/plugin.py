@@ -95,7 +95,7 @@ _ENGINE_FIXTURES = {"mlops_docker", "mlops_base_image", "mlops_minio_image", "ml
 _APP_FIXTURES = {"mlops_images", "mlops_api_image", "mlops_pipeline_image", "mlops_inference_api", "mlops_pipeline"}
 _MINIO_FIXTURES = {"mlops_minio_image", "mlops_images", "mlops_s3", "mlops_s3_host_env", "mlops_bucket",
                    "mlops_inference_api", "mlops_pipeline"}
-_ENGINE = pytest.StashKey[Engine]()
+_ENGINE = pytest.StashKey[Engine | None]()
 _PREPARE_FAILED = pytest.StashKey[tuple[bool, str]]()  # (skip?, reason)
 
 
@@ -181,7 +181,7 @@ def mlops_docker(request: pytest.FixtureRequest, mlops_containers_settings: Cont
         remove_session(engine.client, settings)
         if not keep:
             stop_engine(engine, session_id=settings.session_id)
-        config.stash[_ENGINE] = None  # type: ignore[assignment]  # handled: sessionfinish has nothing to do
+        config.stash[_ENGINE] = None  # sessionfinish then has nothing to do
 
 
 @pytest.fixture(scope="session")

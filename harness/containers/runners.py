@@ -13,6 +13,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 import docker.errors
@@ -68,8 +69,11 @@ class Running:
 
     def wait_exit(self, timeout: float = 600) -> int:
         """Wait until the container exits; its exit code."""
-        state = wait_for(lambda: (s := state_of(self.container)).get("Status") in ("exited", "dead") and s,
-                         what=f"{self.name} to finish", timeout=timeout, interval=0.5,
+        def exited() -> dict[str, Any] | None:
+            state = state_of(self.container)
+            return state if state.get("Status") in ("exited", "dead") else None
+
+        state = wait_for(exited, what=f"{self.name} to finish", timeout=timeout, interval=0.5,
                          describe=lambda: self.logs(40))
         return int(state.get("ExitCode", -1))
 

@@ -94,7 +94,8 @@ def session_network(settings: ContainersSettings, *, keep: bool = False) -> Iter
 
 
 def _find_kept(client: docker.DockerClient, reuse_key: str) -> Any | None:
-    flt = {"label": [f"{LABEL_OWNER}={OWNER}", f"{LABEL_REUSE_KEY}={reuse_key}", f"{LABEL_KEEP}=true"]}
+    flt: dict[str, str | list[str] | bool] = {
+        "label": [f"{LABEL_OWNER}={OWNER}", f"{LABEL_REUSE_KEY}={reuse_key}", f"{LABEL_KEEP}=true"]}
     for found in client.containers.list(filters=flt):
         if found.status == "running":
             return found

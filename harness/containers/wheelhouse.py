@@ -88,9 +88,9 @@ def ensure_wheelhouse(repo_root: Path, *, settings: ContainersSettings,
     pool = root / "pool"
     manifest = root / f"{digest}.txt"
     if manifest.exists():
-        wheels = tuple(pool / name for name in manifest.read_text().split())
-        if all(w.exists() for w in wheels):
-            return Wheelhouse(digest=digest, wheels=wheels)
+        cached = tuple(pool / name for name in manifest.read_text().split())
+        if all(w.exists() for w in cached):
+            return Wheelhouse(digest=digest, wheels=cached)
     pool.mkdir(parents=True, exist_ok=True)
     log(f"downloading the image wheels into {pool}")
     constraints = repo_root / "constraints.txt"

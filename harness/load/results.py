@@ -105,10 +105,10 @@ def read_stats_json(path: Path) -> RunResult:
     end = max(e.last_request_timestamp or e.start_time for e in entries)
     seconds = end - start
     endpoints: dict[str, EndpointResult] = {}
-    for e in entries:
-        endpoints[e.key] = _endpoint(requests=e.num_requests, timed=e.num_requests - e.num_none_requests,
-                                     failures=e.num_failures, times=e.response_times, max_ms=e.max_response_time,
-                                     seconds=seconds)
+    for entry in entries:
+        endpoints[entry.key] = _endpoint(requests=entry.num_requests, timed=entry.num_requests - entry.num_none_requests,
+                                         failures=entry.num_failures, times=entry.response_times,
+                                         max_ms=entry.max_response_time, seconds=seconds)
     requests = sum(e.num_requests for e in entries)
     return RunResult(
         requests=requests,

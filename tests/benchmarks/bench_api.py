@@ -220,7 +220,7 @@ def main() -> int:
           "(other work shares the machine)\n")
     print(f"{'scenario':<22}{'req/s':>10}{'records/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name, entry in results.items():
-        r: Result = entry["r"]
+        r = entry["r"]
         print(f"{name:<22}{r.rps:>10.0f}{r.rps * entry.get('records', 1):>12.0f}{r.pct(50):>9.2f}{r.pct(99):>9.2f}"
               f"{r.errors:>8}")
     ours64, bare64 = results["ours single c64"]["r"], results["bare single c64"]["r"]

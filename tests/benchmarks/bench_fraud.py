@@ -76,7 +76,6 @@ def run_phase(root: Path, env: dict[str, str], workers: int, gather_env: dict[st
         t0 = time.time()
         procs.append(start("data-gather", {**env, **gather_env}, logs, 0))
         gatherer = procs[-1]
-        results = FileQueue(root, RESULTS, lease_s=60, max_attempts=3)
         raw = FileQueue(root, RAW, lease_s=60, max_attempts=3)
         features = FileQueue(root, "features-ready", lease_s=60, max_attempts=3)
 

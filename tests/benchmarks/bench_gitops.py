@@ -21,7 +21,7 @@ CLOUD = CloudMetadata(registry="123456789012.dkr.ecr.ap-southeast-2.amazonaws.co
                       vpc_id="vpc-0a1b2c3d4e5f60718", file_system_id="fs-0a1b2c3d4e5f60718")
 
 
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, (time.perf_counter() - start) * 1000

@@ -25,7 +25,7 @@ from harness.containers.engine import start_engine  # noqa: E402
 from harness.containers.settings import LABEL_BUILT_BY, OWNER, default_settings  # noqa: E402
 
 
-def timed(label: str, fn) -> object:  # type: ignore[no-untyped-def]
+def timed(label: str, fn) -> object:
     started = time.monotonic()
     result = fn()
     print(f"{label:<28} {time.monotonic() - started:8.1f} s")
@@ -46,14 +46,14 @@ def main() -> None:
         for image in client.images.list(filters={"label": f"{LABEL_BUILT_BY}={OWNER}"}):
             for tag in image.tags:
                 client.images.remove(tag, force=True)
-        tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-cache-"))
+        cache = Path(tempfile.mkdtemp(prefix="mlops-bench-cache-"))
         if not args.cold_wheels:
-            (tmp / "wheelhouse").symlink_to(settings.cache_dir / "wheelhouse")
-        cold = settings.model_copy(update={"cache_dir": tmp})
+            (cache / "wheelhouse").symlink_to(settings.cache_dir / "wheelhouse")
+        cold = settings.model_copy(update={"cache_dir": cache})
         try:
             timed("cold build", lambda: ensure_images(client, settings=cold, base_choice="local"))
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)
     timed("warm (no change)", lambda: ensure_images(client, settings=settings, base_choice="local"))
     # A code change, made in a copy of the build inputs (the work tree is never touched).
     with tempfile.TemporaryDirectory(prefix="mlops-bench-repo-") as tmp:

@@ -31,7 +31,7 @@ from harness.clusters.scaling import scale_under_load
 from harness.stack import LocalSite
 
 
-def push_latency(client, env, clone_url: str, interval: float) -> float:  # type: ignore[no-untyped-def]
+def push_latency(client, env, clone_url: str, interval: float) -> float:
     """Seconds from a publish to the API's ConfigMap showing it, through Argo CD in the cluster."""
     changed = load_environment(env.name, {"apps": {"inference_api": {"reload_interval_s": interval}}})
     tree = render_environment(changed, repo_url=clone_url)

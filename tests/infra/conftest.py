@@ -10,9 +10,16 @@ import pytest
 pytest.importorskip("pulumi_aws", reason="the infra extra (pulumi, pulumi-aws, pulumi-eks) is not installed")
 
 from environments import Environment, load_environment  # noqa: E402
+from environments.model import Aws  # noqa: E402
 from infra.mocks import Run, run_program  # noqa: E402
 
 CLOUD_ENVS = ["dev", "staging", "prod"]
+
+
+def aws(env: Environment) -> Aws:
+    """The `aws` section of a cloud environment (the ones these tests run on)."""
+    assert env.aws is not None, f"{env.name} is not a cloud environment"
+    return env.aws
 _RUNS: dict[str, Run] = {}
 
 

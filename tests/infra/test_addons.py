@@ -15,6 +15,7 @@ from apps.cloud import STACK_OUTPUT, CloudMetadata
 from argocd.render import service_accounts
 from environments import Environment, load_environment
 from infra.mocks import ACCOUNT_ID, Run
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -58,7 +59,7 @@ def _statements_allowing(doc: dict[str, Any], action: str) -> list[dict[str, Any
 
 
 def _private_subnet_ids(run: Run) -> set[str]:
-    return {s.id for s in run.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["tier"] == "private"}
+    return {s.id for s in run.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["tier"] == "private" and s.id}
 
 
 # ---------------------------------------------------------------- roles and their trust
@@ -71,23 +72,23 @@ def test_one_role_per_add_on_that_calls_aws(env: Environment, run: Run) -> None:
         "aws-load-balancer-controller", "aws-ebs-csi-driver", "aws-efs-csi-driver", "external-secrets",
         "amazon-cloudwatch-observability", "cluster-autoscaler"}
     for addon, role in roles.items():
-        assert role.inputs["name"] == f"{env.aws.cluster.name}-{addon}"[:64]
+        assert role.inputs["name"] == f"{aws(env).cluster.name}-{addon}"[:64]
         assert len(role.inputs["name"]) <= 64
 
 
 def test_each_role_trusts_exactly_its_add_ons_service_account(env: Environment, run: Run) -> None:
-    assert env.aws.cluster.identity == "pod_identity", "the shipped cloud environments use Pod Identity"
+    assert aws(env).cluster.identity == "pod_identity", "the shipped cloud environments use Pod Identity"
     roles = _roles(run)
     associations = {(a.inputs["namespace"], a.inputs["serviceAccount"]): a for a in run.of_type(ASSOCIATION)}
     for addon, namespace, service_account in calling_aws(env):
         assoc = associations[(namespace, service_account)]
         assert assoc.inputs["roleArn"] == roles[addon].outputs["arn"]
-        assert assoc.inputs["clusterName"] == env.aws.cluster.name
+        assert assoc.inputs["clusterName"] == aws(env).cluster.name
         (trust,) = json.loads(roles[addon].inputs["assumeRolePolicy"])["Statement"]
         assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
         assert trust["Condition"] == {"StringEquals": {
             "aws:SourceAccount": ACCOUNT_ID,
-            "aws:RequestTag/eks-cluster-name": env.aws.cluster.name,
+            "aws:RequestTag/eks-cluster-name": aws(env).cluster.name,
             "aws:RequestTag/kubernetes-namespace": namespace,
             "aws:RequestTag/kubernetes-service-account": service_account,
         }}
@@ -121,7 +122,7 @@ def test_no_add_on_policy_has_a_wildcard_action(env: Environment, run: Run) -> N
 
 
 def test_load_balancer_controller_changes_only_what_it_created_for_this_cluster(env: Environment, run: Run) -> None:
-    cluster = env.aws.cluster.name
+    cluster = aws(env).cluster.name
     doc = _document(run, "aws-load-balancer-controller")
     assert not _managed(run, "aws-load-balancer-controller")
     created = {"aws:RequestTag/elbv2.k8s.aws/cluster": cluster}
@@ -150,8 +151,8 @@ def test_load_balancer_controller_changes_only_what_it_created_for_this_cluster(
     # rules of the nodes' (untagged) group: only groups in this cluster's VPC
     vpc = run.one("aws:ec2/vpc:Vpc").id
     (rules,) = _statements_allowing(doc, "ec2:AuthorizeSecurityGroupIngress")
-    assert rules["Condition"] == {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{env.aws.region}:{ACCOUNT_ID}:vpc/{vpc}"}}
-    assert _resources(rules) == [f"arn:aws:ec2:{env.aws.region}:{ACCOUNT_ID}:security-group/*"]
+    assert rules["Condition"] == {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{aws(env).region}:{ACCOUNT_ID}:vpc/{vpc}"}}
+    assert _resources(rules) == [f"arn:aws:ec2:{aws(env).region}:{ACCOUNT_ID}:security-group/*"]
     # WAF and Shield: read, never associate or protect
     actions = {a for s in doc["Statement"] for a in _actions(s)}
     assert not [a for a in actions if a.startswith(("wafv2:", "waf-regional:", "shield:"))
@@ -174,7 +175,7 @@ def test_efs_csi_driver_is_scoped_to_our_file_system(env: Environment, run: Run)
     assert create["Condition"] == {"StringEquals": {"aws:RequestTag/efs.csi.aws.com/cluster": "true"}}
     (delete,) = _statements_allowing(doc, "elasticfilesystem:DeleteAccessPoint")
     assert delete["Condition"] == {"StringEquals": {"aws:ResourceTag/efs.csi.aws.com/cluster": "true"}}
-    assert _resources(delete) == [f"arn:aws:elasticfilesystem:{env.aws.region}:{ACCOUNT_ID}:access-point/*"]
+    assert _resources(delete) == [f"arn:aws:elasticfilesystem:{aws(env).region}:{ACCOUNT_ID}:access-point/*"]
     wildcard = [a for s in doc["Statement"] if "*" in _resources(s) for a in _actions(s)]
     assert wildcard == ["ec2:DescribeAvailabilityZones"], "'*' only where AWS has no narrower resource"
 
@@ -187,15 +188,15 @@ def test_external_secrets_reads_only_the_clusters_secrets_and_decrypts_through_s
     assert sorted(_actions(read)) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
                                       "secretsmanager:ListSecretVersionIds"]
     (pattern,) = _resources(read)
-    assert pattern == f"arn:aws:secretsmanager:{env.aws.region}:{ACCOUNT_ID}:secret:{prefix}*"
+    assert pattern == f"arn:aws:secretsmanager:{aws(env).region}:{ACCOUNT_ID}:secret:{prefix}*"
     secret = run.one(SECRET)
     assert fnmatchcase(secret.outputs["arn"], pattern), "the API's secret is readable"
-    assert not fnmatchcase(f"arn:aws:secretsmanager:{env.aws.region}:{ACCOUNT_ID}:secret:other-cluster/x-AbCdEf",
+    assert not fnmatchcase(f"arn:aws:secretsmanager:{aws(env).region}:{ACCOUNT_ID}:secret:other-cluster/x-AbCdEf",
                            pattern)
     (decrypt,) = _statements_allowing(doc, "kms:Decrypt")
     assert _actions(decrypt) == ["kms:Decrypt"]
     assert _resources(decrypt) == [secret.inputs["kmsKeyId"]]
-    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{env.aws.region}.amazonaws.com"}}
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{aws(env).region}.amazonaws.com"}}
 
 
 def test_cloudwatch_observability_gets_the_container_insights_policy(env: Environment, run: Run) -> None:
@@ -234,7 +235,7 @@ def test_efs_encrypted_with_its_own_key_modes_from_settings_and_lifecycle(env: E
 def test_one_mount_target_per_private_subnet(env: Environment, run: Run) -> None:
     targets = run.of_type(MOUNT_TARGET)
     assert sorted(t.inputs["subnetId"] for t in targets) == sorted(_private_subnet_ids(run))
-    assert len(targets) == env.aws.network.az_count
+    assert len(targets) == aws(env).network.az_count
     fs, sg = run.one(FILE_SYSTEM), run.one("aws:ec2/securityGroup:SecurityGroup", "-sharedfs-sg")
     assert all(t.inputs["fileSystemId"] == fs.id and t.inputs["securityGroups"] == [sg.id] for t in targets)
 
@@ -295,7 +296,7 @@ def test_external_secrets_off_removes_its_role_and_the_secret(run_with) -> None:
 def test_vpc_cni_enforces_network_policies(env: Environment, run: Run) -> None:
     assert env.addons.vpc_cni.network_policy is True
     cni = run.one("aws:eks/addon:Addon", "-vpc-cni").inputs
-    assert cni["addonName"] == "vpc-cni" and cni["clusterName"] == env.aws.cluster.name
+    assert cni["addonName"] == "vpc-cni" and cni["clusterName"] == aws(env).cluster.name
     assert json.loads(cni["configurationValues"]) == {"enableNetworkPolicy": "true"}
     assert cni["resolveConflictsOnCreate"] == "OVERWRITE", "adopts the CNI EKS installed"
     # pulumi-eks leaves the CNI alone (two managers of one add-on would fight)

@@ -10,6 +10,7 @@ from apps.addons.charts import NODEGROUP_LABEL, device_plugin_values
 from environments import Environment, load_environment
 from infra.mocks import Run, run_program
 from infra.nodegroups import AMI_TYPES, node_group_name
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -18,7 +19,7 @@ EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"
 
 
 def test_cluster_version_network_and_endpoint(env: Environment, run: Run) -> None:
-    spec = env.aws.cluster
+    spec = aws(env).cluster
     c = run.one("eks:index:Cluster").inputs
     assert c["name"] == spec.name and c["version"] == spec.kubernetes_version
     assert c["vpcId"] == run.one("aws:ec2/vpc:Vpc").id
@@ -41,11 +42,11 @@ def test_secrets_encrypted_with_rotating_kms_key(run: Run) -> None:
 
 def test_control_plane_logging_on_with_retention(env: Environment, run: Run) -> None:
     c = run.one("eks:index:Cluster")
-    assert c.inputs["enabledClusterLogTypes"] == env.aws.cluster.log_types
+    assert c.inputs["enabledClusterLogTypes"] == aws(env).cluster.log_types
     assert {"api", "audit", "authenticator"} <= set(c.inputs["enabledClusterLogTypes"])
     group = run.one("aws:cloudwatch/logGroup:LogGroup", "control-plane-logs")
-    assert group.inputs["name"] == f"/aws/eks/{env.aws.cluster.name}/cluster"
-    assert group.inputs["retentionInDays"] == env.aws.log_retention_days
+    assert group.inputs["name"] == f"/aws/eks/{aws(env).cluster.name}/cluster"
+    assert group.inputs["retentionInDays"] == aws(env).log_retention_days
     # The group exists before EKS would create its own never-expiring one.
     assert group.name in c.depends_on
 
@@ -54,10 +55,10 @@ def test_access_entries_oidc_and_pod_identity_agent(env: Environment, run: Run) 
     c = run.one("eks:index:Cluster").inputs
     assert c["authenticationMode"] == "API", "access entries, not the aws-auth ConfigMap"
     assert c["createOidcProvider"] is True
-    assert len(c.get("accessEntries") or {}) == len(env.aws.cluster.admin_principal_arns)
+    assert len(c.get("accessEntries") or {}) == len(aws(env).cluster.admin_principal_arns)
     addon = run.one("aws:eks/addon:Addon", "pod-identity-agent")
     assert addon.inputs["addonName"] == "eks-pod-identity-agent"
-    assert addon.inputs["clusterName"] == env.aws.cluster.name
+    assert addon.inputs["clusterName"] == aws(env).cluster.name
 
 
 def test_admin_principals_become_access_entries(run_with) -> None:
@@ -73,10 +74,10 @@ def test_admin_principals_become_access_entries(run_with) -> None:
 
 def test_one_managed_group_per_env_group(env: Environment, run: Run) -> None:
     groups = {g.inputs["nodeGroupName"]: g for g in run.of_type(NODE_GROUP)}
-    assert set(groups) == {node_group_name(env.aws.cluster.name, n) for n in env.node_groups}
+    assert set(groups) == {node_group_name(aws(env).cluster.name, n) for n in env.node_groups}
     private = {s.id for s in run.of_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["tier"] == "private"}
     for name, spec in env.node_groups.items():
-        g = groups[node_group_name(env.aws.cluster.name, name)]
+        g = groups[node_group_name(aws(env).cluster.name, name)]
         i = g.inputs
         assert i["instanceTypes"] == spec.instance_types
         assert i["capacityType"] == {"on_demand": "ON_DEMAND", "spot": "SPOT"}[spec.capacity]
@@ -117,7 +118,7 @@ def test_gpu_minimum_follows_env_file(name: str, expected_min: int, run_with) ->
 
 def test_device_plugin_affinity_selects_the_gpu_groups_the_program_creates(env: Environment, run: Run) -> None:
     # Argo CD installs the plugin; its affinity must name the very node groups Pulumi creates.
-    values = device_plugin_values(cluster_name=env.aws.cluster.name, gpu_groups=env.gpu_node_groups)
+    values = device_plugin_values(cluster_name=aws(env).cluster.name, gpu_groups=env.gpu_node_groups)
     terms = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     (expr,) = terms["nodeSelectorTerms"][0]["matchExpressions"]
     assert expr["key"] == NODEGROUP_LABEL
@@ -142,11 +143,11 @@ def test_no_gpu_group_means_one_cpu_group_and_no_gpu_template_tags() -> None:
 
 def test_cluster_autoscaler_role_scales_only_the_groups_tagged_as_this_clusters(env: Environment, run: Run) -> None:
     role = run.one("aws:iam/role:Role", "-addons-cluster-autoscaler")
-    assert role.inputs["name"] == f"{env.aws.cluster.name}-cluster-autoscaler"
+    assert role.inputs["name"] == f"{aws(env).cluster.name}-cluster-autoscaler"
     doc = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "-addons-cluster-autoscaler-access").inputs["policy"])
     scale = next(s for s in doc["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
     ((tag, value),) = scale["Condition"]["StringEquals"].items()
-    assert (tag, value) == (f"aws:ResourceTag/k8s.io/cluster-autoscaler/{env.aws.cluster.name}", "owned")
+    assert (tag, value) == (f"aws:ResourceTag/k8s.io/cluster-autoscaler/{aws(env).cluster.name}", "owned")
     # ... and every node group carries exactly that tag, so the autoscaler may scale them all
     key = tag.removeprefix("aws:ResourceTag/")
     assert all(g.inputs["tags"][key] == value for g in run.of_type(NODE_GROUP))
@@ -164,7 +165,7 @@ def test_cluster_autoscaler_role_keeps_its_place_in_an_existing_stack(env: Envir
     role = run.one("aws:iam/role:Role", "-addons-cluster-autoscaler")
     assert role.parent == f"{env.name}-addons"
     assert role.aliases == [(f"{env.name}-nodes-autoscaler", f"{env.name}-nodes")]
-    if env.aws.cluster.identity == "pod_identity":
+    if aws(env).cluster.identity == "pod_identity":
         assoc = run.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "-addons-cluster-autoscaler-association")
         assert assoc.aliases == [(f"{env.name}-nodes-autoscaler-association", f"{env.name}-nodes")]
     assert not [r.name for r in run.of_type("aws:iam/role:Role") if r.parent == f"{env.name}-nodes"

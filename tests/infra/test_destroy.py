@@ -12,6 +12,7 @@ from argocd.objects import application_name, root_name
 from environments import Environment
 from infra.destroy import destroy_steps, urn
 from infra.mocks import Run
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -45,7 +46,7 @@ def test_steps_target_the_root_app_then_everything_in_cluster(env: Environment, 
     protection = [s for s in steps if "deletion protection" in s.title]
     assert bool(protection) is env.production
     if env.production:
-        assert any("--no-deletion-protection" in c and env.aws.cluster.name in c for c in protection[0].commands)
+        assert any("--no-deletion-protection" in c and aws(env).cluster.name in c for c in protection[0].commands)
 
 
 def test_urns_chain_every_parent_type(run: Run) -> None:

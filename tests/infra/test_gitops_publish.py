@@ -15,13 +15,14 @@ from typer.testing import CliRunner
 from apps.addons import charts
 from apps.cloud import CloudMetadata
 from argocd import catalog
-from argocd.render import render_environment
+from argocd.render import RenderedTree, render_environment
 from environments import Environment, load_environment
 from harness.cli import app as cli
 from infra.errors import PublishError
 from infra.gitops import CASCADE_FINALIZER
 from infra.mocks import Run
 from infra.publish import GitOpsPublishProvider, PublishSpec, file_digests
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -31,14 +32,14 @@ DYNAMIC = "pulumi-python:dynamic:Resource"
 def test_argocd_installed_from_pinned_chart(env: Environment, run: Run) -> None:
     argo = run.one("kubernetes:helm.sh/v3:Release", "-argocd").inputs
     assert argo["chart"] == "argo-cd"
-    assert argo["version"] == env.aws.argocd_chart_version
+    assert argo["version"] == aws(env).argocd_chart_version
     assert argo["namespace"] == env.gitops.argocd_namespace
     assert argo["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
     # whatever the chart's default, it runs the environment's one Argo CD version
     assert argo["values"]["global"]["image"]["tag"] == env.gitops.argocd_version
 
 
-def _published_tree(env: Environment, run: Run) -> tuple[CloudMetadata, object]:
+def _published_tree(env: Environment, run: Run) -> tuple[CloudMetadata, RenderedTree]:
     pub = run.one(DYNAMIC, "-publish").inputs
     cloud = CloudMetadata.model_validate(pub["cloud"])
     return cloud, render_environment(env, cloud=cloud)
@@ -119,6 +120,7 @@ def spec(tmp_path: Path) -> PublishSpec:
 def test_publish_provider_commits_tree_and_delete_keeps_history(spec: PublishSpec) -> None:
     provider = GitOpsPublishProvider()
     created = provider.create(spec.model_dump())
+    assert created.outs is not None
     repo = spec.repo_url
     commit = created.outs["commit"]
     assert _git("--git-dir", repo, "rev-parse", spec.branch) == commit
@@ -126,7 +128,7 @@ def test_publish_provider_commits_tree_and_delete_keeps_history(spec: PublishSpe
     assert sorted(p.removeprefix(spec.path + "/") for p in listed) == sorted(spec.files)
 
     again = provider.update(created.id, created.outs, spec.model_dump())
-    assert again.outs["commit"] == commit, "an unchanged tree publishes nothing new"
+    assert again.outs is not None and again.outs["commit"] == commit, "an unchanged tree publishes nothing new"
 
     provider.delete(created.id, created.outs)
     assert _git("--git-dir", repo, "rev-parse", spec.branch) == commit, "destroy never rewrites history"

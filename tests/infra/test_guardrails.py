@@ -13,6 +13,7 @@ from infra import guardrails
 from infra.errors import GuardrailError
 from infra.mocks import PlatformMocks
 from infra.platform import deploy
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -25,22 +26,26 @@ BAD_PROD = [
 ]
 
 
-def _deploy_under_mocks(name: str, overrides: dict) -> PlatformMocks:
-    """Run the program and return the mocks, whatever happens, to see what was created."""
+def _deploy_under_mocks(name: str, overrides: dict) -> tuple[PlatformMocks, GuardrailError]:
+    """Run the program, which must refuse; the mocks (to see what was created) and the refusal."""
     env = load_environment(name, overrides)
-    mocks = PlatformMocks(env.aws.region)
-    set_root_resource(None)
+    mocks = PlatformMocks(aws(env).region)
+    # pulumi resets the root on None; its annotation names only Resource.
+    set_root_resource(None)  # type: ignore[arg-type]
     set_mocks(mocks, project="ml-platform", stack=env.name, preview=False)
+
+    def program() -> None:
+        deploy(env)
+
     with pytest.raises(GuardrailError) as caught:
-        _sync_await(run_pulumi_func(lambda: deploy(env)))
-    mocks.error = caught.value  # type: ignore[attr-defined]
-    return mocks
+        _sync_await(run_pulumi_func(program))
+    return mocks, caught.value
 
 
 @pytest.mark.parametrize("overrides, field, hint", BAD_PROD, ids=[b[1] + ":" + b[2] for b in BAD_PROD])
 def test_prod_refuses_with_field_named_and_nothing_created(overrides: dict, field: str, hint: str) -> None:
-    mocks = _deploy_under_mocks("prod", overrides)
-    message = str(mocks.error)  # type: ignore[attr-defined]
+    mocks, error = _deploy_under_mocks("prod", overrides)
+    message = str(error)
     assert f"environments/prod.yaml: {field}:" in message
     assert hint in message
     assert "nothing was created" in message
@@ -52,8 +57,8 @@ def test_an_explicit_two_az_layout_does_not_pass_production() -> None:
     seed = {"aws": {"network": {"vpc_cidr": "10.0.0.0/16", "az_count": 2,
                                 "public_subnet_cidrs": ["10.0.1.0/24", "10.0.2.0/24"],
                                 "private_subnet_cidrs": ["10.0.10.0/24", "10.0.11.0/24"]}}}
-    mocks = _deploy_under_mocks("prod", seed)
-    assert "aws.network.az_count: is 2" in str(mocks.error)  # type: ignore[attr-defined]
+    mocks, error = _deploy_under_mocks("prod", seed)
+    assert "aws.network.az_count: is 2" in str(error)
     assert mocks.created == {}
     assert guardrails.check(load_environment("staging", seed)) == []
 
@@ -85,6 +90,6 @@ def test_shipped_prod_passes() -> None:
      "addons.efs_csi_driver.throughput_mode"),
 ])
 def test_rules_every_cloud_env_keeps(overrides: dict, field: str) -> None:
-    mocks = _deploy_under_mocks("dev", overrides)
-    assert f"environments/dev.yaml: {field}:" in str(mocks.error)  # type: ignore[attr-defined]
+    mocks, error = _deploy_under_mocks("dev", overrides)
+    assert f"environments/dev.yaml: {field}:" in str(error)
     assert mocks.created == {}

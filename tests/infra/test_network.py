@@ -10,6 +10,7 @@ import pytest
 from environments import Environment
 from infra.mocks import Run
 from infra.network import nat_count
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -17,7 +18,7 @@ SUBNET = "aws:ec2/subnet:Subnet"
 
 
 def test_subnets_inside_vpc_disjoint_one_per_az_and_tier(env: Environment, run: Run) -> None:
-    net = env.aws.network
+    net = aws(env).network
     vpc = ipaddress.IPv4Network(run.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"])
     assert str(vpc) == net.vpc_cidr
     subnets = run.of_type(SUBNET)
@@ -32,11 +33,11 @@ def test_subnets_inside_vpc_disjoint_one_per_az_and_tier(env: Environment, run: 
     for tier in ("public", "private"):
         azs = [s.inputs["availabilityZone"] for s in subnets if s.inputs["tags"]["tier"] == tier]
         assert len(azs) == len(set(azs)) == net.az_count, f"{tier} subnets must cover {net.az_count} distinct AZs: {azs}"
-        assert all(az.startswith(env.aws.region) for az in azs)
+        assert all(az.startswith(aws(env).region) for az in azs)
 
 
 def test_subnets_tagged_for_load_balancers_and_not_public_by_default(env: Environment, run: Run) -> None:
-    cluster_tag = f"kubernetes.io/cluster/{env.aws.cluster.name}"
+    cluster_tag = f"kubernetes.io/cluster/{aws(env).cluster.name}"
     for s in run.of_type(SUBNET):
         tags = s.inputs["tags"]
         role = "kubernetes.io/role/elb" if tags["tier"] == "public" else "kubernetes.io/role/internal-elb"
@@ -46,7 +47,7 @@ def test_subnets_tagged_for_load_balancers_and_not_public_by_default(env: Enviro
 
 
 def test_nat_per_strategy_and_private_routes(env: Environment, run: Run) -> None:
-    net = env.aws.network
+    net = aws(env).network
     nats = run.of_type("aws:ec2/natGateway:NatGateway")
     assert len(nats) == nat_count(net.nat, net.az_count)
     public = {s.id: s.inputs["availabilityZone"] for s in run.of_type(SUBNET) if s.inputs["tags"]["tier"] == "public"}
@@ -68,11 +69,11 @@ def test_flow_logs_and_s3_endpoint(env: Environment, run: Run) -> None:
     assert flow.inputs["trafficType"] == "ALL"
     group = run.one("aws:cloudwatch/logGroup:LogGroup", "flow-logs")
     assert flow.inputs["logDestination"] == group.outputs["arn"]
-    assert group.inputs["retentionInDays"] == env.aws.log_retention_days
+    assert group.inputs["retentionInDays"] == aws(env).log_retention_days
     endpoint = run.one("aws:ec2/vpcEndpoint:VpcEndpoint")
-    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{env.aws.region}.s3"
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{aws(env).region}.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
-    assert len(endpoint.inputs["routeTableIds"]) == env.aws.network.az_count
+    assert len(endpoint.inputs["routeTableIds"]) == aws(env).network.az_count
 
 
 SEED_001_NETWORK = {"vpc_cidr": "10.0.0.0/16", "az_count": 2,

@@ -17,6 +17,7 @@ from infra.mocks import Run, run_program
 from infra.network import nat_count
 from infra.plan import build_report
 from infra.platform import PROJECT
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_resource_counts_follow_the_env(env: Environment, run: Run) -> None:
-    net, counts = env.aws.network, run.counts()
+    net, counts = aws(env).network, run.counts()
     workloads = len(service_accounts(env))
     addons = len(calling_aws(env))
     efs, secrets = env.addons.efs_csi_driver.enabled, env.addons.external_secrets.enabled
@@ -40,7 +41,7 @@ def test_resource_counts_follow_the_env(env: Environment, run: Run) -> None:
         # one per workload, one per add-on that calls AWS, the node role, the flow-logs role
         "aws:iam/role:Role": workloads + addons + 1 + (1 if net.flow_logs else 0),
         "aws:eks/podIdentityAssociation:PodIdentityAssociation":
-            workloads + addons if env.aws.cluster.identity == "pod_identity" else 0,
+            workloads + addons if aws(env).cluster.identity == "pod_identity" else 0,
         "aws:ecr/repository:Repository": 2,
         "aws:s3/bucket:Bucket": 2,
         # EKS secrets, storage, and the shared file system's and the app secrets' own where enabled
@@ -73,12 +74,12 @@ def test_children_are_parented_and_named_after_their_component(run: Run) -> None
 def test_stack_outputs(env: Environment, run: Run) -> None:
     out = run.outputs
     assert out["vpc_id"].startswith("vpc-")
-    assert len(out["public_subnet_ids"]) == len(out["private_subnet_ids"]) == env.aws.network.az_count
-    assert out["cluster_name"] == env.aws.cluster.name
-    assert out["cluster_endpoint"].startswith("https://") and env.aws.region in out["cluster_endpoint"]
-    assert out["oidc_issuer"].startswith(f"oidc.eks.{env.aws.region}.amazonaws.com/id/")
+    assert len(out["public_subnet_ids"]) == len(out["private_subnet_ids"]) == aws(env).network.az_count
+    assert out["cluster_name"] == aws(env).cluster.name
+    assert out["cluster_endpoint"].startswith("https://") and aws(env).region in out["cluster_endpoint"]
+    assert out["oidc_issuer"].startswith(f"oidc.eks.{aws(env).region}.amazonaws.com/id/")
     assert json.loads(out["kubeconfig"])["clusters"][0]["cluster"]["server"] == out["cluster_endpoint"]
-    assert sorted(out["node_group_names"]) == sorted(f"{env.aws.cluster.name}-{g}" for g in env.node_groups)
+    assert sorted(out["node_group_names"]) == sorted(f"{aws(env).cluster.name}-{g}" for g in env.node_groups)
     assert set(out["ecr_repository_urls"]) == {"ml-inference-api", "ml-pipeline"}
     assert out["data_bucket"] == env.storage.data_uri.removeprefix("s3://").split("/")[0]
     assert out["models_bucket"] == env.storage.models_uri.removeprefix("s3://").split("/")[0]
@@ -93,8 +94,8 @@ def test_only_the_kubeconfig_output_is_secret(run: Run) -> None:
 def test_stack_name_selects_the_environment_file() -> None:
     staging = load_environment("staging")
     run = run_program(staging, entry=lambda: runpy.run_path(str(ROOT / "__main__.py")))
-    assert run.one("eks:index:Cluster").inputs["name"] == staging.aws.cluster.name
-    assert run.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == staging.aws.network.vpc_cidr
+    assert run.one("eks:index:Cluster").inputs["name"] == aws(staging).cluster.name
+    assert run.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == aws(staging).network.vpc_cidr
 
 
 def test_pulumi_project_file() -> None:
@@ -125,7 +126,7 @@ def test_offline_plan_prints_tree_counts_and_key_inputs() -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     prod = load_environment("prod")
-    assert prod.aws.network.vpc_cidr in out
+    assert aws(prod).network.vpc_cidr in out
     assert "10.0.0.0/20" in out and "10.0.128.0/20" in out, "subnet CIDRs shown"
     assert "m5.2xlarge,m6i.2xlarge" in out and "g5.12xlarge" in out
     assert "nvidia.com/gpu=true:NO_SCHEDULE" in out
@@ -151,7 +152,7 @@ def test_offline_plan_lists_every_add_on_with_its_version_and_role() -> None:
     assert result.exit_code == 0, result.output
     addons = {a["name"]: a for a in json.loads(result.output)["addons"]}
     prod = load_environment("prod")
-    cluster = prod.aws.cluster.name
+    cluster = aws(prod).cluster.name
     assert [a for a in addons] == ["metrics-server", "prometheus-operator-crds", *[c.name for c in CHARTS], "vpc-cni"]
     assert addons["metrics-server"]["version"] == prod.addons.metrics_server.version
     assert addons["prometheus-operator-crds"]["version"] == prod.addons.prometheus_crds.version

@@ -11,6 +11,7 @@ from argocd.render import service_accounts
 from environments import Environment
 from infra.mocks import ACCOUNT_ID, Run
 from infra.storage import BucketRef
+from tests.infra.conftest import aws
 
 pytestmark = pytest.mark.infra
 
@@ -107,18 +108,18 @@ def test_one_role_per_workload_bound_to_its_service_account(env: Environment, ru
     assert sorted(roles) == sorted(app for app, _, _ in expected)
     associations = {(a.inputs["namespace"], a.inputs["serviceAccount"]): a
                     for a in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
-    if env.aws.cluster.identity == "pod_identity":
+    if aws(env).cluster.identity == "pod_identity":
         for app, ns, sa in expected:
             assoc = associations[(ns, sa)]
             assert assoc.inputs["roleArn"] == roles[app].outputs["arn"]
-            assert assoc.inputs["clusterName"] == env.aws.cluster.name
+            assert assoc.inputs["clusterName"] == aws(env).cluster.name
             trust = json.loads(roles[app].inputs["assumeRolePolicy"])["Statement"][0]
             assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
             assert sorted(trust["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
             # only this cluster's pods of this namespace and service account (Pod Identity's session tags)
             assert trust["Condition"] == {"StringEquals": {
                 "aws:SourceAccount": ACCOUNT_ID,
-                "aws:RequestTag/eks-cluster-name": env.aws.cluster.name,
+                "aws:RequestTag/eks-cluster-name": aws(env).cluster.name,
                 "aws:RequestTag/kubernetes-namespace": ns,
                 "aws:RequestTag/kubernetes-service-account": sa,
             }}

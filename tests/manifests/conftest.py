@@ -25,7 +25,7 @@ def render(env: Environment, **kwargs: object) -> RenderedTree:
 
 
 def env_with(name: str, **overrides: object) -> Environment:
-    return load_environment(name, overrides or None)  # type: ignore[arg-type]
+    return load_environment(name, overrides or None)
 
 
 @pytest.fixture(scope="session")

@@ -140,6 +140,7 @@ def test_chart_addons_are_cloud_only_and_each_can_be_turned_off(trees: dict[str,
 
 def test_the_api_secrets_come_from_secrets_manager_through_one_store(trees: dict[str, RenderedTree]) -> None:
     prod, env = trees["prod"], load_environment("prod")
+    assert env.aws is not None
     secret = yaml.safe_load(prod["apps/inference-api/externalsecret-ml-inference-secrets.yaml"])
     assert secret["metadata"]["namespace"] == env.apps.inference_api.namespace
     assert secret["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": charts.SECRET_STORE}

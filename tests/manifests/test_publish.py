@@ -58,7 +58,7 @@ def test_a_changed_threshold_is_one_small_commit_previewed_by_diff(tmp_path: Pat
     assert "-          averageUtilization: 70" in preview and "+          averageUtilization: 55" in preview
     assert len(commits(repo)) == 1, "diff must not write"
     result = publish(changed, tree)
-    assert len(commits(repo)) == 2
+    assert len(commits(repo)) == 2 and result.commit is not None
     names = git(repo, "show", "--name-only", "--format=", result.commit).split()
     assert names == [f"{env.gitops.path}/apps/inference-api/horizontalpodautoscaler-ml-inference-api.yaml"]
     assert result.diff == preview

@@ -350,6 +350,7 @@ def test_fraud_inference_workers_scale_within_the_envs_bounds(name: str, trees: 
     env = load_environment(name)
     fraud_env = env.apps.fraud_pipeline
     scaling = fraud_env.inference_autoscaling
+    assert scaling is not None
     running = "inference-gpu" if env.fraud_on_gpu else "inference-cpu"
     hpas = objects(trees[name], "HorizontalPodAutoscaler", fraud.APP)
     assert set(hpas) == {running}  # the stopped variant has none: a commit's replicas still reach it
@@ -369,6 +370,7 @@ def test_fraud_inference_workers_scale_within_the_envs_bounds(name: str, trees: 
 
 def test_seed_004_worker_bounds_in_prod_and_local_fits_its_two_cores() -> None:
     prod, local = load_environment("prod").apps.fraud_pipeline, load_environment("local").apps.fraud_pipeline
+    assert prod.inference_autoscaling is not None and local.inference_autoscaling is not None
     assert (prod.inference_autoscaling.min_replicas, prod.inference_autoscaling.max_replicas) == (2, 20)
     assert local.inference_autoscaling.max_replicas <= local.replicas.inference  # never more than it starts with
     with pytest.raises(ValueError, match=r"replicas.inference \(25\) must lie within inference_autoscaling 2..20"):

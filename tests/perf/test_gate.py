@@ -95,7 +95,9 @@ def test_baseline_ignores_differences_below_the_noise_floor() -> None:
 
 def test_baseline_files_round_trip_and_a_broken_one_names_the_field(tmp_path: Path) -> None:
     path = write_baseline(_baseline(_result()), tmp_path / "m" / "local-mixed.json")
-    assert load_baseline(path) == _baseline(_result()).model_copy(update={"recorded_at": load_baseline(path).recorded_at})
+    loaded = load_baseline(path)
+    assert loaded is not None
+    assert loaded == _baseline(_result()).model_copy(update={"recorded_at": loaded.recorded_at})
     assert load_baseline(tmp_path / "absent.json") is None
     path.write_text('{"machine": "m"}')
     with pytest.raises(BaselineError, match=r"local-mixed.json: field 'env'"):

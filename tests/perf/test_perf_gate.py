@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from environments.model import Environment
+from environments.model import Environment, LoadProfileName
 from harness.load.baseline import load_baseline
 from harness.load.cli import app as load_app
 from harness.load.runner import GateReport, run_gate
@@ -20,7 +20,7 @@ from harness.load.target import Faults, RunningApi
 
 pytestmark = pytest.mark.perf
 
-PROFILE = "mixed"
+PROFILE: LoadProfileName = "mixed"
 
 
 def _explain(report: GateReport, api_logs: str) -> str:
@@ -114,7 +114,8 @@ def test_injected_latency_fails_every_latency_threshold_and_the_baseline(
             pattern = rf"^{re.escape(key)} {metric}: measured (\d+\.\d) ms, allowed {allowed:.1f} ms$"
             found = [m for m in messages if re.match(pattern, m)]
             assert found, f"no breach named for {key} {metric}:\n{_explain(report, logs)}"
-            assert float(re.match(pattern, found[0]).group(1)) >= latency_ms
+            measured = re.match(pattern, found[0])
+            assert measured is not None and float(measured.group(1)) >= latency_ms
     # No user sends faster than one request per injected latency: throughput falls below the minimum too.
     assert any(m.startswith("requests/s: measured") for m in messages), messages
     # And the slowdown is flagged against the healthy run's baseline for this machine profile.

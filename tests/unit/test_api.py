@@ -173,7 +173,8 @@ async def test_not_ready_until_a_model_is_promoted(registry: ModelRegistry, fore
 
 async def test_an_internal_failure_is_a_counted_json_500(registry: ModelRegistry, forest) -> None:
     class Broken:
-        backend, device, providers = "onnxruntime", "cpu", []
+        backend, device = "onnxruntime", "cpu"
+        providers: list[str] = []
 
         def predict_proba(self, X: np.ndarray) -> np.ndarray:
             raise RuntimeError("session lost")
@@ -419,7 +420,7 @@ async def test_a_transient_store_error_during_a_reload_is_retried(registry: Mode
         v2 = registry.publish(logistic)
         real_load, calls = registry.load, []
 
-        def flaky(version: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        def flaky(version: str, **kwargs: Any):
             calls.append(version)
             if len(calls) == 1:
                 raise OSError("connection reset by peer")

@@ -65,7 +65,8 @@ def test_a_sample_run_scores_every_row_or_rejects_it_with_a_reason(tmp_path, reg
     assert 0.2 < out.column("is_privacy_case").to_numpy().mean() < 0.5
     rejects = read_output(store, PARTITION, REJECTS_TABLE).to_pylist()
     assert all(r["reason"] for r in rejects) and len(rejects) == record.rows_rejected
-    assert read_json(store, part_key(OUTPUT_TABLE, PARTITION, "_SUCCESS"))["run_id"] == record.run_id
+    success = read_json(store, part_key(OUTPUT_TABLE, PARTITION, "_SUCCESS"))
+    assert success is not None and success["run_id"] == record.run_id
     [mon] = read_monitoring(store, PARTITION)
     assert mon["run_id"] == record.run_id and mon["rows_out"] == record.rows_out and mon["status"] == "succeeded"
     assert mon["duration_inference_s"] >= 0
@@ -228,8 +229,6 @@ def test_the_long_running_mode_runs_a_partition_once(tmp_path, registry) -> None
     assert len(read_monitoring(store, "20250120")) == 1  # later cycles see _SUCCESS and skip
 
 
-from tests.unit.test_storage import s3_server, s3_store  # noqa: E402,F401 - a real MinIO, skipped when not built
-
 
 def test_a_partition_on_s3_is_written_and_replaced(tmp_path, registry, featurizer, s3_store) -> None:
     settings = make_settings(tmp_path, registry, data_uri=s3_store.uri, sample_rows=120)
@@ -238,6 +237,7 @@ def test_a_partition_on_s3_is_written_and_replaced(tmp_path, registry, featurize
     out = read_output(s3_store, PARTITION)
     assert out.num_rows == second.rows_out == first.rows_out
     assert set(out.column("run_id").to_pylist()) == {second.run_id}
-    assert read_json(s3_store, part_key(OUTPUT_TABLE, PARTITION, "_SUCCESS"))["run_id"] == second.run_id
+    success = read_json(s3_store, part_key(OUTPUT_TABLE, PARTITION, "_SUCCESS"))
+    assert success is not None and success["run_id"] == second.run_id
     assert len(read_monitoring(s3_store, PARTITION)) == 2
     assert any(k.startswith(f"runs/{second.run_id}/data/") for k in s3_store.list("runs/"))

@@ -113,8 +113,6 @@ def test_settings_and_entry_point(tmp_path: Path) -> None:
     assert open_store(f"file://{tmp_path}/data").list("runs/failed-old/") == []
 
 
-from tests.unit.test_storage import s3_server, s3_store  # noqa: E402,F401 - a real MinIO, skipped when not built
-
 
 def test_retention_on_an_s3_store(s3_store) -> None:
     add_run(s3_store, "ok-old", "succeeded", timedelta(days=8))

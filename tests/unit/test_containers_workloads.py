@@ -37,12 +37,15 @@ def test_a_change_in_the_environment_reaches_the_docker_settings() -> None:
 
 def test_pipeline_commands_find_their_workload_and_others_get_only_its_security() -> None:
     run = shape_for(["python", "-m", "apps.batch", "run", "--partition", "20250101"], image="ml-pipeline")
+    assert run is not None
     assert run.ref == "CronJob pcc-system/pcc-daily-pipeline" and run.environment["SOURCE"] == "parquet"
     assert {"/tmp", "/app/logs", "/app/models"} <= set(run.tmpfs)
     stage = shape_for(["python", "-m", "apps.fraud", "inference"], image="ml-pipeline")
+    assert stage is not None
     assert stage.ref == "Deployment fraud-pipeline/inference-gpu"  # the variant local runs (replicas > 0)
     assert stage.environment["QUEUE_ROOT"] == "/mnt/flashblade" and stage.environment["DEVICE"] == "gpu"
     reader = shape_for(["sleep", "3600"], image="ml-pipeline")
+    assert reader is not None
     assert reader.environment == {} and reader.create_kwargs()["read_only"] is True
     assert shape_for(["python", "-c", "print(1)"], image="mlops-base") is None  # no workload runs that image
     with pytest.raises(WorkloadNotFound, match="no workload of local's tree runs sleep 1"):

@@ -194,7 +194,10 @@ def test_an_explicit_subnet_layout_is_checked_against_the_vpc(network: dict, exp
 
 
 def test_seed_001_network_is_expressible() -> None:
-    net = load_environment("staging", overrides={"aws": {"network": SEED_001_NETWORK}}).aws.network
+    seeded, default = load_environment("staging", overrides={"aws": {"network": SEED_001_NETWORK}}).aws, \
+        load_environment("staging").aws
+    assert seeded is not None and default is not None
+    net = seeded.network
     assert (net.public_subnet_cidrs, net.private_subnet_cidrs) == (["10.0.1.0/24", "10.0.2.0/24"],
                                                                    ["10.0.10.0/24", "10.0.11.0/24"])
-    assert load_environment("staging").aws.network.public_subnet_cidrs is None  # computed by default
+    assert default.network.public_subnet_cidrs is None  # computed by default

@@ -265,6 +265,7 @@ def test_runtime_reports_cpu_when_cuda_is_absent(registry: ModelRegistry, forest
     registry.promote(registry.publish(forest))
     auto = load_runtime(registry.load())
     asked_for_gpu = OnnxPredictor(registry.load(), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert isinstance(auto, OnnxPredictor)
     assert (auto.device, auto.providers) == ("cpu", ["CPUExecutionProvider"])
     assert (asked_for_gpu.device, asked_for_gpu.providers) == ("cpu", ["CPUExecutionProvider"])
 

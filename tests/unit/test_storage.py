@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
-import socket
-import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from apps.storage import FileStore, ObjectNotFound, S3Store, StorageError, open_store
+from tests.unit.conftest import S3Server
 
 pytestmark = pytest.mark.unit
 
@@ -25,65 +20,6 @@ def file_store(tmp_path: Path) -> FileStore:
     store = open_store(f"file://{tmp_path}/store")
     assert isinstance(store, FileStore)
     return store
-
-
-@dataclass(frozen=True)
-class S3Server:
-    endpoint: str
-    access_key: str
-    secret_key: str
-
-    def client(self):
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
-                            aws_secret_access_key=self.secret_key, region_name="us-east-1",
-                            config=Config(s3={"addressing_style": "path"}))
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """A real MinIO server from the toolchain's cached binary (never built here: that takes minutes)."""
-    from apps.waiting import wait_for
-    from harness.toolchain import tool_status
-
-    where = {name: path for name, _, path in tool_status()}.get("minio", "not built")
-    if where == "not built":
-        pytest.skip("no S3-compatible server: the toolchain's minio is not built yet "
-                    "(`mlops harness toolchain ensure minio`); the containers harness covers S3 with MinIO")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = S3Server(f"http://127.0.0.1:{port}", "unit-" + secrets.token_hex(4), secrets.token_hex(16))
-    data = tmp_path_factory.mktemp("minio")
-    env = {"MINIO_ROOT_USER": server.access_key, "MINIO_ROOT_PASSWORD": server.secret_key, "HOME": str(data),
-           "MINIO_BROWSER": "off", "PATH": "/usr/bin:/bin"}
-    log = data / "minio.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([where, "server", str(data / "export"), "--address", f"127.0.0.1:{port}", "--quiet"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: httpx.get(f"{server.endpoint}/minio/health/live", timeout=2).status_code == 200,
-                 what="MinIO to answer", timeout=60, transient=(httpx.TransportError,),
-                 describe=lambda: log.read_text()[-2000:])
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@pytest.fixture
-def s3_store(s3_server: S3Server) -> Iterator[S3Store]:
-    client = s3_server.client()
-    bucket = f"mlops-test-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
-    store = S3Store(bucket, "prefix/", uri=f"s3://{bucket}/prefix", client=client)
-    yield store
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=obj["Key"])
-    client.delete_bucket(Bucket=bucket)
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -222,6 +158,7 @@ def test_each_s3_store_reads_the_credentials_in_force_when_it_opens(monkeypatch:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", access)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", f"{access}-secret")
         store = open_store("s3://bucket/prefix", endpoint_url="http://127.0.0.1:9")
+        assert isinstance(store, S3Store)
         keys.append(store._client._request_signer._credentials.access_key)  # what its requests are signed with
     assert keys == ["first-key", "second-key"]
 

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +86,11 @@ class ClusterImage:
     path: str = ""
     entrypoint: tuple[str, ...] = ()
     on_base: bool = False
+
+
+def _text(output: bytes | Iterator[bytes]) -> str:
+    """exec_run's output as text: bytes, or chunks when streamed."""
+    return (output if isinstance(output, bytes) else b"".join(output)).decode()
 
 
 def cluster_images(k8s_version: str) -> list[ClusterImage]:
@@ -182,7 +187,7 @@ def ensure_cluster_images(client: docker.DockerClient, *, base: str, k8s_version
             lines = [f"FROM {base}" if image.on_base else "FROM scratch",
                      "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
             files: dict[str, Path] = {}
-            if source:
+            if source and image.tool:
                 lines.append(f"COPY {image.tool} {image.path}")
                 files[image.tool] = source
             if image.entrypoint:
@@ -268,9 +273,9 @@ def _import_images(client: docker.DockerClient, *, stage: str, tag: str, refs: l
                                                    "--all-platforms", f"--label={PINNED}", archive])
                 if code != 0:
                     raise ImageBuildError(f"ctr images import of {archive} in {stage} failed ({code}): "
-                                          f"{output.decode()[-2000:]}")
+                                          f"{_text(output)[-2000:]}")
             code, listed = container.exec_run(["ctr", "--namespace=k8s.io", "images", "list", "--quiet"])
-            missing = [r for r in refs if r not in listed.decode().split()]
+            missing = [r for r in refs if r not in _text(listed).split()]
             if missing:
                 raise ImageBuildError(f"the node's containerd lacks {missing} after the import")
             container.stop(timeout=30)

@@ -9,7 +9,7 @@ from pathlib import Path
 from environments.model import Environment
 from harness.clusters.errors import ProviderUnavailableError
 from harness.clusters.kube import client_for, serving
-from harness.clusters.providers.base import ClusterInfo
+from harness.clusters.providers.base import ClusterInfo, ProviderName
 
 
 def default_kubeconfig() -> Path:
@@ -18,7 +18,7 @@ def default_kubeconfig() -> Path:
 
 
 class ExistingProvider:
-    name = "existing"
+    name: ProviderName = "existing"
 
     def __init__(self, *, kubeconfig: Path | None = None, context: str | None = None) -> None:
         self._kubeconfig = kubeconfig or default_kubeconfig()

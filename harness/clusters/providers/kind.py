@@ -27,7 +27,7 @@ from harness.clusters.errors import ClusterCommandError
 from harness.clusters.nodeimage.build import NODE_REPOSITORY
 from harness.clusters.nodes import GPU_RESOURCE, NODE_GROUP_LABEL
 from harness.clusters.providers import kind_network
-from harness.clusters.providers.base import ClusterInfo, run, state_dir
+from harness.clusters.providers.base import ClusterInfo, ProviderName, run, state_dir
 from harness.containers.errors import ContainersError
 from harness.containers.images import APP_IMAGES
 from harness.toolchain import ToolchainError, ensure_tool, load_manifest
@@ -93,7 +93,7 @@ KUBELET_PATCH = "kind: KubeletConfiguration\nresolvConf: /etc/resolv.pods.conf\n
 
 
 class KindProvider:
-    name = "kind"
+    name: ProviderName = "kind"
 
     def __init__(self, *, images: list[str] | None = None, image: str | None = None,
                  log: Callable[[str], None] = lambda _: None) -> None:

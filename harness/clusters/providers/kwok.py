@@ -18,14 +18,14 @@ from environments.model import Environment
 from harness.clusters.errors import ClusterError
 from harness.clusters.kube import apply_manifest, client_for, wait_nodes_ready
 from harness.clusters.nodes import node_manifests
-from harness.clusters.providers.base import ClusterInfo, run, state_dir
+from harness.clusters.providers.base import ClusterInfo, ProviderName, run, state_dir
 from harness.toolchain import ToolchainError, ensure_tools
 
 TOOLS = ["kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]
 
 
 class KwokProvider:
-    name = "kwok"
+    name: ProviderName = "kwok"
 
     def __init__(self, *, create_timeout_s: float = 300) -> None:
         self.create_timeout_s = create_timeout_s
