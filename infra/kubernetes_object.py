@@ -122,7 +122,8 @@ def apply(kubeconfig: str, manifest: dict[str, Any]) -> dict[str, Any]:
         try:
             with _API_LOCK:
                 live = client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
-                return live.to_dict()  # type: ignore[no-any-return]
+                out: dict[str, Any] = live.to_dict()
+                return out
         except (ApiError, httpx2.HTTPStatusError) as e:
             if not not_found(e):
                 raise KubernetesObjectError(f"{ref(manifest)}: apply refused (HTTP {_status(e)}): {_message(e)}") from e

@@ -11,7 +11,6 @@ from typing import Any
 import httpx2
 from lightkube import ApiError, Client, codecs
 from lightkube.config.kubeconfig import KubeConfig
-from lightkube.core.resource import Resource
 from lightkube.resources.core_v1 import Namespace, Node
 from lightkube.types import PatchType
 
@@ -34,8 +33,10 @@ def serving(client: Client) -> bool:
     return True
 
 
-def to_resource(manifest: dict[str, Any]) -> Resource:
-    return codecs.from_dict(manifest)  # type: ignore[return-value]
+def to_resource(manifest: dict[str, Any]) -> Any:
+    """A lightkube object of the manifest's kind (generic resources included): its type is the
+    manifest's, known at run time only."""
+    return codecs.from_dict(manifest)
 
 
 def apply_manifest(client: Client, manifest: dict[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def apply_manifest(client: Client, manifest: dict[str, Any], *, subresource: str
     meta = manifest["metadata"]
     if subresource == "status":
         live = client.patch(
-            type(obj).Status,  # type: ignore[attr-defined]
+            type(obj).Status,
             meta["name"],
             manifest,
             namespace=meta.get("namespace"),
@@ -54,7 +55,8 @@ def apply_manifest(client: Client, manifest: dict[str, Any], *, subresource: str
         )
     else:
         live = client.apply(obj, field_manager=FIELD_MANAGER, force=True)
-    return live.to_dict()  # type: ignore[no-any-return]
+    out: dict[str, Any] = live.to_dict()
+    return out
 
 
 def _ready(node: Node) -> bool:
