@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,10 @@ from harness.toolchain import ToolchainError, ensure_tool, load_manifest
 # kind runs real pods: a 2-core machine hosts one worker per node group next to the control plane.
 MAX_WORKERS_PER_GROUP = 1
 KIND_NETWORK = "kind"  # the Docker network kind puts every cluster's nodes on
+
+# kind's fixed wait for a node's boot, and how many tries it gets (machine load, not a defect of the image).
+SLOW_BOOT = "could not find a log line that matches"
+NODE_BOOT_ATTEMPTS = 3
 
 
 def upstream_node_image() -> str:
@@ -141,7 +146,7 @@ class KindProvider:
             config = state_dir() / f"kind-{cluster}.yaml"
             config.write_text(yaml.safe_dump(kind_config(env=env, image=self.image), sort_keys=False))
             try:
-                run([str(self._kind()), "create", "cluster", "--name", cluster, "--config", str(config)], timeout=600)
+                self._create_nodes(cluster, config)
                 self._network(cluster)
                 self._advertise_gpus(cluster, env)
             except (ClusterCommandError, WaitTimeoutError):
@@ -159,6 +164,20 @@ class KindProvider:
             provider="kind", name=cluster, kubeconfig=self.kubeconfig(cluster), created=created, simulated=False,
             seconds=time.monotonic() - started,
         )
+
+    def _create_nodes(self, cluster: str, config: Path) -> None:
+        """`kind create cluster`, again when a node's systemd was slow to boot: kind gives it a fixed
+        30 s to log "Reached target Multi-User System", which two loaded cores can miss."""
+        for attempt in range(1, NODE_BOOT_ATTEMPTS + 1):
+            try:
+                run([str(self._kind()), "create", "cluster", "--name", cluster, "--config", str(config)], timeout=600)
+                return
+            except ClusterCommandError as e:
+                if SLOW_BOOT not in e.output or attempt == NODE_BOOT_ATTEMPTS:
+                    raise
+                self.delete(cluster)  # kind deleted the nodes it made; the git server too
+                print(f"kind: a node of {cluster} did not finish booting within kind's 30 s (a loaded machine); "
+                      f"creating it again ({attempt + 1}/{NODE_BOOT_ATTEMPTS})", file=sys.stderr, flush=True)
 
     def _network(self, cluster: str) -> None:
         """Wire pod networking, then wait for every node to be Ready."""
