@@ -71,7 +71,7 @@ def serve() -> None:
 @app.command("train-sample")
 def train_sample(registry: str = typer.Option(None, help="registry URI (default MODEL_REGISTRY_URI)"),
                  rows: int = typer.Option(2000, min=100), seed: int = typer.Option(0),
-                 embedder: str = typer.Option(os.environ.get("EMBEDDER", "auto"), help="auto | minilm | hashing"),
+                 embedder: str = typer.Option("auto", envvar="EMBEDDER", help="auto | minilm | hashing"),
                  classifier: str = typer.Option("logistic_regression")) -> None:
     """Train a PCC model on synthetic labelled cases, publish and promote it."""
     from apps.batch.training import train_sample_model

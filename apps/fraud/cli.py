@@ -96,7 +96,7 @@ def local(root: Path = typer.Option(Path("/tmp/fraud-pipeline"), help="the share
 
 
 @app.command("status")
-def status(root: Path = typer.Option(Path(os.environ.get("QUEUE_ROOT", "/mnt/flashblade"))),
+def status(root: Path = typer.Option(Path("/mnt/flashblade"), envvar="QUEUE_ROOT"),
            env: str = typer.Option("local")) -> None:
     """Queue depths per state, and the errors of dead-lettered items."""
     from apps.fraud.file_queue import FileQueue

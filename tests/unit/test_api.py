@@ -101,7 +101,7 @@ async def test_prediction_routes_agree_with_the_model(api: Api, forest) -> None:
     assert len(batch.json()["labels"]) == 8 and batch.json()["model_version"] == version
 
 
-async def test_big_batches_run_off_the_loop_and_agree(registry: ModelRegistry, forest) -> None:
+async def test_a_big_batch_answers_what_the_model_itself_predicts(registry: ModelRegistry, forest) -> None:
     registry.promote(registry.publish(forest))
     async for api in _started(settings_for(registry)):
         rows = synthetic_dataset(n_samples=200, n_features=20, seed=6).X

@@ -52,3 +52,11 @@ def test_an_error_message_is_text_not_markup() -> None:
 
     result = CliRunner().invoke(runner_app, [])
     assert result.exit_code == 1 and result.stderr == "error: branch [main] of /tmp/gitops.git [bold]\n"
+
+
+def test_an_option_read_from_the_environment_is_read_when_the_command_runs(tmp_path) -> None:
+    """QUEUE_ROOT set after import still counts (a default evaluated at import would miss it)."""
+    (tmp_path / "queue").mkdir()
+    result = CliRunner().invoke(app, ["apps", "fraud", "status"], env={"QUEUE_ROOT": str(tmp_path)})
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "/mnt/flashblade" not in result.output
