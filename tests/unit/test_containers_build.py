@@ -88,3 +88,14 @@ def test_each_settings_object_is_its_own_session(tmp_path: Path) -> None:
     b = settings_from_env({"MLOPS_CACHE_DIR": str(tmp_path)})
     assert a.cache_dir == tmp_path
     assert a.labels()[LABEL_SESSION] != b.labels()[LABEL_SESSION]
+
+
+def test_wheels_the_pool_already_holds_count_like_new_ones() -> None:
+    """pip indents "File was already downloaded": a pin change whose wheels are all in the pool
+    must still list them, or every offline image build fails on its first requirement."""
+    from harness.containers.wheelhouse import _SAVED
+
+    out = ("Collecting six\n  File was already downloaded /pool/six-1.17.0-py2.py3-none-any.whl\n"
+           "Saved /pool/new-1.0-py3-none-any.whl\nSuccessfully downloaded six new\n")
+    assert [m.group("path") for m in _SAVED.finditer(out)] == [
+        "/pool/six-1.17.0-py2.py3-none-any.whl", "/pool/new-1.0-py3-none-any.whl"]
