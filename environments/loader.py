@@ -112,6 +112,11 @@ def load_environment(name_or_path: str | Path = "local", overrides: dict[str, An
     return parse_environment(data, source=_display(path))
 
 
+def with_overrides(env: Environment, overrides: dict[str, Any]) -> Environment:
+    """`env` (as its caller has it, overrides and all) with `overrides` on top, validated again."""
+    return parse_environment(deep_merge(env.model_dump(mode="json"), overrides), source=f"{env.name} (with overrides)")
+
+
 def overrides_of(env: Environment) -> dict[str, Any]:
     """What `env` sets beyond its shipped file, as `load_environment(env.name, overrides)` takes
     it: so a process that has only the name (Pulumi's dynamic providers) rebuilds the same env."""

@@ -81,7 +81,7 @@ def destroy(env_name: str = ENV, provider: str = PROVIDER, git_port: int = GIT) 
                                    tree=render_environment(site.env, repo_url=site.clone_url))
             console.print(f"local store and its keys removed: namespaces {', '.join(removed)}", highlight=False)
         else:
-            with gitops_loop(kubeconfig, workdir=site.state / "argocd", env_name=site.env.name, repo=site.repo,
+            with gitops_loop(kubeconfig, env=site.env, workdir=site.state / "argocd", repo=site.repo,
                              git_port=git_port, argocd_installed=True):
                 result = run("destroy", lambda: stack.destroy(on_output=print))
         deleted = (result.summary.resource_changes or {}).get(OpType.DELETE, 0)

@@ -193,7 +193,7 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             return summary
 
         with step(summary, "argo cd sync") as out, gitops_loop(
-            info.kubeconfig, workdir=site.state / "argocd", env_name=env.name, repo=site.repo, git_port=git_port,
+            info.kubeconfig, env=env, workdir=site.state / "argocd", repo=site.repo, git_port=git_port,
             argocd_installed=True,
         ) as loop:
             statuses = loop.wait_apps(application_names(env, tree), commit, timeout=300)

@@ -2,7 +2,7 @@
 
     >>> from apps.api.app import create_app
     >>> from apps.api.settings import Settings
-    >>> app = create_app(Settings.from_environ({"MODEL_REGISTRY_URI": "file:///tmp/models"}))
+    >>> app = create_app(Settings.from_environ(os.environ))  # the ConfigMap's variables   # doctest: +SKIP
     >>> # uvicorn.run(app, port=5000) or `python -m apps.api`
 """
 

@@ -1,31 +1,20 @@
 """The API's settings: one pydantic object read once from the process environment.
 
-Defaults that the environment files hold (port, batch limit, reload interval) come from
-the `local` environment, so no number is restated here; a deployment sets every variable
-from its own environment (apps/api/workload.py).
+What an environment file decides (port, batch limit, reload interval, request limits) has no
+default here: the Deployment's ConfigMap sets every one (apps/api/workload.py), and a process
+started without one fails naming the variable. The image reads no environment file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from environments import load_environment
-
 
 class SettingsError(ValueError):
     """A bad or missing environment variable; the message is one line naming it."""
-
-
-@lru_cache(maxsize=1)
-def _environment_defaults() -> dict[str, Any]:
-    api = load_environment("local").apps.inference_api
-    return {"port": api.port, "batch_limit": api.batch_limit, "reload_interval_s": api.reload_interval_s,
-            "max_body_bytes": api.body_limit, "max_connections": api.max_connections,
-            "header_timeout_s": api.header_timeout_s, "keep_alive_s": api.keep_alive_s}
 
 
 class Settings(BaseModel):
@@ -67,7 +56,7 @@ class Settings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Read `MODEL_REGISTRY_URI`, `PORT`, ... (the upper-cased field names) from `environ`."""
-        values: dict[str, Any] = dict(_environment_defaults())
+        values: dict[str, Any] = {}
         for name in cls.model_fields:
             raw = environ.get(name.upper())
             if raw is not None and raw != "":

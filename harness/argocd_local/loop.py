@@ -1,8 +1,8 @@
 """The whole GitOps loop on one cluster: a bare repository served by a local git server, Argo
 CD running against the cluster, and the project's own render + publish feeding it.
 
-    with gitops_loop(kubeconfig, workdir=tmp) as loop:
-        published = loop.publish()            # render `local`, commit, push
+    with gitops_loop(kubeconfig, env=env, workdir=tmp) as loop:
+        published = loop.publish()            # render `env`, commit, push
         loop.bootstrap(published)             # AppProject + root app (what `pulumi up` applies)
         loop.wait_settled(published)          # every Application Synced/Healthy at that commit
 """
@@ -10,8 +10,7 @@ CD running against the cluster, and the project's own render + publish feeding i
 from __future__ import annotations
 
 import contextlib
-import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from apps.waiting import wait_for
 from argocd import objects
 from argocd.publish import PublishResult, publish
 from argocd.render import RenderedTree, render_environment
-from environments import load_environment
+from environments.loader import deep_merge, with_overrides
 from environments.model import Environment
 from harness.argocd_local.applications import AppStatus, describe_applications, wait_applications
 from harness.argocd_local.errors import ArgoLocalError
@@ -56,16 +55,9 @@ class Published:
         return application_names(self.env, self.tree)
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, Mapping) else value
-    return out
-
-
 @dataclass
 class GitOpsLoop:
-    env_name: str
+    env: Environment  # the caller's, overrides and all
     client: Client
     git: GitDaemon
     argocd: ArgoCDLocal
@@ -79,11 +71,12 @@ class GitOpsLoop:
         """What Argo CD clones (the git server); publishing writes the bare repository directly."""
         return self.git.url(self.repo_path.name)
 
-    def environment(self, overrides: Mapping[str, Any] | None = None) -> Environment:
-        env = load_environment(self.env_name, _merge({"gitops": {"repo_url": str(self.repo_path)}}, overrides or {}))
+    def environment(self, overrides: dict[str, Any] | None = None) -> Environment:
+        """The loop's environment publishing to its repository, with `overrides` on top."""
+        env = with_overrides(self.env, deep_merge({"gitops": {"repo_url": str(self.repo_path)}}, overrides or {}))
         return for_simulated_nodes(env)  # Argo CD as host processes: a kwok cluster
 
-    def publish(self, overrides: Mapping[str, Any] | None = None) -> Published:
+    def publish(self, overrides: dict[str, Any] | None = None) -> Published:
         env = self.environment(overrides)
         tree = render_environment(env, repo_url=self.repo_url)
         prepare_cluster(self.client, tree)
@@ -144,19 +137,19 @@ def standin_crds(client: Client) -> None:
 
 
 @contextlib.contextmanager
-def gitops_loop(kubeconfig: Path, *, workdir: Path, env_name: str = "local", repo: Path | None = None,
+def gitops_loop(kubeconfig: Path, *, env: Environment, workdir: Path, repo: Path | None = None,
                 git_port: int | None = None, argocd_installed: bool = False) -> Iterator[GitOpsLoop]:
-    """`repo`: the bare repository to serve (default: `workdir/repos/gitops.git`), on `git_port`
-    (default: any); `argocd_installed`: Argo CD's CRDs and configuration are applied already
-    (by the local stack's `pulumi up`)."""
-    env = load_environment(env_name)
+    """`env`: what the loop publishes (the caller's environment, used as given); `repo`: the bare
+    repository to serve (default: `workdir/repos/gitops.git`), on `git_port` (default: any);
+    `argocd_installed`: Argo CD's CRDs and configuration are applied already (by the local
+    stack's `pulumi up`)."""
     client = client_for(kubeconfig)
     standin_crds(client)
     repo = repo or workdir / "repos" / REPO
     with git_daemon(repo.parent, log=workdir / "git-daemon.log", port=git_port) as git, argocd_local(
         kubeconfig, namespace=env.gitops.argocd_namespace, workdir=workdir / "argocd", installed=argocd_installed
     ) as argocd:
-        yield GitOpsLoop(env_name, client, git, argocd, repo)
+        yield GitOpsLoop(env, client, git, argocd, repo)
 
 
 def wait_argocd_running(client: Client, namespace: str, *, timeout: float = 300) -> list[str]:

@@ -3,7 +3,7 @@
 On EKS the apps reach S3 through Pod Identity. The local environment names an S3-compatible
 endpoint instead (`http://minio.ml-storage.svc:9000`); on a cluster that runs pods (kind) this puts
 MinIO behind exactly that Service, creates the environment's buckets, and gives each app namespace
-the optional `s3-credentials` Secret its workloads mount (apps/k8s.py). Keys are fresh per store:
+the optional `s3-credentials` Secret its workloads mount (apps/k8s/pods.py). Keys are fresh per store:
 nothing secret is written to git or to the logs. The host reaches the store through a NodePort on
 a node's address.
 

@@ -37,7 +37,7 @@ def loop(cluster_provider: ClusterProvider, tmp_path_factory: pytest.TempPathFac
     env = load_environment("local")
     workdir = tmp_path_factory.mktemp("argocd-loop")
     with cluster_session(cluster_provider, f"mlops-argocd-{os.getpid()}", env=env) as info:
-        with gitops_loop(info.kubeconfig, workdir=workdir) as running_loop:
+        with gitops_loop(info.kubeconfig, env=env, workdir=workdir) as running_loop:
             yield running_loop
 
 

@@ -98,8 +98,8 @@ def first_up(site: Site) -> auto.UpResult:
 
 @pytest.fixture(scope="module")
 def loop(site: Site, first_up: auto.UpResult) -> Iterator[GitOpsLoop]:
-    with gitops_loop(site.kubeconfig, workdir=site.local.state / "loop", repo=site.repo, git_port=site.local.git_port,
-                     argocd_installed=True) as running_loop:
+    with gitops_loop(site.kubeconfig, env=site.env, workdir=site.local.state / "loop", repo=site.repo,
+                     git_port=site.local.git_port, argocd_installed=True) as running_loop:
         yield running_loop
 
 

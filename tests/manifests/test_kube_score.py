@@ -2,7 +2,7 @@
 
 The second linter next to checkov, built from its Go module into the tool cache like every
 pinned tool. A justified exclusion sits on the object itself: `kube-score/ignore` names the
-tests and `mlops-toolkit.io/kube-score-ignore-why` says why (apps/k8s.py).
+tests and `mlops-toolkit.io/kube-score-ignore-why` says why (apps/k8s/meta.py).
 """
 
 from __future__ import annotations

@@ -1,19 +1,37 @@
-"""Fixtures the unit tests share: a real S3-compatible server (MinIO) and a store on it."""
+"""What the tests under tests/unit share: their markers, and a real S3-compatible server (MinIO)
+with a store on it.
+
+A test here is `unit` (in-process, fast) unless it starts a server process: then it is `process`,
+whether it says so (`pytest.mark.process`) or uses the MinIO server below.
+"""
 
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from apps.storage import S3Store
+from harness.ports import free_port
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE not in item.path.parents:
+            continue
+        if "s3_server" in getattr(item, "fixturenames", ()) and item.get_closest_marker("process") is None:
+            item.add_marker(pytest.mark.process)
+        if item.get_closest_marker("process") is None:
+            item.add_marker(pytest.mark.unit)
 
 
 @dataclass(frozen=True)
@@ -41,9 +59,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     if where == "not built":
         pytest.skip("no S3-compatible server: the toolchain's minio is not built yet "
                     "(`mlops harness toolchain ensure minio`); the containers harness covers S3 with MinIO")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = S3Server(f"http://127.0.0.1:{port}", "unit-" + secrets.token_hex(4), secrets.token_hex(16))
     data = tmp_path_factory.mktemp("minio")
     env = {"MINIO_ROOT_USER": server.access_key, "MINIO_ROOT_PASSWORD": server.secret_key, "HOME": str(data),

@@ -18,12 +18,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from apps.api import workload
 from apps.api.app import create_app
 from apps.api.settings import Settings, SettingsError
 from apps.inference import ModelRegistry, synthetic_dataset, train
 from environments import load_environment
 
-pytestmark = [pytest.mark.unit, pytest.mark.anyio]
+pytestmark = pytest.mark.anyio
 
 SEED_BODY = {"features": list(range(1, 21))}  # the inference seed's curl example
 
@@ -48,8 +49,13 @@ def registry(tmp_path: Path) -> ModelRegistry:
     return ModelRegistry(f"file://{tmp_path}/models")
 
 
+def deployed_environ(registry: ModelRegistry, **env: str) -> dict[str, str]:
+    """What the `local` Deployment's ConfigMap gives the API, with a test registry and `env` on top."""
+    return {**workload.config(load_environment("local")), "MODEL_REGISTRY_URI": registry.uri, **env}
+
+
 def settings_for(registry: ModelRegistry, **env: str) -> Settings:
-    return Settings.from_environ({"MODEL_REGISTRY_URI": registry.uri, **env})
+    return Settings.from_environ(deployed_environ(registry, **env))
 
 
 class Api:
@@ -462,18 +468,19 @@ async def test_sklearn_runtime_by_setting(registry: ModelRegistry, forest) -> No
 # ------------------------------------------------------------------ settings and fault injection
 
 
-def test_settings_defaults_come_from_the_environment_files(registry: ModelRegistry) -> None:
+def test_the_deployments_configmap_gives_what_the_environment_file_says(registry: ModelRegistry) -> None:
     api_env = load_environment("local").apps.inference_api
     settings = settings_for(registry)
-    assert (settings.port, settings.batch_limit, settings.reload_interval_s) == (
-        api_env.port, api_env.batch_limit, api_env.reload_interval_s)
-    assert not settings.fault_injection_allowed and not settings.faults_active
+    assert (settings.port, settings.batch_limit, settings.reload_interval_s, settings.max_body_bytes) == (
+        api_env.port, api_env.batch_limit, api_env.reload_interval_s, api_env.body_limit)
+    assert settings.fault_injection_allowed == api_env.fault_injection_allowed and not settings.faults_active
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"FAULT_LATENCY_MS": "50"}, "FAULT_LATENCY_MS=50 .* FAULT_INJECTION_ALLOWED is false"),
+        ({"FAULT_LATENCY_MS": "50", "FAULT_INJECTION_ALLOWED": "false"},
+         "FAULT_LATENCY_MS=50 .* FAULT_INJECTION_ALLOWED is false"),
         ({"FAULT_ERROR_RATIO": "0.1", "FAULT_INJECTION_ALLOWED": "false"}, "FAULT_ERROR_RATIO=0.1"),
         ({"FAULT_ERROR_RATIO": "2", "FAULT_INJECTION_ALLOWED": "true"}, "FAULT_ERROR_RATIO: .*less than or equal to 1"),
         ({"BATCH_LIMIT": "many"}, "BATCH_LIMIT: .*valid integer.*got 'many'"),
@@ -491,8 +498,26 @@ def test_missing_registry_uri_is_named() -> None:
         Settings.from_environ({})
 
 
+@pytest.mark.parametrize("variable", ["PORT", "BATCH_LIMIT", "RELOAD_INTERVAL_S", "MAX_BODY_BYTES"])
+def test_what_the_environment_file_decides_has_no_default_in_the_image(registry: ModelRegistry, variable: str) -> None:
+    environ = deployed_environ(registry)
+    del environ[variable]
+    with pytest.raises(SettingsError, match=f"^{variable}: Field required"):
+        Settings.from_environ(environ)
+
+
+def test_the_api_process_reads_no_environment_file() -> None:
+    """The image runs `python -m apps.api`: its settings come from its ConfigMap alone."""
+    probe = "import sys, apps.api.__main__; print(sorted(m for m in sys.modules if m.split('.')[0] == 'environments'))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_fault_without_permission_stops_the_server_at_start(registry: ModelRegistry) -> None:
-    env = {"MODEL_REGISTRY_URI": registry.uri, "FAULT_ERROR_RATIO": "0.5", "PATH": "/usr/bin:/bin"}
+    env = {**deployed_environ(registry, FAULT_ERROR_RATIO="0.5", FAULT_INJECTION_ALLOWED="false"),
+           "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "apps.api"], env=env, capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 2, done.stderr

@@ -17,7 +17,7 @@ from apps.waiting import wait_for
 from environments import load_environment
 from harness.load.target import api_process, local_registry
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.process  # the API as its own process on 127.0.0.1
 HEADER_TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 32
 

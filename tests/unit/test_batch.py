@@ -23,7 +23,6 @@ from apps.batch.training import train_sample_model
 from apps.features import Featurizer, HashingEmbedder, TfidfFeaturizer
 from apps.storage import open_store
 
-pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 PARTITION = "20250115"
 

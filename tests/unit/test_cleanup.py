@@ -16,7 +16,6 @@ from apps.cleanup.retention import apply_retention
 from apps.cleanup.settings import CleanupSettings
 from apps.storage import open_store
 
-pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 2, 1, 12, 0, tzinfo=UTC)
 

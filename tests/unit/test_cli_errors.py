@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 
-pytestmark = pytest.mark.unit
 
 NO_SUCH_ENV = "no such environment 'nope'"
 

@@ -12,7 +12,6 @@ from environments.instances import INSTANCE_SHAPES
 from harness.clusters.nodes import GPU_RESOURCE, node_manifests, zones
 from harness.clusters.providers.kind import advertised_gpus, kind_config
 
-pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize("env_name", ["local", "dev", "staging", "prod"])

@@ -10,7 +10,6 @@ from harness.cli import app
 from harness.clusters.errors import UnknownProviderError
 from harness.clusters.providers import LOCAL_PROVIDERS, PROVIDER_NAMES, ClusterInfo, make_provider
 
-pytestmark = pytest.mark.unit
 pytest_plugins = ["pytester"]
 
 # The inner run's test: the provider the plugin makes for the name it was given.

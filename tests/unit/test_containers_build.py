@@ -11,7 +11,6 @@ from harness.containers.base import BaseRecipe
 from harness.containers.images import context_files, copy_sources, input_digest
 from harness.containers.settings import LABEL_SESSION, settings_from_env
 
-pytestmark = pytest.mark.unit
 
 DOCKERFILE = """\
 ARG BASE_IMAGE=python:3.11-slim

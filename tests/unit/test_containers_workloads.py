@@ -8,7 +8,6 @@ from argocd.render import render_environment
 from environments import load_environment
 from harness.containers.workloads import WorkloadNotFound, pod_spec, shape_for, workload_shape
 
-pytestmark = pytest.mark.unit
 
 
 def test_the_api_container_runs_as_its_deployment_says() -> None:

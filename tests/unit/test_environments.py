@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from environments import EnvironmentFileError, environment_names, load_environment
 from harness.cli import app
 
-pytestmark = pytest.mark.unit
 
 
 def test_every_shipped_environment_loads() -> None:

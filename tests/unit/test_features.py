@@ -21,7 +21,6 @@ from apps.features import embedder as embedder_module
 from apps.features.corpus import synthetic_cases
 from apps.features.exceptions import EmbedderUnavailable
 
-pytestmark = pytest.mark.unit
 
 PARAPHRASES = ("Please delete all the personal data you hold about me.",
                "I want you to erase my personal information from your records.")

@@ -25,7 +25,6 @@ from apps.fraud.settings import FraudSettings
 from apps.fraud.stages import FEATURES, RAW, RESULTS, TRAINING, synthetic_transactions
 from apps.waiting import wait_for
 
-pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -13,7 +13,6 @@ from apps.fraud import file_queue as fq_module
 from apps.fraud.exceptions import LeaseLost, QueueError
 from apps.fraud.file_queue import FileQueue
 
-pytestmark = pytest.mark.unit
 
 
 class Clock:

@@ -15,7 +15,6 @@ from harness.containers.settings import settings_from_env
 from harness.stack import LocalSite
 from harness.toolchain.build import cached_path, tools_dir
 
-pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 pytest_plugins = ["pytester"]
 

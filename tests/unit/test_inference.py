@@ -29,7 +29,6 @@ from apps.inference import (
 from apps.inference.registry import _sha256
 from environments.model import Classifier
 
-pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from apps.cli import app
 from apps.inference import ModelRegistry
 
-pytestmark = pytest.mark.unit
 runner = CliRunner()
 
 

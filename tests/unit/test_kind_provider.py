@@ -10,7 +10,6 @@ from harness.clusters.errors import ClusterCommandError
 from harness.clusters.providers import kind
 from harness.clusters.providers.kind import KindProvider
 
-pytestmark = pytest.mark.unit
 
 SLOW = ("Creating cluster ...\nERROR: failed to create cluster: could not find a log line that matches "
         '"Reached target .*Multi-User System.*|detected cgroup v1"')

@@ -12,7 +12,6 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 
 from infra.kube_api import delete_if_present, found, get_or_none, not_found
 
-pytestmark = pytest.mark.unit
 
 
 def api_error(code: int) -> ApiError:

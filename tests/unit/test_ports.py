@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import socket
 
-import pytest
 
 from harness.ports import LOOPBACK, accepting, free_port
 
-pytestmark = pytest.mark.unit
 
 
 def test_a_free_port_can_be_bound_on_loopback_and_nothing_answers_on_it_yet() -> None:

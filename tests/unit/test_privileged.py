@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 
 from harness.containers.privileged import missing_capabilities
 
-pytestmark = pytest.mark.unit
 
 
 def test_a_bounding_set_without_sys_resource_is_named() -> None:

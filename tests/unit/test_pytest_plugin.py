@@ -12,7 +12,6 @@ from testcontainers.core.config import testcontainers_config
 
 from harness.containers.cleanup import reaper_disabled
 
-pytestmark = pytest.mark.unit
 pytest_plugins = ["pytester"]
 
 REPORT_SETTINGS = """

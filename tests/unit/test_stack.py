@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.stack import PASSPHRASE_ENV, diagnostics, passphrase
 
-pytestmark = pytest.mark.unit
 
 FAILED_UP = """Updating (local):
  +  pulumi-python:dynamic:Resource local-gitops-root-app creating (0s)

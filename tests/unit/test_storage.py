@@ -12,7 +12,6 @@ import pytest
 from apps.storage import FileStore, ObjectNotFound, S3Store, StorageError, open_store
 from tests.unit.conftest import S3Server
 
-pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
@@ -22,7 +21,7 @@ def file_store(tmp_path: Path) -> FileStore:
     return store
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.process)])
 def store(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "file":
         return open_store(f"file://{tmp_path}/store")

@@ -13,7 +13,6 @@ from prometheus_client import CollectorRegistry, Counter
 
 from apps.observability import configure_logging, serve_metrics
 
-pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(autouse=True)

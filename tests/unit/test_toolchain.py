@@ -13,7 +13,6 @@ from harness.toolchain.build import cached_path, find_on_path
 from harness.toolchain.errors import GoNotFoundError
 from harness.toolchain.manifest import module_dir, required_version
 
-pytestmark = pytest.mark.unit
 
 CONTRACT_TOOLS = {"kwok", "kwokctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "kind", "minio"}
 

@@ -8,7 +8,6 @@ from rich.console import Console
 from harness.clusters.errors import ClusterError
 from harness.up import StepFailed, StepResult, step, summary_table
 
-pytestmark = pytest.mark.unit
 
 
 def test_steps_record_typed_results_and_a_failure_names_its_step() -> None:
