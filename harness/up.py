@@ -296,13 +296,15 @@ def run_batch_partition(stack: ContainerStack, *, env: Environment) -> dict[str,
     data = stack.s3.create_bucket(f"up-data-{stack.settings.session_id}")
     pcc_registry = f"{data}/models/pcc"
     partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y%m%d")
+    # The CronJob's own environment comes from the rendered tree (runners); what differs here: the
+    # harness's store, the sample source (no upstream data) and the embedder that needs no weights.
     container_env = {**stack.s3.container_env(), "DATA_URI": data, "MODEL_REGISTRY_URI": pcc_registry,
-                     "SOURCE": "sample", "EMBEDDER": "hashing", "TZ": env.apps.batch_pipeline.time_zone}
+                     "SOURCE": "sample", "EMBEDDER": "hashing"}
     image = stack.images.tag("ml-pipeline")
     for command in (["python", "-m", "apps.batch", "train-sample"],
                     ["python", "-m", "apps.batch", "run", "--partition", partition]):
         code, logs = run_to_completion(image=image, settings=stack.settings, network=stack.network,
-                                       command=command, env=container_env, timeout=600)
+                                       command=command, env=container_env, timeout=600, env_name=env.name)
         if code != 0:
             raise StepFailed(f"`{' '.join(command[2:])}` exited {code}:\n{logs[-2000:]}")
     # `run` prints its monitoring record as one JSON document after its log lines.

@@ -80,10 +80,11 @@ class Running:
 
 def _container(image: str, *, settings: ContainersSettings, network: Network | None, name: str,
                env: Mapping[str, str], command: Sequence[str], volumes: Mapping[str, str],
-               keep: bool = False) -> DockerContainer:
-    """The container as the rendered workload that runs `command` runs it (harness/containers/workloads.py);
-    `env` adds to (or overrides) the workload's environment what differs in Docker."""
-    shape = shape_for(command, image=_repository(image))
+               keep: bool = False, env_name: str = "local") -> DockerContainer:
+    """The container as the workload of `env_name`'s rendered tree that runs `command` runs it
+    (harness/containers/workloads.py); `env` adds to (or overrides) the workload's environment
+    what differs in Docker."""
+    shape = shape_for(command, image=_repository(image), env_name=env_name)
     if shape is None:  # an image no workload runs: the restricted profile every workload has
         c = writable(DockerContainer(image, **hardened(settings, keep=keep)))
     else:
@@ -144,11 +145,11 @@ def worker(*, image: str, settings: ContainersSettings, network: Network | None,
 
 def run_to_completion(*, image: str, settings: ContainersSettings, network: Network | None,
                       command: Sequence[str], env: Mapping[str, str], volumes: Mapping[str, str] | None = None,
-                      timeout: float = 600) -> tuple[int, str]:
-    """Run a one-shot container (a Job's pod); returns (exit code, logs); always removed."""
+                      timeout: float = 600, env_name: str = "local") -> tuple[int, str]:
+    """Run a one-shot container (a Job's pod of `env_name`); returns (exit code, logs); always removed."""
     name = unique("ml-pipeline-run", settings)
     c = _container(image, settings=settings, network=network, name=name, env=env, command=command,
-                   volumes=volumes or {})
+                   volumes=volumes or {}, env_name=env_name)
     # A one-shot run may finish before a "running" check: no readiness wait, only the exit.
     with started(c, name) as run:
         code = run.wait_exit(timeout)

@@ -22,7 +22,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from apps.waiting import wait_for
+from argocd.render import render_environment
 from environments.model import Environment
+from harness.containers.runners import API_COMMAND
+from harness.containers.workloads import workload_shape
+from harness.clusters.nodes import simulated_cloud
 from harness.load.errors import TargetError
 from harness.load.seed import seed_registry
 from harness.ports import free_port
@@ -68,17 +72,20 @@ class Faults(BaseModel):
         }
 
 
-def api_settings_env(env: Environment, *, registry_uri: str, port: int, faults: Faults | None = None) -> dict[str, str]:
-    """The API's configuration: its ConfigMap's variables (one source), with this port and registry."""
-    from apps.api import workload
+# What a harness-run API changes in its Deployment's environment: where it listens, the registry
+# it serves from (the harness's store), a quieter log under load, and the test's faults.
+HARNESS_SETTINGS = ("PORT", "MODEL_REGISTRY_URI", "LOG_LEVEL", "FAULT_INJECTION_ALLOWED", "FAULT_LATENCY_MS",
+                    "FAULT_ERROR_RATIO")
 
-    return {
-        **workload.config(env),
-        "PORT": str(port),
-        "MODEL_REGISTRY_URI": registry_uri,
-        "LOG_LEVEL": "WARNING",
-        **(faults or Faults()).api_env(env),
-    }
+
+def api_settings_env(env: Environment, *, registry_uri: str, port: int, faults: Faults | None = None) -> dict[str, str]:
+    """The API's environment as `env`'s rendered Deployment gives it (its ConfigMap and its own
+    variables: harness/containers/workloads.py), with HARNESS_SETTINGS set for this run. A cloud
+    environment renders with stand-in stack outputs: none of them reaches the API's variables."""
+    fault_env = (faults or Faults()).api_env(env)  # refused first: the cheapest, clearest error
+    tree = render_environment(env, cloud=simulated_cloud(env))
+    deployed = workload_shape(tree, API_COMMAND, image="ml-inference-api").environment
+    return {**deployed, "PORT": str(port), "MODEL_REGISTRY_URI": registry_uri, "LOG_LEVEL": "WARNING", **fault_env}
 
 
 def local_registry(root: Path, *, env: Environment) -> str:

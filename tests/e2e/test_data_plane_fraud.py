@@ -11,9 +11,13 @@ import pytest
 from apps.waiting import wait_for
 from harness.containers.plugin import PipelineRunner
 from harness.containers.runners import Running
+from harness.containers.workloads import shape_for
 
 pytestmark = pytest.mark.e2e
-QUEUE_ROOT = "/mnt/flashblade"
+# Where the stages' Deployments mount the shared claim (the rest of their environment comes from
+# the rendered tree too: harness/containers/runners.py).
+STAGE = shape_for(["python", "-m", "apps.fraud", "data-gather"], image="ml-pipeline")
+QUEUE_ROOT = STAGE.environment["QUEUE_ROOT"] if STAGE else "/mnt/flashblade"
 TRANSACTIONS = 600
 
 # Read in a container on the volume (the host does not see inside a Docker volume): queue depths
@@ -43,8 +47,10 @@ def test_every_transaction_reaches_exactly_one_result_across_a_killed_stage(
 ) -> None:
     volume = mlops_pipeline.volume(QUEUE_ROOT)
     mounts = {volume: QUEUE_ROOT}
-    env = {"QUEUE_ROOT": QUEUE_ROOT, "LEASE_S": "3", "MAX_ATTEMPTS": "3", "DEVICE": "cpu", "LOG_LEVEL": "INFO",
-           "MODEL_REGISTRY_URI": f"{mlops_bucket}/fraud-models", "POLL_INTERVAL_S": "0.1", "SEED": "7"}
+    # What differs from the Deployments: short leases (so the killed stage's work comes back
+    # quickly), CPU (no GPU here), the test's registry, a fast poll and a fixed seed.
+    env = {"LEASE_S": "3", "DEVICE": "cpu", "MODEL_REGISTRY_URI": f"{mlops_bucket}/fraud-models",
+           "POLL_INTERVAL_S": "0.1", "SEED": "7"}
     stage_env = {
         # A steady trickle, so the kill below lands while work is in flight.
         "data-gather": {"GATHER_LIMIT": str(TRANSACTIONS), "GATHER_RATE": "40"},

@@ -7,7 +7,7 @@ import pytest
 from argocd.render import render_environment
 from environments import load_environment
 from harness.containers.workloads import WorkloadNotFound, pod_spec, shape_for, workload_shape
-
+from harness.load.target import HARNESS_SETTINGS, Faults, api_settings_env
 
 
 def test_the_api_container_runs_as_its_deployment_says() -> None:
@@ -32,6 +32,17 @@ def test_a_change_in_the_environment_reaches_the_docker_settings() -> None:
                                                   "apps": {"inference_api": {"batch_limit": 64}}})
     shape = workload_shape(render_environment(bigger), ["python", "-m", "apps.api"])
     assert shape.create_kwargs()["mem_limit"] == 3 * 1024**3 and shape.environment["BATCH_LIMIT"] == "64"
+
+
+def test_a_harness_run_api_gets_its_deployments_environment_but_for_what_the_harness_sets() -> None:
+    """The load gates' API (process or container) is the Deployment of the caller's environment."""
+    env = load_environment("local", overrides={"apps": {"inference_api": {"batch_limit": 77}}})
+    deployed = workload_shape(render_environment(env), ["python", "-m", "apps.api"]).environment
+    given = api_settings_env(env, registry_uri="file:///srv/models", port=5999, faults=Faults(latency_ms=5))
+    assert {k: v for k, v in given.items() if k not in HARNESS_SETTINGS} == \
+        {k: v for k, v in deployed.items() if k not in HARNESS_SETTINGS}
+    assert given["BATCH_LIMIT"] == "77"  # the caller's environment, not a fresh load of its file
+    assert (given["PORT"], given["MODEL_REGISTRY_URI"], given["FAULT_LATENCY_MS"]) == ("5999", "file:///srv/models", "5")
 
 
 def test_pipeline_commands_find_their_workload_and_others_get_only_its_security() -> None:
