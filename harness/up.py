@@ -74,7 +74,8 @@ from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
 from harness.containers.services import S3Service
 from harness.containers.settings import ContainersSettings, default_settings
-from harness.load.container import ContainerStack, container_stack
+from harness.containers.stack import ContainerStack, container_stack
+from harness.load.target import api_container
 from harness.stack import GIT_PORT, LocalSite, StackError, run
 from harness.toolchain import ToolchainError, ensure_tools
 from infra.errors import InfraError
@@ -211,8 +212,7 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
                       f"{len(deployments)} Deployments available")
 
         with step(summary, "inference API") as out:
-            registry = stack.registry(env=env)
-            with stack.api(env=env, registry_uri=registry) as api:
+            with api_container(stack, env=env) as api:
                 model = httpx.get(f"{api.url}/v1/model", timeout=10).raise_for_status().json()
                 features = [0.5] * len(model["features"])
                 answer = httpx.post(f"{api.url}/v1/predict", json={"features": features}, timeout=10)

@@ -174,7 +174,7 @@ def seed_store(env: Environment, store: S3Service, *, input_rows: int = 200) -> 
     from apps.features.embedder import load_embedder
     from apps.inference import ModelRegistry
     from apps.storage import open_store
-    from harness.load.seed import seed_registry
+    from harness.containers.seed import seed_registry
 
     with host_credentials(store):
         version = seed_registry(env.model_registry_uri("fraud"), classifier=env.apps.inference_api.classifier,

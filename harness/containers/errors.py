@@ -19,5 +19,9 @@ class ContainerFailedError(ContainersError):
     """A container exited or never became ready; its logs are in the message."""
 
 
+class RegistrySeedError(ContainersError):
+    """A model registry could not be given a model to serve (the seeding process's stderr is in the message)."""
+
+
 class EngineUnavailableError(EngineError):
     """This machine cannot have an engine (dockerd not installed, or no right to start it): tests skip."""

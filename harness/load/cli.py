@@ -56,9 +56,9 @@ def _target(kind: Target, *, env: Environment, url: str | None, faults: Faults, 
         yield url
         return
     if kind is Target.container:
-        from harness.load.container import api_container
+        from harness.load.target import api_in_container
 
-        with api_container(env=env, faults=faults) as container_url:
+        with api_in_container(env=env, faults=faults) as container_url:
             yield container_url
         return
     registry_uri = local_registry(work / "models", env=env)

@@ -1,8 +1,11 @@
-"""Targets for a gate run on this machine: the inference API as a local process.
+"""Targets for a gate run on this machine: the inference API as its container or as a local process.
 
-The container target (the CI path) comes from the containers harness; this one runs the same
-entry point, `python -m apps.api`, as a subprocess on 127.0.0.1 for a quick loop without Docker.
+Both run the API as `env`'s rendered Deployment would (api_settings_env). The container (the CI
+path) comes from the containers harness's stack; the process runs the same entry point,
+`python -m apps.api`, on 127.0.0.1 for a quick loop without Docker.
 
+    >>> with container_stack() as stack, api_container(stack, env=env, faults=Faults()) as api:
+    ...     run_gate(env=env, profile="mixed", target_url=api.url, out_dir=Path(".artifacts/load"))
     >>> uri = local_registry(Path("/tmp/models"), env=env)
     >>> with api_process(env=env, registry_uri=uri) as url:
     ...     run_gate(env=env, profile="single", target_url=url, out_dir=Path(".artifacts/load"), target="process")
@@ -24,11 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from apps.waiting import wait_for
 from argocd.render import render_environment
 from environments.model import Environment
-from harness.containers.runners import API_COMMAND
+from harness.containers.runners import API_COMMAND, API_PORT, Running
+from harness.containers.seed import seed_registry
+from harness.containers.stack import ContainerStack, container_stack
 from harness.containers.workloads import workload_shape
 from harness.clusters.nodes import simulated_cloud
 from harness.load.errors import TargetError
-from harness.load.seed import seed_registry
 from harness.ports import free_port
 from harness.processes import stop_process
 
@@ -86,6 +90,25 @@ def api_settings_env(env: Environment, *, registry_uri: str, port: int, faults: 
     tree = render_environment(env, cloud=simulated_cloud(env))
     deployed = workload_shape(tree, API_COMMAND, image="ml-inference-api").environment
     return {**deployed, "PORT": str(port), "MODEL_REGISTRY_URI": registry_uri, "LOG_LEVEL": "WARNING", **fault_env}
+
+
+@contextlib.contextmanager
+def api_container(stack: ContainerStack, *, env: Environment, registry_uri: str | None = None,
+                  faults: Faults | None = None) -> Iterator[Running]:
+    """The API image of `stack` configured as `env`'s Deployment (with these faults), serving from
+    `registry_uri` (default: a registry of the stack's store seeded with the env's classifier)."""
+    registry_uri = registry_uri or stack.registry(classifier=env.apps.inference_api.classifier)
+    with stack.api(environment=api_settings_env(env, registry_uri=registry_uri, port=API_PORT, faults=faults)) as api:
+        yield api
+
+
+@contextlib.contextmanager
+def api_in_container(*, env: Environment, faults: Faults) -> Iterator[str]:
+    """For the command line: the whole stack and one API container; yields the API's URL."""
+    with container_stack() as stack, api_container(stack, env=env, faults=faults) as api:
+        if not api.url:
+            raise TargetError("the API container published no URL")
+        yield api.url
 
 
 def local_registry(root: Path, *, env: Environment) -> str:

@@ -48,7 +48,8 @@ def start_api(perf_env: Environment, perf_target: str, tmp_path_factory: pytest.
               request: pytest.FixtureRequest) -> StartApi:
     """A factory: `with start_api(Faults(...)) as api:` runs one API with those faults."""
     if perf_target == "container":
-        from harness.load.container import ContainerStack
+        from harness.containers.stack import ContainerStack
+        from harness.load.target import api_container
 
         # The containers harness's session fixtures: engine, images, network, S3 store, cleanup.
         stack = ContainerStack(
@@ -57,11 +58,11 @@ def start_api(perf_env: Environment, perf_target: str, tmp_path_factory: pytest.
             s3=request.getfixturevalue("mlops_s3"),
             settings=request.getfixturevalue("mlops_containers_settings"),
         )
-        uri = stack.registry(env=perf_env)
+        uri = stack.registry(classifier=perf_env.apps.inference_api.classifier)
 
         @contextlib.contextmanager
         def in_container(faults: Faults) -> Iterator[RunningApi]:
-            with stack.api(env=perf_env, registry_uri=uri, faults=faults) as running:
+            with api_container(stack, env=perf_env, registry_uri=uri, faults=faults) as running:
                 assert running.url, "the API container published no URL"
                 yield RunningApi(running.url, lambda: running.logs(80))
 

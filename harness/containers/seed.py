@@ -1,4 +1,4 @@
-"""`python -m harness.load.seed URI [--classifier C]`: make sure a registry serves a model.
+"""`python -m harness.containers.seed URI [--classifier C]`: make sure a registry serves a model.
 
 Runs in its own process so the registry's credentials (S3 keys of a test store) travel in the
 child's environment and never touch ours. Publishes and promotes a seeded model of the
@@ -13,11 +13,11 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from harness.load.errors import TargetError
+from harness.containers.errors import RegistrySeedError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.load.seed")
+    parser = argparse.ArgumentParser(prog="python -m harness.containers.seed")
     parser.add_argument("uri")
     parser.add_argument("--classifier", default="random_forest")
     parser.add_argument("--seed", type=int, default=0)
@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
 def seed_registry(uri: str, *, classifier: str, extra_env: Mapping[str, str] | None = None,
                   timeout_s: float = 300.0) -> str:
     """Run this module in a child process; returns the registry's active version."""
-    argv = [sys.executable, "-m", "harness.load.seed", uri, "--classifier", classifier]
+    argv = [sys.executable, "-m", "harness.containers.seed", uri, "--classifier", classifier]
     proc = subprocess.run(argv, env={**os.environ, **(extra_env or {})}, capture_output=True, text=True,
                           timeout=timeout_s, check=False)
     if proc.returncode != 0:
-        raise TargetError(f"could not seed the model registry {uri}: exit {proc.returncode}:\n{proc.stderr[-2000:]}")
+        raise RegistrySeedError(f"could not seed the model registry {uri}: exit {proc.returncode}:\n{proc.stderr[-2000:]}")
     return proc.stdout.strip().splitlines()[-1]
 
 
