@@ -26,6 +26,11 @@ def name_of(obj: _Stored) -> str:
     return obj.metadata.name
 
 
+def labels_of(obj: _Stored) -> dict[str, str]:
+    """metadata.labels of an object read from the API server (none: an empty dict)."""
+    return dict(obj.metadata.labels or {}) if obj.metadata else {}
+
+
 def service_ports(service: Service) -> list[ServicePort]:
     """spec.ports of a Service read from the API server (none: an empty list)."""
     return list(service.spec.ports or []) if service.spec else []

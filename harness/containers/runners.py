@@ -43,11 +43,11 @@ API_COMMAND = ["python", "-m", "apps.api"]
 
 @dataclass
 class Running:
-    """A started container: its testcontainers handle, a name, and (if it serves) its URL."""
+    """A started container: its testcontainers handle, a name, and (if it serves) its URL ("" if not)."""
 
     container: DockerContainer
     name: str
-    url: str | None = None
+    url: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def logs(self, tail: int = 200) -> str:
@@ -108,7 +108,7 @@ def _repository(image: str) -> str:
 def started(container: DockerContainer, name: str, *, url_port: int | None = None) -> Iterator[Running]:
     container.__enter__()  # removes a half-started container before re-raising
     try:
-        url = base_url(container, url_port) if url_port else None
+        url = base_url(container, url_port) if url_port else ""
         yield Running(container=container, name=name, url=url)
     finally:
         container.stop()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from lightkube import ApiError
 from lightkube.resources.core_v1 import ConfigMap
 
 from apps.waiting import wait_for
@@ -24,6 +24,7 @@ from harness.argocd_local.processes import cached_tool
 from harness.clusters.kube import to_resource
 from harness.clusters.providers import ClusterProvider
 from harness.clusters.session import cluster_session
+from infra.kube_api import get_or_none
 
 # The first test's setup builds Argo CD when the toolchain cache lacks it: about 15 minutes on
 # two busy cores, past the suite's 900s per-test timeout; later runs reuse the build.
@@ -49,13 +50,9 @@ def first(loop: GitOpsLoop) -> Published:
     return published
 
 
-def _live(loop: GitOpsLoop, obj: RenderedObject) -> object | None:
-    try:
-        return loop.client.get(type(to_resource(obj.manifest)), obj.name, namespace=obj.namespace)
-    except ApiError as e:
-        if e.status.code == 404:
-            return None
-        raise
+def _live(loop: GitOpsLoop, obj: RenderedObject) -> Any:
+    """The object as the cluster has it, or None."""
+    return get_or_none(loop.client, type(to_resource(obj.manifest)), obj.name, namespace=obj.namespace)
 
 
 def _changed(old: RenderedTree, new: RenderedTree) -> list[RenderedObject]:
@@ -73,7 +70,7 @@ def _written_by_argocd_since(loop: GitOpsLoop, tree: RenderedTree, app: str, sin
     written = set()
     for obj in tree.app_objects(app):
         live = _live(loop, obj)
-        for entry in (getattr(live, "metadata", None) and live.metadata.managedFields) or []:
+        for entry in (live is not None and live.metadata.managedFields) or []:
             if "argocd" in (entry.manager or "") and entry.time and entry.time >= since:
                 written.add((obj.kind, obj.namespace or "", obj.name))
     return written
@@ -120,7 +117,7 @@ def test_self_heal_restores_a_deleted_object(loop: GitOpsLoop, first: Published)
 
     def restored() -> ConfigMap | None:
         live = _live(loop, config)
-        return live if live is not None and live.metadata.uid != original.metadata.uid else None  # type: ignore[attr-defined]
+        return live if live is not None and live.metadata.uid != original.metadata.uid else None
 
     healed = wait_for(restored, what=f"{config.ref} restored by selfHeal", timeout=180, interval=1.0, describe=loop.diagnostics)
     assert healed.data == config.manifest["data"]

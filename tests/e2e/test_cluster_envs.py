@@ -110,7 +110,7 @@ def _owned_by(pod: Pod, dep: RenderedObject) -> bool:
 
 def _unschedulable(pod: Pod) -> str:
     scheduled = next((c for c in (pod.status.conditions or []) if c.type == "PodScheduled"), None)
-    return scheduled.message if scheduled else "not scheduled"
+    return (scheduled.message or "no message") if scheduled else "not scheduled"
 
 
 def _claims(pod: Pod) -> set[str]:
@@ -171,7 +171,7 @@ def test_hpa_and_pdb_carry_the_environments_numbers(deployed: DeployedEnv) -> No
     # The PDB protects the API's pods: the disruption controller counts them.
     wait_for(
         lambda: (s := deployed.client.get(PodDisruptionBudget, pdb_obj.name, namespace=pdb_obj.namespace).status)
-        and s.expectedPods >= api.autoscaling.min_replicas
+        and (s.expectedPods or 0) >= api.autoscaling.min_replicas
         and s.desiredHealthy == api.pdb_min_available,
         what=f"PDB {pdb_obj.name} counting the API's pods",
         timeout=60,
@@ -205,7 +205,7 @@ def test_backfill_indexed_job_fans_out_over_every_partition(deployed: DeployedEn
     assert job.status.succeeded == days
     assert job.status.completedIndexes == f"0-{days - 1}"
     indexes = {
-        int(p.metadata.annotations["batch.kubernetes.io/job-completion-index"])
+        int((p.metadata.annotations or {})["batch.kubernetes.io/job-completion-index"])
         for p in deployed.client.list(Pod, namespace=ns, labels={"job-name": name})
     }
     assert indexes == set(range(days))

@@ -51,7 +51,7 @@ def test_kwok_cluster_lifecycle_is_idempotent_and_leaves_no_process(kwok: KwokPr
     kwok.delete(name)  # deleting what is gone is a no-op
 
 
-def test_existing_provider_uses_any_kubeconfig_and_never_deletes(deployed_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_existing_provider_uses_any_kubeconfig_and_never_deletes(deployed_env, tmp_path: Path) -> None:
     target = deployed_env("local").cluster
     existing = ExistingProvider(kubeconfig=target.kubeconfig)
     assert existing.unavailable_reason() is None

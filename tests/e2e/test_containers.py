@@ -16,9 +16,11 @@ from pathlib import Path
 
 import docker
 import docker.errors
+from docker.models.containers import Container
 import pytest
 from testcontainers.community.minio import MinioContainer
 from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
 
 from apps.waiting import wait_for
 from harness.containers.build import ImageSet
@@ -90,7 +92,7 @@ def test_testcontainers_minio_module_uses_the_local_image_without_pulling(
 
 
 def test_store_is_reachable_from_the_host_and_from_containers_on_the_network(
-    mlops_s3: S3Service, mlops_base_image: str, mlops_network: object, mlops_containers_settings: ContainersSettings
+    mlops_s3: S3Service, mlops_base_image: str, mlops_network: Network, mlops_containers_settings: ContainersSettings
 ) -> None:
     bucket = mlops_s3.create_bucket("reach-test")
     mlops_s3.client().put_object(Bucket="reach-test", Key="k", Body=b"v")
@@ -119,8 +121,8 @@ def test_cleanup_removes_only_what_this_harness_left(
                                                      labels=settings.labels())
         created["foreign"] = client.containers.create(mlops_base_image, ["sleep", "60"],
                                                       labels={"someone.else": "true"})
-        assert any(created["dead"].name in r for r in remove_stale(client, mine))
-        assert any(created["mine"].name in r for r in remove_session(client, mine))
+        assert any(str(created["dead"].name) in r for r in remove_stale(client, mine))
+        assert any(str(created["mine"].name) in r for r in remove_session(client, mine))
         left = {c.id for c in client.containers.list(all=True)}
         assert created["dead"].id not in left and created["mine"].id not in left
         assert created["other"].id in left and created["foreign"].id in left
@@ -166,7 +168,7 @@ def _child_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     child = subprocess.Popen([sys.executable, "-c", AS_TERMINAL_JOB, "-q", "-p", "no:cacheprovider", "--rootdir",
                               str(tmp_path), str(tmp_path / "test_child.py")],
                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    container_id = wait_for(lambda: ready.exists() and ready.read_text(), what="the child run's container",
+    container_id = wait_for(lambda: ready.read_text() if ready.exists() else None, what="the child run's container",
                             timeout=300, describe=lambda: f"child exit code: {child.poll()}")
     return child, container_id
 
@@ -199,14 +201,14 @@ def test_a_killed_run_is_swept_by_the_next_session(
     assert left.labels[LABEL_PID] == str(child.pid)
     assert state_of_running(left)
     removed = remove_stale(mlops_docker.client, mlops_containers_settings)
-    assert any(left.name in r for r in removed)
+    assert any(str(left.name) in r for r in removed)
     with pytest.raises(docker.errors.NotFound):
         mlops_docker.client.containers.get(container_id)
 
 
-def state_of_running(container: object) -> bool:
-    container.reload()  # type: ignore[attr-defined]
-    return bool(container.attrs["State"]["Running"])  # type: ignore[attr-defined]
+def state_of_running(container: Container) -> bool:
+    container.reload()
+    return bool(container.attrs["State"]["Running"])
 
 
 KEEP_TEST = """\

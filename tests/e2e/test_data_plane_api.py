@@ -70,12 +70,12 @@ class Caller:
             thread.join(timeout=30)
 
 
-def _start(mlops_inference_api, registry: ModelRegistry) -> Running:  # type: ignore[no-untyped-def]
+def _start(mlops_inference_api, registry: ModelRegistry) -> Running:
     return mlops_inference_api(MODEL_REGISTRY_URI=registry.uri, RELOAD_INTERVAL_S=RELOAD_S, LOG_LEVEL="INFO")
 
 
 def test_api_predicts_and_switches_to_a_promoted_version_with_no_failed_request(
-    mlops_inference_api, registry: ModelRegistry  # type: ignore[no-untyped-def]
+    mlops_inference_api, registry: ModelRegistry
 ) -> None:
     v1 = registry.publish(train(DATA, seed=1))
     registry.promote(v1)
@@ -102,7 +102,7 @@ def test_api_predicts_and_switches_to_a_promoted_version_with_no_failed_request(
 
 
 def test_a_corrupted_version_is_refused_and_the_last_good_one_keeps_serving(
-    mlops_inference_api, registry: ModelRegistry  # type: ignore[no-untyped-def]
+    mlops_inference_api, registry: ModelRegistry
 ) -> None:
     good = registry.publish(train(DATA, seed=1))
     registry.promote(good)

@@ -22,6 +22,7 @@ from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import ConfigMap, Namespace
+from pulumi.automation import OpType
 
 from apps.addons import prometheus_crds
 from apps.api import workload as api_workload
@@ -87,7 +88,8 @@ def test_the_main_job_runs_every_step_on_real_pods(loop: Loop) -> None:
     assert "succeeded" in steps["batch pipeline"]
     # Argo CD is pods in the cluster, on the image built from the pinned module (no host process).
     ns = loop.env.gitops.argocd_namespace
-    workloads = [*loop.client.list(Deployment, namespace=ns), *loop.client.list(StatefulSet, namespace=ns)]
+    workloads: list[Deployment | StatefulSet] = [*loop.client.list(Deployment, namespace=ns),
+                                                 *loop.client.list(StatefulSet, namespace=ns)]
     assert {w.metadata.name for w in workloads} >= {"argocd-application-controller", "argocd-repo-server",
                                                     "argocd-server", "argocd-redis"}
     images = {c.image for w in workloads for c in w.spec.template.spec.containers}
@@ -105,8 +107,9 @@ def test_the_hpa_reads_cpu_and_memory_from_metrics_server(loop: Loop) -> None:
     def measured() -> dict[str, int] | None:
         hpa = loop.client.get(HorizontalPodAutoscaler, api_workload.DEPLOYMENT, namespace=ns)
         current = {m.resource.name: m.resource.current.averageUtilization
-                   for m in (hpa.status.currentMetrics or []) if m.resource and m.resource.current}
-        return current if {"cpu", "memory"} <= current.keys() and None not in current.values() else None
+                   for m in (hpa.status.currentMetrics or [])
+                   if m.resource and m.resource.current and m.resource.current.averageUtilization is not None}
+        return current if {"cpu", "memory"} <= current.keys() else None
 
     utilization = wait_for(measured, what="the API's HPA to read CPU and memory utilization", timeout=240,
                            interval=5.0, describe=lambda: str(loop.client.get(
@@ -170,7 +173,7 @@ def test_destroy_cascades_through_argocd_in_the_cluster(loop: Loop) -> None:
     ns = loop.env.gitops.argocd_namespace
     app_namespaces = {o.name for o in render_environment(loop.env).app_objects() if o.kind == "Namespace"}
     result = run("destroy", lambda: loop.site.stack(loop.kubeconfig).destroy())
-    assert (result.summary.resource_changes or {}).get("delete", 0) > 0
+    assert (result.summary.resource_changes or {}).get(OpType.DELETE, 0) > 0
     # The cascade ran before Argo CD went: no workload of any app is left, and Argo CD is gone.
     assert not [d.metadata.name for n in app_namespaces for d in loop.client.list(Deployment, namespace=n)]
     assert not list(loop.client.list(Deployment, namespace=ns))

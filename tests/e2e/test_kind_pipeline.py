@@ -16,6 +16,7 @@ import secrets
 import textwrap
 import threading
 from collections.abc import Iterator
+from typing import Literal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -37,7 +38,7 @@ from apps.fraud.settings import FraudSettings
 from apps.fraud.stages import featurize, synthetic_transactions
 from apps.inference import ModelRegistry, synthetic_dataset, train
 from apps.inference.registry import ACTIVE_FILE, ONNX_FILE, ActivePointer
-from apps.storage import open_store
+from apps.storage import ObjectStore, open_store
 from apps.waiting import wait_for
 from argocd import catalog
 from argocd.render import RenderedObject, RenderedTree, render_environment
@@ -45,6 +46,7 @@ from environments import load_environment
 from environments.model import Environment
 from harness.clusters.deploy import Applied, apply_tree, trigger_cronjob, wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
+from harness.clusters.fields import labels_of, name_of
 from harness.clusters.kube import client_for
 from harness.clusters.localstore import deploy_store, seed_store, store_address
 from harness.clusters.probes import PROBE_UID, job_logs, run_script, script_job
@@ -71,10 +73,10 @@ class Deployed:
     def namespaces(self) -> list[str]:
         return [*self.applied.namespaces, store_address(self.env)[1], *SYSTEM_NAMESPACES]
 
-    def registry(self, family: str) -> ModelRegistry:
+    def registry(self, family: Literal["fraud", "pcc"]) -> ModelRegistry:
         return ModelRegistry(self.env.model_registry_uri(family), endpoint_url=self.store.endpoint_url)
 
-    def data_store(self):  # type: ignore[no-untyped-def]
+    def data_store(self) -> ObjectStore:
         return open_store(self.env.storage.data_uri, endpoint_url=self.store.endpoint_url)
 
     def diagnostics(self) -> str:
@@ -115,7 +117,7 @@ def deployed(kind_cluster: ClusterInfo, mlops_images: ImageSet, host_s3: pytest.
     try:
         for dep in applied.of_kind("Deployment"):
             if dep.manifest["spec"]["replicas"]:
-                wait_deployment_available(client, dep.name, dep.namespace, timeout=ROLLOUT_S)
+                wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=ROLLOUT_S)
         # model-build has proven it starts; left running, it would promote a model trained on the
         # pipeline's own rows into the registry the API serves, in the middle of the API's checks.
         _scale(deployed, "model-build", fraud_workload.namespace(env), 0)
@@ -128,10 +130,10 @@ def deployed(kind_cluster: ClusterInfo, mlops_images: ImageSet, host_s3: pytest.
 def _fresh_namespaces(client: Client, tree: RenderedTree) -> None:
     """A kept cluster (--keep-cluster) still holds an earlier run's queues and Jobs: start clean."""
     names = [o.name for o in tree.app_objects() if o.kind == "Namespace"]
-    present = {ns.metadata.name for ns in client.list(Namespace)} & set(names)
+    present = {name_of(ns) for ns in client.list(Namespace)} & set(names)
     for name in present:
         client.delete(Namespace, name)
-    wait_for(lambda: not ({ns.metadata.name for ns in client.list(Namespace)} & present),
+    wait_for(lambda: not ({name_of(ns) for ns in client.list(Namespace)} & present),
              what=f"namespaces {sorted(present)} of an earlier run deleted", timeout=ROLLOUT_S, interval=1)
 
 
@@ -201,14 +203,14 @@ def test_every_deployment_runs_its_project_image_as_pod_security_restricted_dema
     assert len(pods) == sum(wanted.values()), [p.metadata.name for p in pods]
     assert {c.image for p in pods for c in p.spec.containers} == {env.image(api_workload.IMAGE),
                                                                   env.image(fraud_workload.IMAGE)}
-    for ns in {p.metadata.namespace for p in pods}:
-        labels = client.get(Namespace, ns).metadata.labels
+    for ns in {str(p.metadata.namespace) for p in pods}:
+        labels = labels_of(client.get(Namespace, ns))
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted", ns
     provider = KindProvider()
     for pod in pods:
         assert all(s.ready and s.restartCount == 0 for s in pod.status.containerStatuses), pod.status.containerStatuses
         # Not only admitted as restricted: the working process runs unprivileged on a read-only root.
-        out = provider.kubectl(kind_cluster.name, "exec", "-n", pod.metadata.namespace, pod.metadata.name, "--",
+        out = provider.kubectl(kind_cluster.name, "exec", "-n", str(pod.metadata.namespace), name_of(pod), "--",
                                "python", "-c", _SELF_CHECK)
         # kubectl's own notices may come with the output: the check's line is the one it marks.
         [line] = [line for line in out.splitlines() if line.startswith("self-check ")] or [out]
@@ -244,7 +246,7 @@ print(json.dumps(answers))
 def call_service(deployed: Deployed, *, rounds: int = 1) -> list[tuple[int, dict]]:
     out = probe(deployed, _CALL_SERVICE, namespace=api_workload.namespace(deployed.env),
                 env={"URL": _service_url(deployed.env), "BODY": json.dumps(SEED_001_REQUEST), "ROUNDS": str(rounds)})
-    return [tuple(a) for a in json.loads(out.strip().splitlines()[-1])]  # type: ignore[misc]
+    return [(int(status), body) for status, body in json.loads(out.strip().splitlines()[-1])]
 
 
 def test_the_api_answers_seed_001s_requests_through_its_service_from_inside_the_cluster(deployed: Deployed) -> None:
@@ -261,7 +263,8 @@ def _slice_endpoints(deployed: Deployed) -> dict[str, bool]:
     """Pod name -> ready, as the Service's EndpointSlices list them."""
     slices = deployed.client.list(EndpointSlice, namespace=api_workload.namespace(deployed.env),
                                   labels={"kubernetes.io/service-name": api_workload.SERVICE})
-    return {e.targetRef.name: bool(e.conditions and e.conditions.ready) for s in slices for e in (s.endpoints or [])}
+    return {str(e.targetRef.name): bool(e.conditions and e.conditions.ready)
+            for s in slices for e in (s.endpoints or []) if e.targetRef}
 
 
 def test_a_pod_whose_readiness_fails_leaves_the_service_and_rejoins_once_ready(deployed: Deployed) -> None:
@@ -279,7 +282,7 @@ def test_a_pod_whose_readiness_fails_leaves_the_service_and_rejoins_once_ready(d
     pointer = ActivePointer(version=bad, history=[], updated_at=datetime.now(UTC))
     registry.store.put_bytes(ACTIVE_FILE, pointer.model_dump_json().encode())
     try:
-        before = {p.metadata.name for p in client.list(Pod, namespace=ns, labels={"app.kubernetes.io/name": "inference-api"})}
+        before = {name_of(p) for p in client.list(Pod, namespace=ns, labels={"app.kubernetes.io/name": "inference-api"})}
         victim = sorted(before)[0]
         client.delete(Pod, victim, namespace=ns)
 
@@ -312,14 +315,14 @@ def test_the_pcc_cronjob_run_by_hand_writes_the_partition_and_its_monitoring_rec
     cron = next(o for o in deployed.applied.of_kind("CronJob") if o.app == "batch-pipeline")
     partition = yesterday_utc()
     job = trigger_cronjob(deployed.client, cron.name, ns, job_name=f"pcc-by-hand-{secrets.token_hex(3)}")
-    wait_job_complete(deployed.client, job.metadata.name, ns, timeout=ROLLOUT_S)
+    wait_job_complete(deployed.client, name_of(job), ns, timeout=ROLLOUT_S)
     store = deployed.data_store()
     [record] = [r for r in read_monitoring(store, partition) if r["status"] == "succeeded"][-1:]
     assert record["rows_in"] == 200 and record["rows_out"] + record["rows_rejected"] == 200 and record["rows_out"] > 0
     output = read_output(store, partition)
     assert output.num_rows == record["rows_out"]
     assert set(output.column("run_id").to_pylist()) == {record["run_id"]}
-    logs = job_logs(deployed.client, job.metadata.name, ns)
+    logs = job_logs(deployed.client, name_of(job), ns)
     assert record["run_id"] in logs, logs[-2000:]
 
 
@@ -342,7 +345,7 @@ def test_the_cleanup_cronjob_removes_what_retention_says_and_keeps_the_rest(depl
     ns = cleanup_workload.namespace(deployed.env)
     cron = next(o for o in deployed.applied.of_kind("CronJob") if o.app == "cleanup")
     job = trigger_cronjob(deployed.client, cron.name, ns, job_name=f"cleanup-by-hand-{secrets.token_hex(3)}")
-    wait_job_complete(deployed.client, job.metadata.name, ns, timeout=ROLLOUT_S)
+    wait_job_complete(deployed.client, name_of(job), ns, timeout=ROLLOUT_S)
     keys = set(store.list("runs/kind-"))
     assert keys == {"runs/kind-ok-old/config.json", "runs/kind-ok-old/status.json",  # data gone, record kept
                     *(f"runs/{r}/{f}" for r in ("kind-ok-new", "kind-failed-new")
@@ -423,15 +426,15 @@ def test_every_transaction_is_scored_exactly_once_across_a_deleted_stage_pod(dep
     [victim] = client.list(Pod, namespace=ns, labels={"app.kubernetes.io/component": "preprocessing-gpu"})
     [gather] = client.list(Pod, namespace=ns, labels={"app.kubernetes.io/component": "data-gather"})
     scored_before = peek(deployed)["results"]
-    client.delete(Pod, victim.metadata.name, namespace=ns, grace_period=0)
+    client.delete(Pod, name_of(victim), namespace=ns, grace_period=0)
     assert gather.status.phase == "Running"  # transactions keep coming while the stage is gone
     wait_deployment_available(client, "preprocessing-gpu", ns, timeout=ROLLOUT_S)
     wait_for(lambda: peek(deployed)["results"] > scored_before + 100, what="scoring to go on after the kill",
              timeout=ROLLOUT_S, interval=1.0, describe=lambda: json.dumps(peek(deployed)))
     # Stop the source and learn how many it sent (its last words, as it shuts down).
     [gather] = client.list(Pod, namespace=ns, labels={"app.kubernetes.io/component": "data-gather"})
-    assert gather.status.containerStatuses[0].restartCount == 0  # one process: its count is the whole input
-    follower = LogFollower(client, gather.metadata.name, ns)
+    assert (gather.status.containerStatuses or [])[0].restartCount == 0  # one process: its count is the whole input
+    follower = LogFollower(client, name_of(gather), ns)
     _scale(deployed, "data-gather", ns, 0)
     stopped = [json.loads(line) for line in follower.wait(60) if "data_gather_stopped" in line]
     assert stopped, follower.lines[-20:]
@@ -449,5 +452,5 @@ def test_every_transaction_is_scored_exactly_once_across_a_deleted_stage_pod(dep
         assert depth["pending"] == depth["processing"] == depth["committing"] == depth["dead-letter"] == 0, depth
     # The GPU variants ran on a node with no GPU driver: they said so and scored on the CPU.
     for pod in client.list(Pod, namespace=ns, labels={"app.kubernetes.io/component": "inference-gpu"}):
-        logs = "".join(client.log(pod.metadata.name, namespace=ns))
+        logs = "".join(client.log(name_of(pod), namespace=ns))
         assert "gpu_unavailable_cpu_fallback" in logs, logs[-2000:]

@@ -20,6 +20,7 @@ from lightkube.resources.core_v1 import Node, Pod
 from apps.waiting import wait_for
 from harness.clusters.deploy import wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
+from harness.clusters.fields import labels_of, name_of
 from harness.clusters.kube import apply_manifest, client_for
 from harness.clusters.probes import PROBE_UID, restricted_container
 from harness.clusters.providers.base import ClusterInfo
@@ -76,8 +77,8 @@ def test_nodes_are_real_kubelets_on_containerd_one_worker_per_node_group(client:
     # Every node's kube-proxy reached the API server (on a worker it resolves the control plane's
     # name through the pods' resolver) and programmed the Services, the API server's first.
     def services_programmed() -> list[str]:
-        rules = {n.metadata.name: subprocess.run(["docker", "exec", n.metadata.name, "iptables-save", "-t", "nat"],
-                                                 capture_output=True, text=True, check=False).stdout for n in nodes}
+        rules = {name_of(n): subprocess.run(["docker", "exec", name_of(n), "iptables-save", "-t", "nat"],
+                                            capture_output=True, text=True, check=False).stdout for n in nodes}
         return [name for name, text in rules.items() if "default/kubernetes:https" not in text]
 
     wait_for(lambda: not services_programmed(), what="kube-proxy's Service rules on every node", timeout=120,
@@ -86,15 +87,15 @@ def test_nodes_are_real_kubelets_on_containerd_one_worker_per_node_group(client:
         info = node.status.nodeInfo
         assert info.kubeletVersion == "v1.33.13" and info.containerRuntimeVersion == "containerd://2.1.4"
         assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
-    workers = {n.metadata.labels.get("eks.amazonaws.com/nodegroup"): n for n in nodes
-               if "node-role.kubernetes.io/control-plane" not in n.metadata.labels}
+    workers = {labels_of(n).get("eks.amazonaws.com/nodegroup", "none"): n for n in nodes
+               if "node-role.kubernetes.io/control-plane" not in labels_of(n)}
     assert sorted(workers) == ["cpu", "gpu"]
-    assert workers["cpu"].metadata.labels["workload"] == "cpu" and not workers["cpu"].spec.taints
+    assert labels_of(workers["cpu"])["workload"] == "cpu" and not workers["cpu"].spec.taints
     gpu = workers["gpu"]
-    assert gpu.metadata.labels["workload"] == "gpu"
+    assert labels_of(gpu)["workload"] == "gpu"
     assert [(t.key, t.effect) for t in gpu.spec.taints] == [("nvidia.com/gpu", "NoSchedule")]
     # Simulated GPUs: the scheduler counts them, no device plugin hands them out.
-    assert gpu.status.allocatable["nvidia.com/gpu"] == "4"
+    assert (gpu.status.allocatable or {})["nvidia.com/gpu"] == "4"
     assert wait_deployment_available(client, "coredns", "kube-system", timeout=180)
     assert wait_deployment_available(client, "local-path-provisioner", "local-path-storage", timeout=180)
 
@@ -135,7 +136,7 @@ def test_a_restricted_pod_on_the_other_node_reaches_the_service_by_name_on_a_pro
                         {"name": "data", "persistentVolumeClaim": {"claimName": "claim"}}]}}}})
     wait_job_complete(client, "client", NS, timeout=180)
     [pod] = client.list(Pod, namespace=NS, labels={"job-name": "client"})
-    logs = "\n".join(client.log(pod.metadata.name, namespace=NS))
+    logs = "\n".join(client.log(name_of(pod), namespace=NS))
     assert f"uid {PROBE_UID}" in logs and "caps 0000000000000000" in logs, logs
     assert "root filesystem refused the write: 30" in logs, logs  # EROFS
     assert "volume writable" in logs and "service answered" in logs, logs

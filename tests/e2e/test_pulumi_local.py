@@ -24,6 +24,7 @@ from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 from pulumi import automation as auto
+from pulumi.automation import OpType
 
 from argocd import objects
 from argocd.render import render_environment
@@ -137,7 +138,7 @@ def test_up_applies_argocd_and_the_bootstrap_and_publishes(site: Site, first_up:
     missing = [f"{m['kind']} {m['metadata']['name']}" for m in expected if not _exists(site.client, m)]
     assert not missing, f"the stack reported success but the cluster lacks: {missing}"
     ns = site.client.get(Namespace, site.env.gitops.argocd_namespace)
-    assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert (ns.metadata.labels or {})["pod-security.kubernetes.io/enforce"] == "baseline"
     # the publish step committed the tree Argo CD will clone, and the output names that commit
     commit = first_up.outputs["gitops_commit"].value
     assert site.commits()[0] == commit
@@ -169,7 +170,7 @@ def test_up_restores_an_object_deleted_by_hand(site: Site, loop: GitOpsLoop) -> 
     site.client.delete(ConfigMap, "argocd-rbac-cm", namespace=ns)
     again = run("up", lambda: site.stack().up(refresh=True))
     changes = again.summary.resource_changes or {}
-    assert changes.get("create") == 1 and set(changes) == {"create", "same"}, again.stdout[-3000:]
+    assert changes.get(OpType.CREATE) == 1 and set(changes) == {OpType.CREATE, OpType.SAME}, again.stdout[-3000:]
     assert site.client.get(ConfigMap, "argocd-rbac-cm", namespace=ns).metadata.name == "argocd-rbac-cm"
 
 
@@ -207,7 +208,7 @@ def test_destroy_removes_what_the_stack_made_and_leaves_git_history(site: Site, 
     except Exception:
         print(describe_applications(site.client, site.env.gitops.argocd_namespace), loop.argocd.logs(), sep="\n")
         raise
-    assert result.summary.resource_changes.get("delete") == len(_stack_objects(site)) + 1 + 3, result.stdout[-3000:]
+    assert result.summary.resource_changes.get(OpType.DELETE) == len(_stack_objects(site)) + 1 + 3, result.stdout[-3000:]
     left = [f"{m['kind']} {m['metadata']['name']}" for m in _stack_objects(site) if _exists(site.client, m)]
     assert not left, f"destroy left {left}"
     # the root application's cascade (Argo CD, still running) took the apps' workloads with it
