@@ -508,7 +508,9 @@ def test_what_the_environment_file_decides_has_no_default_in_the_image(registry:
 
 def test_the_api_process_reads_no_environment_file() -> None:
     """The image runs `python -m apps.api`: its settings come from its ConfigMap alone."""
-    probe = "import sys, apps.api.__main__; print(sorted(m for m in sys.modules if m.split('.')[0] == 'environments'))"
+    # __main__ and what its serve() imports when it runs
+    modules = "apps.api.__main__, apps.api.app, apps.api.limits, apps.observability"
+    probe = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'environments'))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
