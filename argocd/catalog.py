@@ -10,6 +10,7 @@ from apps.addons import metrics_server, prometheus_crds
 from apps.addons.charts import CHARTS, Chart
 from apps.api import workload as api
 from apps.batch import workload as batch
+from apps.bootstrap import workload as bootstrap
 from apps.cleanup import workload as cleanup
 from apps.fraud import workload as fraud
 from apps.k8s import Obj
@@ -66,6 +67,8 @@ class AppSpec(Generic[W]):
 
 
 APPS: tuple[AppSpec[AppWorkload], ...] = (
+    # Each model family's first model, before the apps that serve it (apps/bootstrap).
+    AppSpec(bootstrap.APP, bootstrap, wave=-1, enabled=bootstrap.enabled),
     AppSpec(api.APP, api, wave=0, enabled=lambda e: e.apps.inference_api.enabled),
     AppSpec(batch.APP, batch, wave=0, enabled=lambda e: e.apps.batch_pipeline.enabled),
     AppSpec(fraud.APP, fraud, wave=0, enabled=lambda e: e.apps.fraud_pipeline.enabled),

@@ -21,9 +21,13 @@ SizingStrategy = Literal["minimal", "balanced", "performance"]
 WorkloadClass = Literal["api", "worker", "job"]
 Classifier = Literal["random_forest", "logistic_regression"]
 LoadProfileName = Literal["single", "batch", "mixed", "scale"]
-# A model family has its own registry (its own active version): the fraud model is served by
-# the fraud pipeline's inference stage and the inference API; the PCC model by the batch pipeline.
-ModelFamily = Literal["fraud", "pcc"]
+# A model family has its own registry (its own active version) and its own contract (models:
+# below): the inference API serves `inference` (seed 001's 20 features), the fraud pipeline's
+# inference stage `fraud` (17 transaction features), the batch pipeline `pcc` (case vectors).
+ModelFamily = Literal["inference", "fraud", "pcc"]
+# Where a family's first model comes from (apps/bootstrap): a synthetic dataset of the declared
+# features, synthetic card transactions featurised as the fraud stages do, synthetic PCC cases.
+TrainingSource = Literal["synthetic", "fraud_transactions", "pcc_cases"]
 
 # Kubernetes quantities ("250m", "1"; "512Mi"), checked by the parser every room computes with.
 CpuQuantity = Annotated[str, AfterValidator(checked_cpu)]
@@ -238,7 +242,10 @@ class InferenceApi(Strict):
     enabled: bool = True
     namespace: DnsLabel
     sizing: SizingStrategy
-    classifier: Classifier
+    # The family it serves; its contract must be the one the API's clients send (`features`).
+    model_family: ModelFamily = "inference"
+    # What a request carries: a count (names f0, f1, ...) or the names in order (seed 001: 20).
+    features: int | list[str]
     port: int = Field(ge=1024, le=65535)
     autoscaling: Autoscaling
     pdb_min_available: int = Field(ge=0)
@@ -359,6 +366,77 @@ class Apps(Strict):
     batch_pipeline: BatchPipeline
     fraud_pipeline: FraudPipeline
     cleanup: Cleanup
+
+
+# ---------------------------------------------------------------- model families
+
+
+class ModelTraining(Strict):
+    """Where a family's first model comes from, trained in the cluster by its bootstrap Job."""
+
+    source: TrainingSource
+    rows: int = Field(ge=100, le=1_000_000)
+    seed: int = Field(default=0, ge=0)
+    # pcc_cases only: the case vectors' embedder, the same the batch pipeline computes them with.
+    embedder: Literal["minilm", "hashing"] | None = None
+    # The Job's requests and limits: the strategy's `job` class.
+    sizing: SizingStrategy = "balanced"
+
+    @model_validator(mode="after")
+    def _embedder(self) -> ModelTraining:
+        if (self.source == "pcc_cases") != (self.embedder is not None):
+            raise ValueError(f"embedder is set for the pcc_cases source only (source is {self.source!r}, "
+                             f"embedder {self.embedder!r})")
+        return self
+
+
+class ModelContract(Strict):
+    """A model family's contract: every version its registry promotes takes these features and
+    gives these classes, so no replica ever serves a different schema from its siblings."""
+
+    # A count (names f0, f1, ...) or the names in order; omitted where the training source
+    # defines them (pcc_cases: the featurizer's), then pinned in the registry by the first model.
+    features: int | list[str] | None = None
+    classes: list[int] = Field(default=[0, 1], min_length=2)
+    classifier: Classifier
+    training: ModelTraining
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: int | list[str] | None) -> int | list[str] | None:
+        if isinstance(value, int) and not 1 <= value <= 100_000:
+            raise ValueError(f"a feature count is 1..100000, got {value}")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError("feature names: at least one, each once")
+        return value
+
+    @model_validator(mode="after")
+    def _source_defines(self) -> ModelContract:
+        if (self.features is None) != (self.training.source == "pcc_cases"):
+            raise ValueError("features are declared for every training source but pcc_cases, whose featurizer "
+                             f"defines them (source {self.training.source!r}, features {self.features!r})")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes are unique, got {self.classes}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        return feature_names(self.features)
+
+
+def feature_names(features: int | list[str] | None) -> list[str] | None:
+    """A declared feature list: the names, with a count meaning f0 .. f<count-1>."""
+    if isinstance(features, int):
+        return [f"f{i}" for i in range(features)]
+    return None if features is None else list(features)
+
+
+def _features(names: list[str] | None) -> str:
+    return "features defined by its featurizer" if names is None else f"{len(names)} features [{', '.join(names[:3])}, ...]"
+
+
+def _schema(names: list[str] | None, classes: list[int]) -> str:
+    return f"{_features(names)}, classes {classes}"
 
 
 # ---------------------------------------------------------------- storage, images, gitops
@@ -553,6 +631,7 @@ class Environment(Strict):
     node_groups: dict[DnsLabel, NodeGroup] = Field(min_length=1)
     sizing: dict[SizingStrategy, dict[WorkloadClass, Resources]]
     apps: Apps
+    models: dict[ModelFamily, ModelContract]
     storage: Storage
     images: Images
     gitops: GitOps
@@ -591,6 +670,7 @@ class Environment(Strict):
             # Else the CPU variants would run in silence where the operator asked for GPUs.
             raise ValueError("apps.fraud_pipeline.use_gpu is true but node_groups has no group of kind gpu: "
                              "add one or set use_gpu: false")
+        self._models_declared()
         for profile_name, profile in self.perf.profiles.items():
             if profile.batch_size > self.apps.inference_api.batch_limit:
                 raise ValueError(
@@ -630,6 +710,35 @@ class Environment(Strict):
                     f"{demand} GPUs but {where} offer {pool}: add GPU capacity, lower the replicas or set use_gpu: false"
                 )
         return self
+
+    def _model_users(self) -> list[tuple[str, ModelFamily]]:
+        """(app field, family) of every enabled app that serves a model family."""
+        apps = self.apps
+        users: list[tuple[str, bool, ModelFamily]] = [
+            ("apps.inference_api", apps.inference_api.enabled, apps.inference_api.model_family),
+            ("apps.fraud_pipeline", apps.fraud_pipeline.enabled, "fraud"),
+            ("apps.batch_pipeline", apps.batch_pipeline.enabled, "pcc"),
+        ]
+        return [(field, family) for field, enabled, family in users if enabled]
+
+    @property
+    def families_in_use(self) -> list[ModelFamily]:
+        """The model families some enabled app serves: each gets a bootstrap Job and a registry."""
+        return sorted({family for _, family in self._model_users()})
+
+    def _models_declared(self) -> None:
+        for field, family in self._model_users():
+            if family not in self.models:
+                raise ValueError(f"{field} uses model family {family!r}, which models declares not "
+                                 f"(declared: {sorted(self.models)})")
+        api = self.apps.inference_api
+        if api.enabled:
+            contract, sent = self.models[api.model_family], feature_names(api.features)
+            if contract.feature_names != sent:
+                raise ValueError(
+                    f"apps.inference_api.model_family: family {api.model_family!r} takes "
+                    f"{_schema(contract.feature_names, contract.classes)}, but the API's clients send "
+                    f"{_features(sent)} (apps.inference_api.features): point the API at a family of its schema")
 
     # Derived views, so no room recomputes them differently.
 

@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = ModelRegistry(settings.model_registry_uri, endpoint_url=settings.s3_endpoint_url)
         state = ModelState(registry, runtime=settings.runtime, metrics=metrics, threads=settings.runtime_threads,
-                           retry_base_s=settings.reload_interval_s)
+                           retry_base_s=settings.reload_interval_s, contract=settings.model_contract)
         app.state.model = state
         if settings.faults_active:
             log.warning("fault_injection_active", latency_ms=settings.fault_latency_ms,

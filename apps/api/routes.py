@@ -79,7 +79,7 @@ async def model_info(request: Request) -> Response:
     model = state.current
     last_error = state.last_error.model_dump(mode="json") if state.last_error else None
     if model is None:
-        return _json(503, {"detail": "no verified model loaded yet", "last_reload_error": last_error})
+        return _json(503, {"detail": _not_ready(request), "last_reload_error": last_error})
     meta = model.metadata
     info = ModelInfo(
         version=meta.version, classifier=meta.classifier, backend=model.predictor.backend,
@@ -91,6 +91,17 @@ async def model_info(request: Request) -> Response:
         active_version=state.active if state.active != meta.version else None,
     )
     return Response(info.model_dump_json().encode(), media_type="application/json")
+
+
+def _not_ready(request: Request) -> str:
+    """Why no model serves yet: the last refusal, or the family's first model still to come."""
+    state = request.app.state.model
+    if state.last_error:
+        return str(state.last_error.error)
+    if state.active is None:
+        return (f"no model version promoted yet in {state.registry.uri}: the family's bootstrap Job trains and "
+                "promotes its first one (this replica loads it within RELOAD_INTERVAL_S)")
+    return "no verified model loaded yet"
 
 
 @router.get("/health")
@@ -112,8 +123,7 @@ async def readyz(request: Request) -> Response:
     """Readiness: only once a verified model is loaded."""
     state = request.app.state.model
     if state.current is None:
-        reason = state.last_error.error if state.last_error else "no model loaded yet"
-        return _json(503, {"status": "not ready", "reason": reason})
+        return _json(503, {"status": "not ready", "reason": _not_ready(request)})
     return _json(200, {"status": "ready", "model_version": state.current.version})
 
 

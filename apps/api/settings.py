@@ -7,10 +7,13 @@ started without one fails naming the variable. The image reads no environment fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from apps.inference.dataset import FeatureSchema
 
 
 class SettingsError(ValueError):
@@ -21,6 +24,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_registry_uri: str = Field(pattern=r"^(file|s3)://.+")
+    # The family's contract as JSON ({"features": [...], "classes": [...]}): a version of another
+    # schema is never loaded. Unset: the registry's recorded contract, else the first model's.
+    model_contract: FeatureSchema | None = None
     s3_endpoint_url: str | None = None
     host: str = "0.0.0.0"
     port: int = Field(ge=1, le=65535)
@@ -39,6 +45,16 @@ class Settings(BaseModel):
     fault_injection_allowed: bool = False
     fault_latency_ms: float = Field(default=0.0, ge=0, le=60_000)
     fault_error_ratio: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("model_contract", mode="before")
+    @classmethod
+    def _contract_json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'expected JSON {{"features": [...], "classes": [...]}} ({e})') from None
 
     @model_validator(mode="after")
     def _faults_need_permission(self) -> Settings:

@@ -18,7 +18,7 @@ import structlog
 
 from apps.api.metrics import ApiMetrics
 from apps.api.schemas import ReloadError
-from apps.inference import ModelRegistry, Predictor, load_runtime
+from apps.inference import FeatureSchema, ModelRegistry, Predictor, load_runtime
 from apps.inference.registry import ModelMetadata
 
 log = structlog.get_logger()
@@ -61,8 +61,9 @@ class ModelState:
     """
 
     def __init__(self, registry: ModelRegistry, *, runtime: str, metrics: ApiMetrics, threads: int = 1,
-                 retry_base_s: float = 1.0) -> None:
+                 retry_base_s: float = 1.0, contract: FeatureSchema | None = None) -> None:
         self.registry = registry
+        self.contract = contract
         self.runtime = runtime
         self.threads = threads
         self.metrics = metrics
@@ -75,8 +76,9 @@ class ModelState:
     def _load(self, version: str) -> LoadedModel:
         """Blocking: verify, build the runtime and warm it up, off the event loop."""
         current = self.current
-        # A hot swap keeps the API's contract: a version with another feature schema needs a new rollout.
-        expected = current.metadata.feature_schema if current else None
+        # Every replica holds the same contract (its ConfigMap's, else the family's recorded one), so
+        # none can serve another schema than its siblings, whatever is promoted or when it starts.
+        expected = self.contract or self.registry.contract() or (current.metadata.feature_schema if current else None)
         artifact = self.registry.load(version, expected_schema=expected)
         predictor = load_runtime(artifact, prefer=self.runtime, threads=self.threads)  # type: ignore[arg-type]
         schema = artifact.schema

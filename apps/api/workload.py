@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from apps import k8s
 from apps.addons import charts
+from apps.inference.families import declared_schema
 from apps.k8s import AppMeta, Obj
 from environments.model import Environment
 
@@ -36,9 +37,13 @@ def namespace(env: Environment) -> str:
 def config(env: Environment) -> dict[str, str]:
     """The API's environment (contract in apps/api): everything but secrets."""
     api = env.apps.inference_api
+    schema = declared_schema(env.models[api.model_family])
+    assert schema is not None, "the environment model requires declared features for the API's family"
     data = {
         "PORT": str(api.port),
-        "MODEL_REGISTRY_URI": env.model_registry_uri("fraud"),
+        "MODEL_REGISTRY_URI": env.model_registry_uri(api.model_family),
+        # Every replica refuses a model of another schema: no mixed fleet, whatever is promoted.
+        "MODEL_CONTRACT": schema.model_dump_json(),
         "BATCH_LIMIT": str(api.batch_limit),
         "RELOAD_INTERVAL_S": str(api.reload_interval_s),
         "MAX_BODY_BYTES": str(api.body_limit),

@@ -4,6 +4,7 @@ from apps.inference.classifiers import CLASSIFIERS, make_classifier
 from apps.inference.dataset import Dataset, FeatureSchema, synthetic_dataset
 from apps.inference.errors import (
     ArtifactError,
+    ContractMismatch,
     DatasetError,
     InferenceError,
     NoActiveVersion,
@@ -16,7 +17,7 @@ from apps.inference.runtime import OnnxPredictor, Predictor, SklearnPredictor, l
 from apps.inference.training import Metrics, TrainedModel, train
 
 __all__ = [
-    "CLASSIFIERS", "ArtifactError", "Dataset", "DatasetError", "FeatureSchema", "InferenceError", "Metrics",
+    "CLASSIFIERS", "ArtifactError", "ContractMismatch", "Dataset", "DatasetError", "FeatureSchema", "InferenceError", "Metrics",
     "ModelArtifact", "ModelMetadata", "ModelRegistry", "NoActiveVersion", "OnnxPredictor", "Predictor",
     "RegistryError", "RuntimeUnavailable", "SchemaMismatch", "SklearnPredictor", "TrainedModel",
     "load_runtime", "make_classifier", "select_providers", "synthetic_dataset", "train",

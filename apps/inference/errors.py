@@ -32,5 +32,9 @@ class SchemaMismatch(ArtifactError):
     """The artifact's feature schema differs from the one expected by the caller or by its own files."""
 
 
+class ContractMismatch(RegistryError):
+    """A schema that differs from the family's contract: never promoted, never declared over it."""
+
+
 class RuntimeUnavailable(InferenceError):
     """The requested serving runtime cannot load the artifact."""

@@ -8,6 +8,7 @@ Layout under the registry URI:
     versions/<version>/CHECKSUM        sha256 of metadata.json, written last: a version without it
                                        is incomplete and invisible
     active.json                        the promoted version and the history rollback walks back
+    contract.json                      the family's feature schema: every promoted version has it
 
     >>> registry = ModelRegistry("file:///tmp/example-models")
     >>> version = registry.publish(trained)          # doctest: +SKIP
@@ -30,7 +31,7 @@ import onnx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from apps.inference.dataset import FeatureSchema
-from apps.inference.errors import ArtifactError, NoActiveVersion, RegistryError, SchemaMismatch
+from apps.inference.errors import ArtifactError, ContractMismatch, NoActiveVersion, RegistryError, SchemaMismatch
 from apps.inference.training import ONNX_INPUT, ONNX_PROBABILITIES, Metrics, TrainedModel
 from apps.storage import ObjectNotFound, ObjectStore, StorageError, open_store
 
@@ -39,10 +40,17 @@ SKLEARN_FILE = "model.pkl"
 METADATA_FILE = "metadata.json"
 CHECKSUM_FILE = "CHECKSUM"
 ACTIVE_FILE = "active.json"
+CONTRACT_FILE = "contract.json"
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def describe(schema: FeatureSchema) -> str:
+    """A schema in one line: count, the first names, classes."""
+    names = ", ".join(schema.features[:3]) + (", ..." if schema.n_features > 3 else "")
+    return f"{schema.n_features} features [{names}], classes {schema.classes}"
 
 
 class FileDigest(BaseModel):
@@ -141,9 +149,49 @@ class ModelRegistry:
         self.store.put_bytes(self._key(version, CHECKSUM_FILE), f"{_sha256(meta_bytes)}\n".encode())
         return version
 
+    def declare(self, schema: FeatureSchema) -> FeatureSchema:
+        """Pin the family's contract (first call), or check it is `schema`; ContractMismatch otherwise.
+
+        A family keeps its schema for life: a model of another schema is another family, so that
+        no replica can ever serve a different schema from its siblings.
+        """
+        current = self.contract()
+        if current is None:
+            self.store.put_bytes(CONTRACT_FILE, schema.model_dump_json(indent=2).encode())
+            return schema
+        if current != schema:
+            raise ContractMismatch(f"{self.uri}: the family's contract is {describe(current)}, not {describe(schema)}: "
+                                   "a model of another schema is another family (its own registry URI)")
+        return current
+
+    def contract(self) -> FeatureSchema | None:
+        """The family's contract, None before its first declaration."""
+        try:
+            raw = self.store.get_bytes(CONTRACT_FILE)
+        except ObjectNotFound:
+            return None
+        try:
+            return FeatureSchema.model_validate_json(raw)
+        except ValidationError as e:
+            raise RegistryError(f"{self.uri}: {CONTRACT_FILE} is unreadable ({e.errors()[0]['msg']}); restore it "
+                                "from the store's history") from None
+
+    def _check_contract(self, version: str) -> None:
+        """Refuse `version` where its schema differs from the family's contract."""
+        contract = self.contract()
+        if contract is None:
+            return
+        schema = self.load(version, with_sklearn=False).schema
+        if schema != contract:
+            raise ContractMismatch(f"{self.uri}: version {version!r} takes {describe(schema)}, but the family's "
+                                   f"contract is {describe(contract)}: not promoted; train it on the contract's "
+                                   "features or publish it to another family")
+
     def promote(self, version: str) -> None:
-        """Make `version` the one servers load; it is verified first, so a corrupt one is never promoted."""
+        """Make `version` the one servers load; it is verified first, so a corrupt one, or one that
+        breaks the family's contract, is never promoted."""
         self.load(version)
+        self._check_contract(version)
         try:
             current = self._read_active()
         except NoActiveVersion:
@@ -162,6 +210,7 @@ class ModelRegistry:
             if previous == current.version:
                 continue
             self.load(previous)  # refuses to roll back onto a version that has since been corrupted
+            self._check_contract(previous)
             self._write_active(ActivePointer(version=previous, history=history, updated_at=datetime.now(UTC)))
             return previous
         raise RegistryError(
@@ -235,10 +284,9 @@ class ModelRegistry:
         self._check_onnx_schema(version, blobs[ONNX_FILE], metadata.feature_schema)
         if expected_schema is not None and expected_schema != metadata.feature_schema:
             raise SchemaMismatch(
-                f"feature schema {metadata.feature_schema.n_features} features {metadata.feature_schema.features[:3]}..."
-                f" classes {metadata.feature_schema.classes} differs from the expected {expected_schema.n_features} "
-                f"features {expected_schema.features[:3]}... classes {expected_schema.classes}; promote a version "
-                "trained on the expected schema", uri=self.uri, version=version)
+                f"feature schema {describe(metadata.feature_schema)} differs from the expected "
+                f"{describe(expected_schema)}; promote a version trained on the expected schema",
+                uri=self.uri, version=version)
         return ModelArtifact(version=version, metadata=metadata, onnx_bytes=blobs[ONNX_FILE],
                              sklearn_bytes=blobs.get(SKLEARN_FILE, b""))
 

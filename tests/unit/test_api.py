@@ -167,6 +167,9 @@ async def test_not_ready_until_a_model_is_promoted(registry: ModelRegistry, fore
         assert (await api.client.get("/health")).json()["model_loaded"] is False
         ready = await api.client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+        # The reason says what it waits for, on both routes an operator reads.
+        assert "no model version promoted yet" in ready.json()["reason"] and "bootstrap Job" in ready.json()["reason"]
+        assert "no model version promoted yet" in (await api.client.get("/v1/model")).json()["detail"]
         for route in ("/v1/predict", "/predict-single"):
             response = await api.client.post(route, json=SEED_BODY)
             assert response.status_code == 503 and "no verified model" in response.json()["detail"]
@@ -382,6 +385,21 @@ async def test_hot_reload_refuses_a_schema_change(registry: ModelRegistry, fores
         assert info["version"] == v1 and "differs from the expected 20 features" in info["last_reload_error"]["error"]
 
 
+async def test_a_fresh_replica_never_serves_another_schema_than_its_contract(registry: ModelRegistry, forest) -> None:
+    """Seed 001's story: the fraud family's 17-feature model promoted where the API looks; a replica
+    that starts then stays unready (out of its Service) instead of answering 20-feature requests 422."""
+    other = train(synthetic_dataset(n_samples=300, n_features=17, seed=2), classifier="logistic_regression")
+    registry.promote(registry.publish(other))
+    async for api in _started(settings_for(registry)):
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 503
+        assert "17 features" in ready.json()["reason"] and "expected 20 features" in ready.json()["reason"]
+        registry.promote(v2 := registry.publish(forest))
+        assert await api.state.refresh()
+        assert (await api.client.post("/predict-single", json=SEED_BODY)).status_code == 200
+        assert (await api.client.get("/v1/model")).json()["version"] == v2
+
+
 async def test_corrupt_active_version_with_nothing_verified_before_it_is_never_served(
     registry: ModelRegistry, forest
 ) -> None:
@@ -486,6 +504,8 @@ def test_the_deployments_configmap_gives_what_the_environment_file_says(registry
         ({"BATCH_LIMIT": "many"}, "BATCH_LIMIT: .*valid integer.*got 'many'"),
         ({"MODEL_REGISTRY_URI": "gs://x"}, "MODEL_REGISTRY_URI: String should match"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: "),
+        ({"MODEL_CONTRACT": "20 features"}, "MODEL_CONTRACT: .*JSON"),
+        ({"MODEL_CONTRACT": '{"features": [], "classes": [0, 1]}'}, "MODEL_CONTRACT: .*at least 1 item"),
     ],
 )
 def test_bad_settings_are_one_line_errors(registry: ModelRegistry, env: dict[str, str], message: str) -> None:

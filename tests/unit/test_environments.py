@@ -200,3 +200,40 @@ def test_seed_001_network_is_expressible() -> None:
     assert (net.public_subnet_cidrs, net.private_subnet_cidrs) == (["10.0.1.0/24", "10.0.2.0/24"],
                                                                    ["10.0.10.0/24", "10.0.11.0/24"])
     assert default.network.public_subnet_cidrs is None  # computed by default
+
+
+def test_each_app_has_its_own_model_family_and_the_api_takes_seed_001s_20_features() -> None:
+    from apps.fraud.records import FEATURE_NAMES
+
+    for name in environment_names():
+        env = load_environment(name)
+        assert env.apps.inference_api.model_family == "inference"
+        assert env.models["inference"].feature_names == [f"f{i}" for i in range(20)]
+        # The fraud family's contract is the fraud stages' own feature order, written once in apps.
+        assert env.models["fraud"].feature_names == list(FEATURE_NAMES)
+        assert env.models["pcc"].feature_names is None  # the featurizer defines them
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"apps": {"inference_api": {"model_family": "fraud"}}},
+     "apps.inference_api.model_family: family 'fraud' takes 17 features [log_amount, hour_sin, hour_cos, ...], "
+     "classes [0, 1], but the API's clients send 20 features [f0, f1, f2, ...] (apps.inference_api.features)"),
+    ({"apps": {"inference_api": {"model_family": "pcc"}}},
+     "family 'pcc' takes features defined by its featurizer"),
+    ({"models": {"inference": {"training": {"source": "pcc_cases", "embedder": "hashing"}}}},
+     "models.inference: Value error, features are declared for every training source but pcc_cases"),
+    ({"models": {"fraud": {"training": {"embedder": "hashing"}}}},
+     "models.fraud.training: Value error, embedder is set for the pcc_cases source only"),
+    ({"models": {"inference": {"classes": [1, 1]}}}, "classes are unique, got [1, 1]"),
+    ({"models": {"inference": {"features": 0}}}, "a feature count is 1..100000, got 0"),
+])
+def test_an_incoherent_model_contract_is_refused_naming_both_schemas(overrides: dict, expected: str) -> None:
+    with pytest.raises(EnvironmentFileError) as info:
+        load_environment("local", overrides=overrides)
+    assert expected in str(info.value)
+
+
+def test_the_api_may_serve_another_family_of_its_own_schema() -> None:
+    env = load_environment("local", overrides={
+        "apps": {"inference_api": {"model_family": "fraud", "features": list(load_environment().models["fraud"].features or [])}}})
+    assert env.apps.inference_api.model_family == "fraud"

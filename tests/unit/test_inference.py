@@ -13,6 +13,7 @@ import pytest
 from apps.inference import (
     CLASSIFIERS,
     ArtifactError,
+    ContractMismatch,
     Dataset,
     DatasetError,
     FeatureSchema,
@@ -228,6 +229,37 @@ def test_expected_schema_mismatch_is_refused(registry: ModelRegistry, forest) ->
     registry.load(version, expected_schema=forest.schema)
     with pytest.raises(SchemaMismatch, match="differs from the expected 21 features"):
         registry.load(version, expected_schema=FeatureSchema.numbered(21, [0, 1]))
+
+
+def test_a_promotion_that_breaks_the_familys_contract_is_refused(registry: ModelRegistry, forest) -> None:
+    registry.declare(forest.schema)
+    registry.promote(good := registry.publish(forest))
+    narrow = train(synthetic_dataset(n_samples=300, n_features=17, seed=2), classifier="logistic_regression")
+    wrong = registry.publish(narrow)
+    with pytest.raises(ContractMismatch) as info:
+        registry.promote(wrong)
+    message = str(info.value)
+    assert f"version {wrong!r} takes 17 features [f0, f1, f2, ...]" in message
+    assert "the family's contract is 20 features [f0, f1, f2, ...], classes [0, 1]" in message
+    assert registry.active_version() == good  # nothing changed
+
+
+def test_a_familys_contract_is_declared_once_and_kept(registry: ModelRegistry, forest) -> None:
+    assert registry.contract() is None
+    assert registry.declare(forest.schema) == forest.schema == registry.contract()
+    assert registry.declare(forest.schema) == forest.schema  # idempotent
+    with pytest.raises(ContractMismatch, match="contract is 20 features .* not 17 features"):
+        registry.declare(FeatureSchema.numbered(17, [0, 1]))
+    assert registry.contract() == forest.schema
+
+
+def test_rollback_onto_a_version_of_another_schema_is_refused(registry: ModelRegistry, forest) -> None:
+    narrow = train(synthetic_dataset(n_samples=300, n_features=17, seed=2), classifier="logistic_regression")
+    registry.promote(registry.publish(narrow))  # before the family had a contract
+    registry.declare(forest.schema)
+    registry.promote(registry.publish(forest))
+    with pytest.raises(ContractMismatch, match="takes 17 features"):
+        registry.rollback()
 
 
 # ------------------------------------------------------------------ runtimes
