@@ -100,6 +100,14 @@ def enabled_charts(env: Environment) -> list[Chart]:
     return [c for c in CHARTS if c.enabled(env)]
 
 
+def model_families(env: Environment, app: str) -> list[str]:
+    """The model families whose registries `app` reads (or, for the bootstrap and the fraud
+    pipeline's model-build, writes): what its role may touch of the models bucket."""
+    serves: dict[str, list[str]] = {api.APP: [env.apps.inference_api.model_family], batch.APP: ["pcc"],
+                                    fraud.APP: ["fraud"], bootstrap.APP: list(env.families_in_use)}
+    return serves.get(app, [])
+
+
 def role_holders() -> set[str]:
     """Every name an IAM role may be rendered for: the apps and the add-ons that call AWS."""
     return {a.name for a in APPS} | {c.name for c in CHARTS if c.service_account}

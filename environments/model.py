@@ -758,6 +758,11 @@ class Environment(Strict):
     def resources(self, strategy: SizingStrategy, workload: WorkloadClass) -> Resources:
         return self.sizing[strategy][workload]
 
+    @property
+    def api_model(self) -> ModelContract:
+        """The contract of the family the inference API serves."""
+        return self.models[self.apps.inference_api.model_family]
+
     def model_registry_uri(self, family: ModelFamily) -> str:
         return f"{self.storage.models_uri.rstrip('/')}/{family}"
 

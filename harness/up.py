@@ -44,12 +44,14 @@ from rich.table import Table
 
 from apps.api import workload as api_workload
 from apps.batch import workload as batch_workload
+from apps.bootstrap import workload as bootstrap_workload
 from apps.batch.output import read_monitoring
 from apps.batch.settings import yesterday_utc
 from apps.cli_errors import fail
 from apps.k8s import PART_OF
 from apps.storage import open_store
-from apps.waiting import WaitTimeoutError
+from apps.inference import ModelRegistry
+from apps.waiting import WaitTimeoutError, wait_for
 from argocd.errors import GitOpsError
 from argocd.publish import mask
 from argocd.render import RenderedTree, render_environment
@@ -175,8 +177,9 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
                 console.print(f"git server for Argo CD: {cluster_provider.serve_git(site.cluster, site.repo.parent)}",
                               highlight=False)
                 store = deploy_store(client, env, image=images.tag("minio"), tree=tree)
-                seeded = seed_store(env, store)
-                out[0] += f"; store at {env.storage.endpoint_url} with model {seeded}"
+                # What an operator brings: input data. The models come from the bootstrap Jobs.
+                partition = seed_store(env, store)
+                out[0] += f"; store at {env.storage.endpoint_url} with input {partition}"
             console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
 
         with step(summary, "pulumi up") as out:
@@ -254,8 +257,12 @@ def _in_cluster_steps(summary: list[StepResult], client: Client, *, env: Environ
         pods = [p for ns in {o.namespace for o in tree.app_objects() if o.namespace}
                 for p in client.list(Pod, namespace=ns, labels={"app.kubernetes.io/part-of": PART_OF})
                 if p.status and p.status.phase == "Running"]
+        models = wait_for(lambda: _first_models(env, store), what="every model family's bootstrap Job to promote "
+                          "its first model", timeout=600, interval=2.0,
+                          describe=lambda: dump(client, [bootstrap_workload.NAMESPACE]))
         out[0] = (f"{len(statuses)}/{len(statuses)} Applications Synced and Healthy at {commit[:12]}, "
-                  f"{len(deployments)} Deployments available, {len(pods)} pods Running")
+                  f"{len(deployments)} Deployments available, {len(pods)} pods Running; models "
+                  + ", ".join(f"{family} {version}" for family, version in models.items()))
 
     with step(summary, "inference API") as out:
         ns = api_workload.namespace(env)
@@ -278,6 +285,14 @@ def _in_cluster_steps(summary: list[StepResult], client: Client, *, env: Environ
         console.print_json(json.dumps(record, default=str))
         out[0] = (f"partition {record['partition']} by the CronJob's Job {job_name}: {record['rows_in']} in, "
                   f"{record['rows_out']} out, {record['rows_rejected']} rejected, {record['status']}")
+
+
+def _first_models(env: Environment, store: S3Service) -> dict[str, str] | None:
+    """Each family's active version once every family has one (its bootstrap Job's), else None."""
+    with host_credentials(store):
+        active = {f: ModelRegistry(env.model_registry_uri(f), endpoint_url=store.endpoint_url).active_version()
+                  for f in env.families_in_use}
+    return {f: v for f, v in active.items() if v} if all(active.values()) else None
 
 
 # Seed 001's request through the Service, from inside the cluster (a restricted pod), stdlib only.

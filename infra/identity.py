@@ -6,9 +6,11 @@ What each workload may touch is a table, read by the tests:
     inference-api   models: read                 image: ml-inference-api
     batch-pipeline  data: read/write, models: read
     fraud-pipeline  models: read/write (model-build publishes)
+    model-bootstrap models: read/write (each family's first model)
     cleanup         data: read and delete (retention)
 
-and each may pull only its own image. Namespaces and service accounts come from the
+where models means only the registries of the families the workload serves
+(`argocd.catalog.model_families`), and each may pull only its own image. Namespaces and service accounts come from the
 GitOps catalog (`argocd.render.service_accounts`), never restated here. The add-ons' roles
 (`infra/addons.py`) are bound the same way, by `ServiceAccountTrust.role`.
 """
@@ -40,6 +42,7 @@ ACCESS: dict[str, Access] = {
     "inference-api": Access(models="read"),
     "batch-pipeline": Access(data="read_write", models="read"),
     "fraud-pipeline": Access(models="read_write"),
+    "model-bootstrap": Access(models="read_write"),
     "cleanup": Access(data="delete"),
 }
 
@@ -50,6 +53,8 @@ class Workload:
     namespace: str
     service_account: str
     image: str
+    # The model families whose registries (models prefix/<family>/) it may touch.
+    model_families: tuple[str, ...] = ()
 
     @property
     def access(self) -> Access:
@@ -75,7 +80,11 @@ def access_policy(*, workload: Workload, data_bucket_arn: pulumi.Input[str], dat
         statements += policies.bucket_access(sid="Data", bucket_arn=data_bucket_arn, prefix=data_prefix,
                                              write=access.data == "read_write", delete_only=access.data == "delete")
     if access.models != "none":
-        statements += policies.bucket_access(sid="Models", bucket_arn=models_bucket_arn, prefix=models_prefix,
+        if not workload.model_families:
+            raise InfraError(f"app {workload.app!r} reads models but serves no model family: name its families "
+                             "in argocd.catalog.model_families")
+        statements += policies.bucket_access(sid="Models", bucket_arn=models_bucket_arn,
+                                             prefix=[f"{models_prefix}{f}/" for f in workload.model_families],
                                              write=access.models == "read_write")
     if access.data != "none" or access.models != "none":
         writes = access.data in ("read_write", "delete") or access.models == "read_write"

@@ -104,7 +104,8 @@ class MlPlatform(pulumi.ComponentResource):
                                     oidc_provider_arn=self.cluster.oidc_provider_arn,
                                     oidc_issuer=self.cluster.oidc_issuer)
         data, models = BucketRef.parse(env.storage.data_uri), BucketRef.parse(env.storage.models_uri)
-        workloads = tuple(Workload(app=a, namespace=ns, service_account=sa, image=images[a])
+        workloads = tuple(Workload(app=a, namespace=ns, service_account=sa, image=images[a],
+                                   model_families=tuple(catalog.model_families(env, a)))
                           for a, ns, sa in service_accounts(env))
         self.identity = Identity(f"{name}-identity", IdentityArgs(
             cluster_name_literal=spec.cluster.name, trust=trust,

@@ -7,6 +7,7 @@ cluster created (the add-ons' tag conditions).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -79,18 +80,22 @@ def irsa_trust(*, oidc_provider_arn: pulumi.Input[str], issuer_host: pulumi.Inpu
     })
 
 
-def bucket_access(*, sid: str, bucket_arn: pulumi.Input[str], prefix: str, write: bool,
+def bucket_access(*, sid: str, bucket_arn: pulumi.Input[str], prefix: str | Sequence[str], write: bool,
                   delete_only: bool = False) -> list[dict[str, Any]]:
-    """List one prefix of one bucket; read (and write) its objects."""
-    objects = pulumi.Output.concat(bucket_arn, "/", prefix, "*") if prefix else pulumi.Output.concat(bucket_arn, "/*")
+    """List one prefix (or several) of one bucket; read (and write) its objects."""
+    prefixes = [prefix] if isinstance(prefix, str) else list(prefix)
     actions = list(S3_READ_OBJECT_ACTIONS)
     if write:
         actions += S3_WRITE_OBJECT_ACTIONS
     if delete_only:
         actions = ["s3:GetObject", "s3:DeleteObject"]
     listing: dict[str, Any] = {"Sid": f"{sid}List", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn}
-    if prefix:
-        listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    if prefixes != [""]:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}}
+        objects: Any = [pulumi.Output.concat(bucket_arn, "/", p, "*") for p in prefixes]
+        objects = objects[0] if len(objects) == 1 else objects
+    else:
+        objects = pulumi.Output.concat(bucket_arn, "/*")
     return [listing, {"Sid": f"{sid}Objects", "Effect": "Allow", "Action": actions, "Resource": objects}]
 
 

@@ -31,5 +31,5 @@ def training_set(contract: ModelContract) -> Dataset:
 
     assert training.embedder is not None  # required for pcc_cases by the environment model
     featurizer = Featurizer(load_embedder(training.embedder), TfidfFeaturizer.reference())
-    texts, labels = synthetic_cases(training.rows, seed=training.seed)
-    return Dataset.from_arrays(featurizer.transform(texts), labels, features=featurizer.feature_names)
+    texts, cases = synthetic_cases(training.rows, seed=training.seed)
+    return Dataset.from_arrays(featurizer.transform(texts), cases, features=featurizer.feature_names)

@@ -51,7 +51,7 @@ def load_table(path: Path, *, label: str) -> Dataset:
 def train_command(
     registry: str | None = RegistryOpt,
     endpoint_url: str | None = EndpointOpt,
-    env: str = typer.Option("local", "--env", help="Environment whose apps.inference_api.classifier is the default."),
+    env: str = typer.Option("local", "--env", help="Environment whose inference API's model family gives the default classifier."),
     classifier: str | None = typer.Option(None, help="random_forest | logistic_regression; default from --env."),
     data: Path | None = typer.Option(None, help="CSV or Parquet training data; default a synthetic dataset."),
     label: str = typer.Option("label", help="The label column of --data."),
@@ -65,7 +65,7 @@ def train_command(
     from environments import load_environment
 
     with one_line_errors(InferenceError, StorageError, ValueError, OSError):
-        name = classifier or load_environment(env).apps.inference_api.classifier
+        name = classifier or load_environment(env).api_model.classifier
         dataset = load_table(data, label=label) if data else synthetic_dataset(n_samples=samples, n_features=features, seed=seed)
         reg = _registry(registry, endpoint_url)
         with console.status(f"training {name} on {len(dataset)} rows x {dataset.schema.n_features} features"):

@@ -164,28 +164,22 @@ def host_credentials(store: S3Service) -> Iterator[None]:
 
 
 def seed_store(env: Environment, store: S3Service, *, input_rows: int = 200) -> str:
-    """What an operator has before the first sync: a promoted model per family (the API's and
-    the batch pipeline's; kept when one is active already, so a rerun changes no model) and
-    yesterday's input partition. Returns the API model's version."""
+    """What an operator brings before the first sync: yesterday's input partition, its case
+    vectors computed with the embedder the PCC family declares. No model: each family's first
+    one comes from its bootstrap Job in the cluster, as in the cloud. Returns the partition."""
     from apps.batch.settings import yesterday_utc
     from apps.batch.sources import SampleSource, write_input_partition
-    from apps.batch.training import train_sample_model
     from apps.features import Featurizer, TfidfFeaturizer
     from apps.features.embedder import load_embedder
-    from apps.inference import ModelRegistry
     from apps.storage import open_store
-    from harness.containers.seed import seed_registry
 
+    embedder = env.models["pcc"].training.embedder or "hashing"
+    partition = yesterday_utc()
     with host_credentials(store):
-        version = seed_registry(env.model_registry_uri("fraud"), classifier=env.apps.inference_api.classifier,
-                                extra_env=store.host_env())
-        featurizer = Featurizer(load_embedder("hashing"), TfidfFeaturizer.reference())
-        if ModelRegistry(env.model_registry_uri("pcc"), endpoint_url=store.endpoint_url).active_version() is None:
-            train_sample_model(env.model_registry_uri("pcc"), featurizer=featurizer, rows=400,
-                               endpoint_url=store.endpoint_url)
-        write_input_partition(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), yesterday_utc(),
-                              SampleSource(rows=input_rows, featurizer=featurizer).read(yesterday_utc()))
-    return version
+        featurizer = Featurizer(load_embedder(embedder), TfidfFeaturizer.reference())
+        write_input_partition(open_store(env.storage.data_uri, endpoint_url=store.endpoint_url), partition,
+                              SampleSource(rows=input_rows, featurizer=featurizer).read(partition))
+    return partition
 
 
 def remove_store(client: Client, env: Environment, *, tree: RenderedTree, timeout: float = 300) -> list[str]:

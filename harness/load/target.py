@@ -97,7 +97,7 @@ def api_container(stack: ContainerStack, *, env: Environment, registry_uri: str 
                   faults: Faults | None = None) -> Iterator[Running]:
     """The API image of `stack` configured as `env`'s Deployment (with these faults), serving from
     `registry_uri` (default: a registry of the stack's store seeded with the env's classifier)."""
-    registry_uri = registry_uri or stack.registry(classifier=env.apps.inference_api.classifier)
+    registry_uri = registry_uri or stack.registry(classifier=env.api_model.classifier)
     with stack.api(environment=api_settings_env(env, registry_uri=registry_uri, port=API_PORT, faults=faults)) as api:
         yield api
 
@@ -115,7 +115,7 @@ def local_registry(root: Path, *, env: Environment) -> str:
     """A file:// registry under `root` serving a seeded model of the env's classifier; its URI."""
     root.mkdir(parents=True, exist_ok=True)
     uri = f"file://{root.resolve()}"
-    seed_registry(uri, classifier=env.apps.inference_api.classifier)
+    seed_registry(uri, classifier=env.api_model.classifier)
     return uri
 
 

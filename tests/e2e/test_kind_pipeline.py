@@ -6,7 +6,9 @@ their CPU fallback). The object store the environment names (`minio.ml-storage.s
 pod; the host reaches it through a NodePort to seed models and inputs and to read what the apps
 wrote. Every check a user would make runs inside the cluster, from restricted probe pods:
 predictions through the API's Service, the batch CronJob's Job, the fraud stages on their claim,
-the cleanup CronJob's Job. A failure prints events, object status and pod logs in the report.
+the cleanup CronJob's Job. The harness brings only what an operator brings (the input partition):
+each model family's first model comes from its bootstrap Job, as in the cloud. A failure prints
+events, object status and pod logs in the report.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import secrets
 import textwrap
 import threading
 from collections.abc import Iterator
-from typing import Literal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -30,20 +31,21 @@ from lightkube.resources.discovery_v1 import EndpointSlice
 
 from apps.api import workload as api_workload
 from apps.batch.output import read_monitoring, read_output
+from apps.bootstrap import workload as bootstrap_workload
 from apps.batch.settings import yesterday_utc
 from apps.fraud import workload as fraud_workload
 from apps.fraud.model_build import build_model
 from apps.fraud.records import FeatureRow
 from apps.fraud.settings import FraudSettings
 from apps.fraud.stages import featurize, synthetic_transactions
-from apps.inference import ModelRegistry, synthetic_dataset, train
+from apps.inference import ContractMismatch, ModelRegistry, synthetic_dataset, train
 from apps.inference.registry import ACTIVE_FILE, ONNX_FILE, ActivePointer
 from apps.storage import ObjectStore, open_store
 from apps.waiting import wait_for
 from argocd import catalog
 from argocd.render import RenderedObject, RenderedTree, render_environment
 from environments import load_environment
-from environments.model import Environment
+from environments.model import Environment, ModelFamily
 from harness.clusters.deploy import Applied, apply_tree, trigger_cronjob, wait_deployment_available, wait_job_complete
 from harness.clusters.diagnostics import dump
 from harness.clusters.fields import labels_of, name_of
@@ -67,13 +69,13 @@ class Deployed:
     tree: RenderedTree
     applied: Applied
     store: S3Service
-    api_version: str  # the seed-001-shaped model the API was started with
+    api_version: str  # the seed-001-shaped model the inference family's bootstrap Job promoted
 
     @property
     def namespaces(self) -> list[str]:
         return [*self.applied.namespaces, store_address(self.env)[1], *SYSTEM_NAMESPACES]
 
-    def registry(self, family: Literal["fraud", "pcc"]) -> ModelRegistry:
+    def registry(self, family: ModelFamily) -> ModelRegistry:
         return ModelRegistry(self.env.model_registry_uri(family), endpoint_url=self.store.endpoint_url)
 
     def data_store(self) -> ObjectStore:
@@ -111,15 +113,18 @@ def deployed(kind_cluster: ClusterInfo, mlops_images: ImageSet, host_s3: pytest.
     store = deploy_store(client, env, image=mlops_images.tag("minio"), tree=tree)
     for key, value in store.host_env().items():
         host_s3.setenv(key, value)
-    api_version = seed_store(env, store)
+    seed_store(env, store)  # the input partition: no model
     applied = apply_tree(client, tree)
-    deployed = Deployed(env=env, client=client, tree=tree, applied=applied, store=store, api_version=api_version)
+    deployed = Deployed(env=env, client=client, tree=tree, applied=applied, store=store, api_version="")
     try:
+        for job in applied.of_kind("Job"):  # each family's bootstrap, in the cluster
+            wait_job_complete(client, job.name, job.namespace or "default", timeout=ROLLOUT_S)
         for dep in applied.of_kind("Deployment"):
             if dep.manifest["spec"]["replicas"]:
                 wait_deployment_available(client, dep.name, dep.namespace or "default", timeout=ROLLOUT_S)
-        # model-build has proven it starts; left running, it would promote a model trained on the
-        # pipeline's own rows into the registry the API serves, in the middle of the API's checks.
+        deployed.api_version = deployed.registry("inference").active_version() or ""
+        # model-build has proven it starts; left running, it would retrain the fraud family on the
+        # pipeline's own rows in the middle of the fraud stages' checks.
         _scale(deployed, "model-build", fraud_workload.namespace(env), 0)
     except Exception:
         print(deployed.diagnostics())
@@ -249,8 +254,49 @@ def call_service(deployed: Deployed, *, rounds: int = 1) -> list[tuple[int, dict
     return [(int(status), body) for status, body in json.loads(out.strip().splitlines()[-1])]
 
 
+def test_each_family_got_its_first_model_from_its_bootstrap_job(deployed: Deployed) -> None:
+    """Day one as in the cloud: nothing seeded a model; each family's Job trained and promoted one
+    of the family's contract, and pinned that contract in its registry."""
+    env = deployed.env
+    for family in env.families_in_use:
+        registry = deployed.registry(family)
+        active = registry.load()
+        assert registry.contract() == active.schema
+        declared = env.models[family].feature_names
+        assert declared is None or active.schema.features == declared
+        job = f"model-bootstrap-{family}"
+        logs = job_logs(deployed.client, job, bootstrap_workload.NAMESPACE)
+        assert "bootstrap_promoted" in logs and active.version in logs, logs[-2000:]
+    assert deployed.api_version == deployed.registry("inference").active_version()
+
+
+def test_a_fraud_model_from_model_build_leaves_the_apis_model_unchanged(deployed: Deployed) -> None:
+    """The mixed-fleet story: model-build promoting its 17-feature model never reaches the API."""
+    version = _fraud_model(deployed)  # model-build's own build_model, into the fraud family
+    assert deployed.registry("fraud").active_version() == version
+    ns = fraud_workload.namespace(deployed.env)
+
+    def taken_up() -> bool:  # the fraud inference stage serves it: a reload interval has passed
+        pods = deployed.client.list(Pod, namespace=ns, labels={"app.kubernetes.io/component": "inference-gpu"})
+        return all(version in "".join(deployed.client.log(name_of(p), namespace=ns)) for p in pods)
+
+    wait_for(taken_up, what=f"the fraud inference stage to load {version}", timeout=ROLLOUT_S, interval=2.0)
+    answers = call_service(deployed, rounds=5)
+    assert [status for status, _ in answers] == [200] * 10, answers  # no 422 from any replica
+    assert {a["model_version"] for _, a in answers} == {deployed.api_version}
+    assert deployed.registry("inference").active_version() == deployed.api_version
+
+
+def test_a_promotion_that_breaks_the_apis_contract_is_refused(deployed: Deployed) -> None:
+    registry = deployed.registry("inference")
+    narrow = registry.publish(train(synthetic_dataset(n_samples=300, n_features=17, seed=3), classifier="logistic_regression"))
+    with pytest.raises(ContractMismatch, match=r"takes 17 features .* contract is 20 features"):
+        registry.promote(narrow)
+    assert registry.active_version() == deployed.api_version
+
+
 def test_the_api_answers_seed_001s_requests_through_its_service_from_inside_the_cluster(deployed: Deployed) -> None:
-    _promote(deployed.registry("fraud"), deployed.api_version)
+    _promote(deployed.registry("inference"), deployed.api_version)
     answers = call_service(deployed, rounds=5)
     assert [status for status, _ in answers] == [200] * 10, answers
     legacy, current = answers[0][1], answers[1][1]
@@ -270,7 +316,7 @@ def _slice_endpoints(deployed: Deployed) -> dict[str, bool]:
 def test_a_pod_whose_readiness_fails_leaves_the_service_and_rejoins_once_ready(deployed: Deployed) -> None:
     env, client = deployed.env, deployed.client
     ns = api_workload.namespace(env)
-    registry = deployed.registry("fraud")
+    registry = deployed.registry("inference")
     _promote(registry, deployed.api_version)
     good = deployed.api_version
     # A version whose bytes rotted in the store, activated behind the registry's back with no

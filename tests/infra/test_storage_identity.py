@@ -158,15 +158,22 @@ def test_workload_policies_are_least_privilege(env: Environment, run: Run) -> No
         # each workload pulls only its own image
         image = {"inference-api": "ml-inference-api"}.get(app, "ml-pipeline")
         assert _allowed(doc, "ecr:BatchGetImage") == [repos[image]]
+    family = f"{models_arn}/{models.prefix}{{}}/*".format
     api = _policy(run, "inference-api")
-    assert _allowed(api, "s3:GetObject") == [f"{models_arn}/{models.prefix}*"]
+    # Each reads only its own family's registry: the API cannot see (or serve) the fraud models.
+    assert _allowed(api, "s3:GetObject") == [family("inference")]
     assert not _allowed(api, "s3:PutObject") and not _allowed(api, "s3:DeleteObject")
     batch = _policy(run, "batch-pipeline")
     assert _allowed(batch, "s3:PutObject") == [f"{data_arn}/{data.prefix}*"], "the pipeline writes data only"
-    assert f"{models_arn}/{models.prefix}*" in _allowed(batch, "s3:GetObject")
+    assert family("pcc") in _allowed(batch, "s3:GetObject") and family("fraud") not in _allowed(batch, "s3:GetObject")
     fraud = _policy(run, "fraud-pipeline")
-    assert _allowed(fraud, "s3:PutObject") == [f"{models_arn}/{models.prefix}*"], "model-build publishes models"
+    assert _allowed(fraud, "s3:PutObject") == [family("fraud")], "model-build publishes fraud models only"
     assert not [r for r in _allowed(fraud, "s3:GetObject") if r.startswith(data_arn)]
+    bootstrap = _policy(run, "model-bootstrap")
+    assert sorted(_allowed(bootstrap, "s3:PutObject")) == [family(f) for f in ("fraud", "inference", "pcc")]
+    assert not [r for r in _allowed(bootstrap, "s3:GetObject") if r.startswith(data_arn)]
+    listing = next(s for s in bootstrap["Statement"] if s["Sid"] == "ModelsList")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{models.prefix}{f}/*" for f in ("fraud", "inference", "pcc")]}}
     cleanup = _policy(run, "cleanup")
     assert _allowed(cleanup, "s3:DeleteObject") == [f"{data_arn}/{data.prefix}*"]
     assert not _allowed(cleanup, "s3:PutObject")

@@ -40,8 +40,21 @@ def test_api_reads_what_its_environment_says(name: str, trees: dict[str, Rendere
     assert (settings.port, settings.batch_limit, settings.reload_interval_s) == \
         (api.port, api.batch_limit, api.reload_interval_s)
     assert (settings.max_body_bytes, settings.max_connections) == (api.body_limit, api.max_connections)
-    assert settings.model_registry_uri == env.model_registry_uri("fraud")
+    assert settings.model_registry_uri == env.model_registry_uri("inference")
+    # Every replica holds the family's contract: seed 001's 20 features.
+    assert settings.model_contract is not None and settings.model_contract.features == [f"f{i}" for i in range(20)]
     assert (settings.log_level, settings.fault_injection_allowed) == (env.log_level, api.fault_injection_allowed)
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_each_bootstrap_job_reads_its_familys_contract(name: str, trees: dict[str, RenderedTree]) -> None:
+    from apps.bootstrap.settings import BootstrapSettings
+
+    env = load_environment(name)
+    for family in env.families_in_use:
+        settings = BootstrapSettings.from_env(container_environ(trees[name], "Job", f"model-bootstrap-{family}"))
+        assert (settings.family, settings.registry_uri) == (family, env.model_registry_uri(family))
+        assert settings.contract == env.models[family] and settings.log_level == env.log_level
 
 
 @pytest.mark.parametrize("name", ENVS)

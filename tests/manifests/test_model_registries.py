@@ -18,7 +18,10 @@ def test_pipelines_never_share_an_active_model(name: str) -> None:
     for obj in render(env).app_objects():
         if obj.kind == "ConfigMap" and "MODEL_REGISTRY_URI" in obj.manifest.get("data", {}):
             registries.setdefault(obj.app, set()).add(obj.manifest["data"]["MODEL_REGISTRY_URI"])
-    # The API serves what fraud model-build promotes; the batch pipeline scores with the PCC model.
-    assert registries["inference-api"] == registries["fraud-pipeline"] == {env.model_registry_uri("fraud")}
+    # Seed 001's API has its own family: what fraud model-build promotes never reaches it.
+    assert registries["inference-api"] == {env.model_registry_uri("inference")}
+    assert registries["fraud-pipeline"] == {env.model_registry_uri("fraud")}
     assert registries["batch-pipeline"] == {env.model_registry_uri("pcc")}
-    assert env.model_registry_uri("pcc") != env.model_registry_uri("fraud")
+    # The bootstrap writes each family's first model where that family's readers look, nowhere else.
+    assert registries["model-bootstrap"] == {env.model_registry_uri(f) for f in ("inference", "fraud", "pcc")}
+    assert len({env.model_registry_uri(f) for f in ("inference", "fraud", "pcc")}) == 3

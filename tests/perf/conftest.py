@@ -58,7 +58,7 @@ def start_api(perf_env: Environment, perf_target: str, tmp_path_factory: pytest.
             s3=request.getfixturevalue("mlops_s3"),
             settings=request.getfixturevalue("mlops_containers_settings"),
         )
-        uri = stack.registry(classifier=perf_env.apps.inference_api.classifier)
+        uri = stack.registry(classifier=perf_env.api_model.classifier)
 
         @contextlib.contextmanager
         def in_container(faults: Faults) -> Iterator[RunningApi]:

@@ -234,6 +234,7 @@ def test_an_incoherent_model_contract_is_refused_naming_both_schemas(overrides: 
 
 
 def test_the_api_may_serve_another_family_of_its_own_schema() -> None:
+    fraud_features = load_environment().models["fraud"].feature_names
     env = load_environment("local", overrides={
-        "apps": {"inference_api": {"model_family": "fraud", "features": list(load_environment().models["fraud"].features or [])}}})
+        "apps": {"inference_api": {"model_family": "fraud", "features": fraud_features}}})
     assert env.apps.inference_api.model_family == "fraud"
