@@ -181,11 +181,15 @@ def with_tag(env: Environment, image_tag: str | None) -> Environment:
     return env.model_copy(update={"images": images})
 
 
-def with_registry(env: Environment, registry: str) -> Environment:
-    """The environment as deployed: its images come from the stack's registry (when it has one)."""
-    if not registry:
-        return env
-    return env.model_copy(update={"images": env.images.model_copy(update={"registry": registry})})
+def as_deployed(env: Environment, cloud: CloudMetadata) -> Environment:
+    """The environment as deployed: its images come from the stack's registry (when it names
+    one), by the digests its push reported (when it has them)."""
+    update: dict[str, object] = {}
+    if cloud.registry:
+        update["registry"] = cloud.registry
+    if cloud.image_digests:
+        update["digests"] = dict(cloud.image_digests)
+    return env.model_copy(update={"images": env.images.model_copy(update=update)}) if update else env
 
 
 def _annotate(manifest: Obj, wave: int) -> Obj:
@@ -229,7 +233,7 @@ def render_environment(
     unknown = sorted(set(cloud.role_arns) - catalog.role_holders())
     if unknown:
         raise RenderError(f"role_arns names unknown app(s) {unknown}; expected some of {sorted(catalog.role_holders())}")
-    env = with_tag(with_registry(env, cloud.registry), image_tag)
+    env = with_tag(as_deployed(env, cloud), image_tag)
     source = repo_url or env.gitops.repo_url
     rendered: list[RenderedObject] = []
     apps = [*catalog.enabled_addons(env), *catalog.enabled_apps(env)]

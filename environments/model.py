@@ -460,10 +460,13 @@ class Storage(Strict):
 
 
 class Images(Strict):
-    # Registry prefix ("123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"); empty: images on the node.
+    # Registry prefix ("123456789012.dkr.ecr.ap-southeast-2.amazonaws.com", "localhost:5001").
     registry: str = ""
     tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     pull_policy: Literal["IfNotPresent", "Never", "Always"]
+    # Image name -> the digest its push reported (`mlops images push`): the tree then names
+    # `<registry>/<name>@<digest>`, what was pushed and nothing else. Set by the stack, not in files.
+    digests: dict[str, Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = {}
 
     @field_validator("tag")
     @classmethod
@@ -771,6 +774,8 @@ class Environment(Strict):
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
             raise ValueError(f"bad image name {name!r}")
         prefix = f"{self.images.registry}/" if self.images.registry else ""
+        if digest := self.images.digests.get(name):
+            return f"{prefix}{name}@{digest}"
         return f"{prefix}{name}:{self.images.tag}"
 
 

@@ -15,6 +15,7 @@ it, one is generated once into the state directory (mode 0600) and never printed
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -28,12 +29,14 @@ from pulumi import automation as auto
 
 from argocd.publish import local_path
 from environments import Environment
+from environments.loader import with_overrides
 from harness.argocd_local import upstream
 
 # git's own port (on 127.0.0.1 for host processes): a stable clone URL keeps a rerun a no-op
 from harness.argocd_local.gitserver import GIT_PORT, git_server_name
 from harness.ports import LOOPBACK
 from harness.config import cache_root
+from harness.containers import registry
 from harness.containers.platform import REDIS_IMAGE, argocd_image
 from harness.toolchain import ensure_tool
 from infra.gitops import argocd_settings
@@ -79,13 +82,29 @@ class LocalSite:
         port = GIT_PORT if self.in_cluster else self.git_port
         return f"git://{self.git_host}:{port}/{self.repo.name}"
 
+    @property
+    def images_file(self) -> Path:
+        """The images the last `mlops up` pushed (registry and digests): what the stack deploys."""
+        return self.state / "images.json"
+
+    def record_images(self, env: Environment) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        pushed = {"registry": env.images.registry, "digests": env.images.digests}
+        self.images_file.write_text(json.dumps(pushed, indent=2, sort_keys=True) + "\n")
+
+    def deployed(self) -> Environment:
+        """The site's environment with the images its last `mlops up` pushed (if any)."""
+        if not self.images_file.is_file():
+            return self.env
+        return with_overrides(self.env, {"images": json.loads(self.images_file.read_text())})
+
     def stack(self, kubeconfig: Path, *, env: Environment | None = None) -> auto.Stack:
         """The stack, its Argo CD manifests written afresh from the pinned module; its program
-        deploys `env` (default: the site's)."""
+        deploys `env` (default: the site's, with the images last pushed)."""
         manifests = write_argocd_manifests(self.state / "argocd-manifests.yaml", env=self.env,
                                            in_cluster=self.in_cluster)
-        return local_stack(env or self.env, state=self.state, kubeconfig=kubeconfig, argocd_manifests=manifests,
-                           clone_url=self.clone_url)
+        return local_stack(env or self.deployed(), state=self.state, kubeconfig=kubeconfig,
+                           argocd_manifests=manifests, clone_url=self.clone_url)
 
 
 class StackError(RuntimeError):
@@ -175,5 +194,8 @@ def local_stack(env: Environment, *, state: Path, kubeconfig: Path, argocd_manif
     config = {"kubeconfig": str(kubeconfig.resolve()), "argocdManifests": str(argocd_manifests.resolve())}
     if clone_url:
         config["gitopsCloneUrl"] = clone_url
-    stack.set_all_config({f"{CONFIG}:{k}": auto.ConfigValue(v) for k, v in config.items()})
+    values = {f"{CONFIG}:{k}": auto.ConfigValue(v) for k, v in config.items()}
+    if env.images.registry == registry.HOST:  # the publish step checks the registry holds each digest
+        values[f"{CONFIG}:registryCredentials"] = auto.ConfigValue(registry.local_registry().credentials(), secret=True)
+    stack.set_all_config(values)
     return stack

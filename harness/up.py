@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import docker
 import httpx
 import typer
 from lightkube import Client
@@ -70,7 +69,8 @@ from harness.clusters.probes import run_script, script_job
 from harness.clusters.providers import LOCAL_PROVIDERS, KindProvider, KwokProvider
 from harness.clusters.providers.kind import upstream_node_image_present
 from harness.clusters.providers.kwok import TOOLS as KWOK_TOOLS
-from harness.containers.build import ensure_images, tag_for_env
+from harness.containers.build import ensure_images
+from harness.containers.registry import local_registry, push_local
 from harness.containers.engine import start_engine
 from harness.containers.errors import ContainersError
 from harness.containers.runners import run_to_completion
@@ -90,7 +90,7 @@ FAILURES = (EnvironmentFileError, GitOpsError, ClusterError, ContainersError, Wa
 def tools_for(provider: str) -> list[str]:
     """The pinned tools the main job runs: the cluster's, MinIO, Pulumi and Argo CD."""
     cluster = KWOK_TOOLS if provider == "kwok" else ["kind"]
-    return [*cluster, "minio", "pulumi", upstream.TOOL]
+    return [*cluster, "minio", "pulumi", upstream.TOOL, *(["registry"] if provider == "kind" else [])]
 
 
 class StepFailed(RuntimeError):
@@ -150,24 +150,27 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             out[0] = f"{len(tools)} pinned tools"
 
         with step(summary, "images") as out:
-            if in_cluster:  # the images alone: the store and the apps run as pods
-                images = ensure_images(start_engine(settings).client, settings=settings or default_settings(),
-                                       log=print)
+            if in_cluster:  # the images alone: the store and the apps run as pods, pulled from the registry
+                client_docker = start_engine(settings).client
+                images = ensure_images(client_docker, settings=settings or default_settings(), log=print)
+                pushed = push_local(client_docker, images.by_repository(), settings=settings or default_settings(),
+                                    log=print)
+                env = pushed.deployed(env)
+                site.record_images(env)
+                for name, push in sorted(pushed.images.items()):
+                    console.print(f"{pushed.reference(name)}{'' if push.pushed else ' (already there)'}",
+                                  highlight=False)
+                out[0] = f"{len(pushed.images)} images, {pushed.count()} pushed to {pushed.target.host}"
             else:  # the store and the data plane as containers beside the simulated cluster
                 stack = resources.enter_context(container_stack(settings))
                 images = stack.images
-            env_refs = tag_for_env(docker.from_env(), images, tag=env.images.tag)
-            for (name, ref), env_ref in zip(images.tags().items(), env_refs, strict=True):
-                console.print(f"{name}: {ref} (also {env_ref})", highlight=False)
-            out[0] = f"{len(images.images)} images"
+                out[0] = f"{len(images.images)} images"
 
         with step(summary, f"{provider} cluster") as out:
             def log(line: str) -> None:
                 console.print(line, highlight=False, markup=False)
 
-            # kind's nodes hold the app images under the env's references, and the store's image.
-            cluster_provider = (KindProvider(images=[images.tag("minio"), *env_refs], log=log)
-                                if provider == "kind" else KwokProvider())
+            cluster_provider = KindProvider(registry=local_registry(), log=log) if in_cluster else KwokProvider()
             info = cluster_provider.create(site.cluster, env=env)
             client = client_for(info.kubeconfig)
             tree = render_environment(env, repo_url=site.clone_url)
@@ -176,14 +179,15 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
             if isinstance(cluster_provider, KindProvider):  # in_cluster
                 console.print(f"git server for Argo CD: {cluster_provider.serve_git(site.cluster, site.repo.parent)}",
                               highlight=False)
-                store = deploy_store(client, env, image=images.tag("minio"), tree=tree)
+                minio = images.tag("minio").rsplit(":", 1)[0]
+                store = deploy_store(client, env, image=pushed.reference(minio), tree=tree)
                 # What an operator brings: input data. The models come from the bootstrap Jobs.
                 partition = seed_store(env, store)
                 out[0] += f"; store at {env.storage.endpoint_url} with input {partition}"
             console.print(f"export KUBECONFIG={info.kubeconfig}", highlight=False)
 
         with step(summary, "pulumi up") as out:
-            pulumi_stack = site.stack(info.kubeconfig)
+            pulumi_stack = site.stack(info.kubeconfig, env=env)
             result = run("up", lambda: pulumi_stack.up(
                 refresh=True, on_output=lambda line: console.print(line, highlight=False, markup=False)))
             commit = result.outputs["gitops_commit"].value

@@ -162,10 +162,13 @@ class GitOpsBootstrapArgs:
     clone_url: str | None = None
     # What the environment sets beyond its file: the publish step renders the very same env.
     overrides: dict[str, Any] = field(default_factory=dict)
+    # "user:password" (a secret) for a registry that is not ECR: the publish step checks it holds
+    # every digest the tree names. ECR is asked with the caller's AWS credentials.
+    registry_credentials: pulumi.Input[str] | None = None
 
     @classmethod
     def for_env(cls, env: Environment, *, install: HelmInstall | ManifestInstall, cloud: pulumi.Input[dict[str, Any]],
-                clone_url: str | None = None) -> GitOpsBootstrapArgs:
+                clone_url: str | None = None, registry_credentials: pulumi.Input[str] | None = None) -> GitOpsBootstrapArgs:
         """Everything from the environment; only what the stack created (CloudMetadata), how
         Argo CD is installed and where it clones from come from outside."""
         files = pulumi.Output.from_input(cloud).apply(
@@ -173,7 +176,7 @@ class GitOpsBootstrapArgs:
         return cls(env_name=env.name, namespace=env.gitops.argocd_namespace, install=install,
                    repo_url=env.gitops.repo_url, branch=env.gitops.branch, path=env.gitops.path,
                    cloud=cloud, files=files, bootstrap=bootstrap_objects(env, clone_url),
-                   clone_url=clone_url, overrides=overrides_of(env))
+                   clone_url=clone_url, overrides=overrides_of(env), registry_credentials=registry_credentials)
 
 
 class GitOpsBootstrap(pulumi.ComponentResource):
@@ -195,7 +198,8 @@ class GitOpsBootstrap(pulumi.ComponentResource):
         published = GitOpsPublish(
             f"{name}-publish", env_name=args.env_name, repo_url=args.repo_url, branch=args.branch, path=args.path,
             cloud=args.cloud, files=args.files, clone_url=args.clone_url,
-            overrides=args.overrides, opts=pulumi.ResourceOptions(parent=self),
+            overrides=args.overrides, registry_credentials=args.registry_credentials,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         # The add-ons' project exists in cloud environments only.
         projects = [

@@ -9,6 +9,8 @@ manifests (`ManifestInstall`) instead of its Helm chart. Stack configuration, wh
     mlops:argocdManifests   a YAML file of Argo CD's CRDs and configuration at the pinned version
     mlops:gitopsCloneUrl    what Argo CD clones (a git server in front of the bare repository);
                             optional, default: the environment's gitops.repo_url
+    mlops:registryCredentials  the local registry's "user:password" (secret), with which the
+                            publish step checks that it holds every image digest the tree names
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class LocalTarget:
     kubeconfig: str
     argocd_manifests: tuple[dict[str, Any], ...]
     clone_url: str | None = None
+    registry_credentials: pulumi.Input[str] | None = None
 
     @classmethod
     def from_config(cls, config: pulumi.Config | None = None) -> LocalTarget:
@@ -47,7 +50,7 @@ class LocalTarget:
         if not Path(kubeconfig).is_file():
             raise LocalStackError(f"{CONFIG}:kubeconfig: {kubeconfig} is not a file: is the local cluster up?")
         return cls(kubeconfig=kubeconfig, argocd_manifests=read_manifests(Path(manifests)),
-                   clone_url=config.get("gitopsCloneUrl"))
+                   clone_url=config.get("gitopsCloneUrl"), registry_credentials=config.get_secret("registryCredentials"))
 
 
 def read_manifests(path: Path) -> tuple[dict[str, Any], ...]:
@@ -70,10 +73,12 @@ class LocalPlatform(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TOKEN, name, None, opts)
         install = ManifestInstall(kubeconfig=target.kubeconfig, manifests=target.argocd_manifests)
-        # Local images live on the node under the environment's own registry name; local
-        # workloads use no cloud role, and no chart add-on needs a cloud id.
+        # Local images come from the environment's own registry (the harness's, by the digests its
+        # push reported: images.registry and images.digests); local workloads use no cloud role,
+        # and no chart add-on needs a cloud id.
         self.gitops = GitOpsBootstrap(f"{name}-gitops", GitOpsBootstrapArgs.for_env(
-            env, install=install, cloud=CloudMetadata().model_dump(), clone_url=target.clone_url),
+            env, install=install, cloud=CloudMetadata().model_dump(), clone_url=target.clone_url,
+            registry_credentials=target.registry_credentials),
             opts=pulumi.ResourceOptions(parent=self))
         self.outputs = {"gitops_repo": self.gitops.repo_url, "gitops_commit": self.gitops.commit}
         self.register_outputs(self.outputs)

@@ -174,11 +174,22 @@ class PlatformMocks(Mocks):
         return {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": cluster_name}
 
 
-def run_program(env: Environment, *, project: str | None = None,
-                entry: Callable[[], Any] | None = None) -> Run:
-    """Run `infra.platform.deploy(env)` (or `entry`, as the stack named after `env`) under mocks."""
-    from infra.local import LocalPlatform
-    from infra.platform import PROJECT, MlPlatform, deploy
+def pushed_digests() -> dict[str, str]:
+    """What `mlops images push` would have set in a stack's config: a digest per app image."""
+    from infra.platform import app_images
+
+    return {image: "sha256:" + hashlib.sha256(image.encode()).hexdigest() for image in sorted(set(app_images().values()))}
+
+
+def run_program(env: Environment, *, project: str | None = None, entry: Callable[[], Any] | None = None,
+                config: dict[str, str] | None = None) -> Run:
+    """Run `infra.platform.deploy(env)` (or `entry`, as the stack named after `env`) under mocks,
+    with stack `config` (default: the images pushed, as `mlops images push` leaves it)."""
+    from infra.local import CONFIG, LocalPlatform
+    from infra.platform import IMAGE_DIGESTS, PROJECT, MlPlatform, deploy
+
+    pulumi.runtime.set_all_config(
+        {f"{CONFIG}:{IMAGE_DIGESTS}": json.dumps(pushed_digests())} if config is None else config)
 
     mocks = PlatformMocks(env.aws.region if env.aws else "local")
     # A fresh root stack per run: stack transformations (ours included) live on it.

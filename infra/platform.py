@@ -9,6 +9,7 @@ leaves as one object, the `gitops_metadata` output (`apps.cloud.CloudMetadata`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from infra.cluster import Cluster, ClusterArgs
 from infra.errors import InfraError, LocalStackError
 from infra.gitops import GitOpsBootstrap, GitOpsBootstrapArgs, HelmInstall
 from infra.identity import Identity, IdentityArgs, Moved, ServiceAccountTrust, Workload
-from infra.local import LocalPlatform, LocalTarget
+from infra.local import CONFIG, LocalPlatform, LocalTarget
 from infra.network import Network, NetworkArgs
 from infra.nodegroups import NodeGroups, NodeGroupsArgs
 from infra.sharedfs import SharedFileSystem, SharedFileSystemArgs
@@ -43,9 +44,30 @@ def app_images() -> dict[str, str]:
     return {app.name: app.module.IMAGE for app in catalog.APPS}
 
 
+# The stack config `mlops images push <env>` sets: image name -> the digest its push reported.
+IMAGE_DIGESTS = "imageDigests"
+
+
 @dataclass(frozen=True)
 class MlPlatformArgs:
     env: Environment
+    # The stack's config mlops:imageDigests: the tree names every app image by digest.
+    image_digests: dict[str, str]
+
+
+def required_digests(env: Environment, digests: dict[str, str], images: set[str]) -> dict[str, str]:
+    """The digests of `images`, or one line naming what is missing and what to run."""
+    bad = sorted(name for name, digest in digests.items() if not re.fullmatch(r"sha256:[0-9a-f]{64}", str(digest)))
+    if bad:
+        raise InfraError(f"stack {env.name}: {CONFIG}:{IMAGE_DIGESTS}.{bad[0]} is not a sha256 digest "
+                         f"(sha256:<64 hex>): {digests[bad[0]]!r}")
+    missing = sorted(images - set(digests))
+    if missing:
+        raise InfraError(
+            f"stack {env.name}: no digest for image(s) {', '.join(missing)} in stack config "
+            f"{CONFIG}:{IMAGE_DIGESTS}; push them first: `mlops images push {env.name}` (it pushes to the "
+            "stack's ECR repositories and sets the config), then `pulumi up` again")
+    return {name: digests[name] for name in sorted(images)}
 
 
 class MlPlatform(pulumi.ComponentResource):
@@ -65,6 +87,7 @@ class MlPlatform(pulumi.ComponentResource):
         # Guardrails before the component registers: a refused environment creates nothing at all
         # (and one without an aws block is refused with NoCloudError).
         guardrails.enforce(env)
+        digests = required_digests(env, args.image_digests, set(app_images().values()))
         super().__init__(TOKEN, name, None, opts)
         spec = env.aws
         assert spec is not None  # for the type checker: enforce() refused it otherwise
@@ -124,6 +147,7 @@ class MlPlatform(pulumi.ComponentResource):
         # Validated as the tree will read it: a field the model lacks fails here, not in a render.
         self.cloud_metadata = pulumi.Output.all(
             registry=self.storage.registry,
+            image_digests=digests,
             role_arns=pulumi.Output.all(**role_arns),
             vpc_id=self.network.vpc_id,
             file_system_id=self.shared_fs.file_system_id if self.shared_fs else None,
@@ -174,7 +198,11 @@ def deploy(env: Environment, local: LocalTarget | None = None) -> MlPlatform | L
         pulumi.log.info(f"environment {env.name!r} has no aws block: no AWS resources are declared")
         platform = LocalPlatform(env.name, env, local)
     else:
-        platform = MlPlatform(env.name, MlPlatformArgs(env=env))
+        digests = pulumi.Config(CONFIG).get_object(IMAGE_DIGESTS) or {}
+        if not isinstance(digests, dict):
+            raise InfraError(f"stack {env.name}: {CONFIG}:{IMAGE_DIGESTS} must be an object (image name -> "
+                             f"sha256 digest), got {type(digests).__name__}")
+        platform = MlPlatform(env.name, MlPlatformArgs(env=env, image_digests=digests))
     for key, value in platform.outputs.items():
         pulumi.export(key, value)
     return platform

@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict
 from argocd import publish as publisher
 from argocd.publish import is_local, local_path, mask
 from apps.cloud import CloudMetadata
-from argocd.render import RenderedTree, render_environment, with_registry
+from argocd.errors import GitOpsError
+from argocd.images import require_held
+from argocd.render import RenderedTree, as_deployed, render_environment
 from environments import Environment, load_environment
 from infra.errors import PublishError
 
@@ -48,6 +50,8 @@ class PublishSpec(BaseModel):
     files: dict[str, str] = {}
     # What the deployed environment sets beyond its file (environments.loader.overrides_of).
     overrides: dict[str, Any] = {}
+    # "user:password" for a registry that is not ECR (`local`'s), to check it holds each digest.
+    registry_credentials: str | None = None
 
 
 def digest(data: bytes) -> str:
@@ -81,7 +85,7 @@ def _tip(repo_url: str, branch: str) -> str:
 
 def run_publish(spec: PublishSpec) -> str:
     cloud = CloudMetadata.model_validate(spec.cloud)
-    env = with_registry(load_environment(spec.env_name, spec.overrides), cloud.registry)
+    env = as_deployed(load_environment(spec.env_name, spec.overrides), cloud)
     tree = render(env, cloud=cloud, image_tag=spec.image_tag, clone_url=spec.clone_url)
     seen = file_digests(tree)
     if seen != spec.files:
@@ -90,6 +94,10 @@ def run_publish(spec: PublishSpec) -> str:
             f"env {spec.env_name}: the rendered tree differs from the one the preview showed "
             f"({len(changed)} file(s), first {changed[0]}); nothing was published: run `pulumi up` again"
         )
+    try:  # before any commit: a digest the registry lacks would end the first sync in ImagePullBackOff
+        require_held(env, credentials=spec.registry_credentials)
+    except GitOpsError as e:
+        raise PublishError(str(e)) from None
     try:
         return _publish_tree(spec, env, tree)
     except PublishError:
@@ -125,12 +133,16 @@ class GitOpsPublish(Resource):
 
     def __init__(self, name: str, *, env_name: str, repo_url: pulumi.Input[str], branch: str, path: str,
                  cloud: pulumi.Input[dict[str, Any]], files: pulumi.Input[dict[str, str]], image_tag: str | None = None, clone_url: str | None = None,
-                 overrides: dict[str, Any] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, registry_credentials: pulumi.Input[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        # The credentials stay secret in the state (and out of every diff shown).
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            additional_secret_outputs=["registry_credentials"]))
         super().__init__(
             GitOpsPublishProvider(),
             name,
             {"env_name": env_name, "repo_url": repo_url, "branch": branch, "path": path, "cloud": cloud,
              "image_tag": image_tag, "clone_url": clone_url, "files": files,
-             "overrides": overrides or {}, "commit": None},
+             "overrides": overrides or {}, "registry_credentials": registry_credentials, "commit": None},
             opts,
         )

@@ -73,7 +73,7 @@ def store_manifests(env: Environment, *, image: str, access_key: str, secret_key
             "metadata": {"name": f"{name}-root", "namespace": namespace, "labels": LABELS},
             "stringData": {"MINIO_ROOT_USER": access_key, "MINIO_ROOT_PASSWORD": secret_key}}
     container = {
-        "name": "minio", "image": image, "imagePullPolicy": "Never",
+        "name": "minio", "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["server", "/data", "--address", f":{port}"],
         "envFrom": [{"secretRef": {"name": f"{name}-root"}}],
         "ports": [{"name": "s3", "containerPort": port}],

@@ -36,7 +36,8 @@ from harness.clusters.nodes import for_simulated_nodes, simulated_cloud
 from harness.clusters.providers import PROVIDER_NAMES, ClusterInfo, ClusterProvider, KindProvider, make_provider
 from harness.clusters.session import cluster_session
 from harness.config import flag
-from harness.containers.build import ImageSet, tag_for_env
+from harness.containers.build import ImageSet
+from harness.containers.registry import PushedImages, local_registry, push_local
 
 CLUSTER_FIXTURES = {"cluster_provider", "clusters", "deployed_env"}
 
@@ -172,15 +173,20 @@ def clusters(pytestconfig: pytest.Config, cluster_provider: ClusterProvider, clu
 
 
 @pytest.fixture(scope="session")
-def kind_cluster(pytestconfig: pytest.Config, mlops_docker: Any, mlops_images: ImageSet) -> Iterator[ClusterInfo]:
+def kind_images(mlops_docker: Any, mlops_images: ImageSet, mlops_containers_settings: Any) -> PushedImages:
+    """The base, MinIO and app images pushed to the local registry (only what it lacks): what
+    kind's pods pull, by digest. `kind_images.deployed(env)` names them in a tree."""
+    return push_local(mlops_docker.client, mlops_images.by_repository(), settings=mlops_containers_settings, log=print)
+
+
+@pytest.fixture(scope="session")
+def kind_cluster(pytestconfig: pytest.Config, kind_images: PushedImages) -> Iterator[ClusterInfo]:
     """A kind cluster shaped like `local` whatever --mlops-cluster says (real pods), deleted after the
-    session unless kept. Its nodes hold the base image, MinIO's, and the app images under the
-    references `local`'s tree names."""
+    session unless kept. Its nodes pull from the local registry (kind_images), nothing side-loaded."""
     if _KIND_ERROR in pytestconfig.stash:
         pytest.fail(f"kind's node image could not be built: {pytestconfig.stash[_KIND_ERROR]}")
     env = load_environment("local")
-    env_refs = tag_for_env(mlops_docker.client, mlops_images, tag=env.images.tag)
-    provider = KindProvider(images=[mlops_images.base, mlops_images.tag("minio"), *env_refs])
+    provider = KindProvider(registry=local_registry())
     reason = provider.unavailable_reason()
     if reason:
         pytest.fail(f"the kind provider must work on this machine: {reason}")

@@ -31,7 +31,7 @@ LABELS = {"app.kubernetes.io/managed-by": FIELD_MANAGER, "app.kubernetes.io/comp
 def restricted_container(*, image: str, command: list[str], mounts: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Pure: a container that Pod Security "restricted" admits, /tmp its only writable path."""
     return {
-        "name": "main", "image": image, "imagePullPolicy": "Never", "command": command,
+        "name": "main", "image": image, "imagePullPolicy": "IfNotPresent", "command": command,
         "securityContext": {"runAsNonRoot": True, "runAsUser": PROBE_UID, "runAsGroup": PROBE_UID,
                             "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},

@@ -33,22 +33,16 @@ class ImageSet(BaseModel):
     def tags(self) -> dict[str, str]:
         return {i.name: i.tag for i in self.images}
 
+    def by_repository(self) -> dict[str, str]:
+        """Repository -> content-tagged reference, the base included: what a registry gets."""
+        refs = [self.base, *self.tags().values()]
+        return {ref.rsplit(":", 1)[0]: ref for ref in refs}
+
     def tag(self, name: str) -> str:
         for image in self.images:
             if image.name == name:
                 return image.tag
         raise KeyError(f"no image named {name!r}; built: {', '.join(self.tags())}")
-
-
-def tag_for_env(client: docker.DockerClient, images: ImageSet, *, tag: str) -> list[str]:
-    """Each built image also under the environment's tag (the rendered tree names `<repository>:<tag>`),
-    the same bytes, so a cluster that runs pods finds exactly what was built; the new references."""
-    refs = []
-    for ref in images.tags().values():
-        repository = ref.rsplit(":", 1)[0]
-        client.images.get(ref).tag(repository, tag)
-        refs.append(f"{repository}:{tag}")
-    return refs
 
 
 def ensure_minio_image(client: docker.DockerClient, *, settings: ContainersSettings, base_image: str,

@@ -1,6 +1,7 @@
 """Images of the platform pieces a local cluster runs as pods, built offline from the toolchain:
 Argo CD (its multi-call binary with git, helm and kustomize beside it, as its own image has
-them), Redis (Debian's package) for Argo CD's cache, and a git server for the GitOps repository.
+them), Redis (Debian's package) for Argo CD's cache, a git server for the GitOps repository, and
+the OCI registry (CNCF Distribution's `registry`) `local` pulls its app images from.
 
 They share one base: a debootstrap bookworm rootfs with git, tini, gpg, ssh and redis-server
 (the local base recipe with those packages), imported once and cached like the apps' base.
@@ -102,3 +103,22 @@ def ensure_platform_images(client: docker.DockerClient, *, settings: ContainersS
         argocd_image(): _build(client, argocd_image(), argocd, files, log=log),
         REDIS_IMAGE: _build(client, REDIS_IMAGE, redis, {}, log=log),
     }
+
+
+def registry_image() -> str:
+    return f"{LOCAL_REGISTRY}/registry:{load_manifest().groups['distribution'].version}"
+
+
+def ensure_registry_image(client: docker.DockerClient, *, settings: ContainersSettings, log: Log = lambda _: None) -> str:
+    """The local registry's image: the toolchain's `registry` binary on the platform base."""
+    base = platform_base(client, settings=settings, log=log)
+    files = ensure_tools(["registry"])
+    dockerfile = "\n".join([
+        f"FROM {base}",
+        f"LABEL io.mlops-toolkit.base-id={client.images.get(base).id}",
+        "COPY registry /usr/local/bin/registry",
+        "RUN chmod 0755 /usr/local/bin/registry",
+        'ENTRYPOINT ["/usr/bin/tini", "--"]',
+    ]) + "\n"
+    _build(client, registry_image(), dockerfile, files, log=log)
+    return registry_image()

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Pod
+from lightkube.resources.core_v1 import Event, Namespace, Pod
 from lightkube.resources.discovery_v1 import EndpointSlice
 
 from apps.api import workload as api_workload
@@ -55,6 +55,7 @@ from harness.clusters.probes import PROBE_UID, job_logs, run_script, script_job
 from harness.clusters.providers.base import ClusterInfo
 from harness.clusters.providers.kind import KindProvider
 from harness.containers.build import ImageSet
+from harness.containers.registry import PushedImages
 from harness.containers.services import S3Service
 
 pytestmark = pytest.mark.e2e
@@ -105,12 +106,14 @@ def host_s3(kind_cluster: ClusterInfo) -> Iterator[pytest.MonkeyPatch]:
 
 
 @pytest.fixture(scope="module")
-def deployed(kind_cluster: ClusterInfo, mlops_images: ImageSet, host_s3: pytest.MonkeyPatch) -> Deployed:
-    env = load_environment("local")
+def deployed(kind_cluster: ClusterInfo, kind_images: PushedImages, mlops_images: ImageSet,
+             host_s3: pytest.MonkeyPatch) -> Deployed:
+    env = kind_images.deployed(load_environment("local"))  # its app images from the registry, by digest
     client = client_for(kind_cluster.kubeconfig)
     tree = render_environment(env)
     _fresh_namespaces(client, tree)
-    store = deploy_store(client, env, image=mlops_images.tag("minio"), tree=tree)
+    store = deploy_store(client, env, image=kind_images.reference(mlops_images.tag("minio").rsplit(":", 1)[0]),
+                         tree=tree)
     for key, value in store.host_env().items():
         host_s3.setenv(key, value)
     seed_store(env, store)  # the input partition: no model
@@ -252,6 +255,25 @@ def call_service(deployed: Deployed, *, rounds: int = 1) -> list[tuple[int, dict
     out = probe(deployed, _CALL_SERVICE, namespace=api_workload.namespace(deployed.env),
                 env={"URL": _service_url(deployed.env), "BODY": json.dumps(SEED_001_REQUEST), "ROUNDS": str(rounds)})
     return [(int(status), body) for status, body in json.loads(out.strip().splitlines()[-1])]
+
+
+def test_every_app_pod_pulled_its_image_from_the_registry_by_the_digest_the_push_reported(
+    deployed: Deployed, kind_images: PushedImages
+) -> None:
+    pods = running_app_pods(deployed)
+    assert pods
+    for pod in pods:
+        for spec, status in zip(pod.spec.containers, pod.status.containerStatuses or [], strict=True):
+            name = spec.image.removeprefix(f"{kind_images.target.host}/").split("@")[0]
+            assert spec.image == kind_images.reference(name), spec.image  # what the tree names: the push's digest
+            # What the node runs: the registry's content under that digest, not an image it held.
+            assert status.imageID == kind_images.reference(name), (pod.metadata.name, status.imageID)
+    # A fresh cluster's nodes hold none of them: each app image was pulled at least once.
+    namespaces = {str(p.metadata.namespace) for p in pods} | {bootstrap_workload.NAMESPACE}
+    pulled = " ".join(e.message or "" for ns in namespaces for e in deployed.client.list(Event, namespace=ns)
+                      if e.reason == "Pulled" and "Successfully pulled" in (e.message or ""))
+    for name in (api_workload.IMAGE, fraud_workload.IMAGE):
+        assert kind_images.reference(name) in pulled, f"no pod pulled {name} from the registry: side-loaded?"
 
 
 def test_each_family_got_its_first_model_from_its_bootstrap_job(deployed: Deployed) -> None:

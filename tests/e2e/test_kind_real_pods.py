@@ -24,6 +24,8 @@ from harness.clusters.fields import labels_of, name_of
 from harness.clusters.kube import apply_manifest, client_for
 from harness.clusters.probes import PROBE_UID, restricted_container
 from harness.clusters.providers.base import ClusterInfo
+from harness.containers.build import ImageSet
+from harness.containers.registry import PushedImages
 from harness.containers.settings import LABEL_PID, LABEL_SESSION
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +48,13 @@ def _dump_on_failure(request: pytest.FixtureRequest, client: Client) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def proof_namespace(client: Client, mlops_base_image: str) -> str:
+def base_image(kind_images: PushedImages, mlops_images: ImageSet) -> str:
+    """The base image as the cluster pulls it: from the local registry, by digest."""
+    return kind_images.reference(mlops_images.base.rsplit(":", 1)[0])
+
+
+@pytest.fixture(scope="module")
+def proof_namespace(client: Client, base_image: str) -> str:
     apply_manifest(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted"}}})
     # A web server on the worker, behind a Service.
@@ -55,7 +63,7 @@ def proof_namespace(client: Client, mlops_base_image: str) -> str:
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
             "metadata": {"labels": {"app": "web"}},
             "spec": {"containers": [{**restricted_container(
-                image=mlops_base_image, command=["python", "-m", "http.server", "8080", "--directory", "/tmp"]),
+                image=base_image, command=["python", "-m", "http.server", "8080", "--directory", "/tmp"]),
                                      "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}],
                      "volumes": [{"name": "tmp", "emptyDir": {}}]}}}})
     apply_manifest(client, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
@@ -116,7 +124,7 @@ CLIENT_SCRIPT = textwrap.dedent("""\
 
 
 def test_a_restricted_pod_on_the_other_node_reaches_the_service_by_name_on_a_provisioned_volume(
-    client: Client, proof_namespace: str, mlops_base_image: str
+    client: Client, proof_namespace: str, base_image: str
 ) -> None:
     apply_manifest(client, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                             "metadata": {"name": "claim", "namespace": NS},
@@ -130,7 +138,7 @@ def test_a_restricted_pod_on_the_other_node_reaches_the_service_by_name_on_a_pro
             "securityContext": {"fsGroup": PROBE_UID},
             "nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
             "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}],
-            "containers": [restricted_container(image=mlops_base_image, command=["python", "-c", CLIENT_SCRIPT % NS],
+            "containers": [restricted_container(image=base_image, command=["python", "-c", CLIENT_SCRIPT % NS],
                                                 mounts=[{"name": "data", "mountPath": "/data"}])],
             "volumes": [{"name": "tmp", "emptyDir": {}},
                         {"name": "data", "persistentVolumeClaim": {"claimName": "claim"}}]}}}})
@@ -145,11 +153,11 @@ def test_a_restricted_pod_on_the_other_node_reaches_the_service_by_name_on_a_pro
 
 
 def test_pod_security_restricted_is_enforced_by_the_api_server(client: Client, proof_namespace: str,
-                                                                mlops_base_image: str) -> None:
+                                                                base_image: str) -> None:
     from lightkube import ApiError
 
     root_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "as-root", "namespace": NS},
-                "spec": {"containers": [{"name": "main", "image": mlops_base_image, "command": ["true"]}]}}
+                "spec": {"containers": [{"name": "main", "image": base_image, "command": ["true"]}]}}
     with pytest.raises(ApiError, match="violates PodSecurity"):
         apply_manifest(client, root_pod)
     assert client.get(Deployment, "web", namespace=NS).status.availableReplicas == 1

@@ -4,8 +4,10 @@ resource wired with the env's repo; the publish provider exercised against a rea
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +22,7 @@ from environments import Environment, load_environment
 from harness.cli import app as cli
 from infra.errors import PublishError
 from infra.gitops import CASCADE_FINALIZER
-from infra.mocks import Run
+from infra.mocks import Run, pushed_digests, run_program
 from infra.publish import GitOpsPublishProvider, PublishSpec, file_digests
 from tests.infra.conftest import aws
 
@@ -77,13 +79,31 @@ def test_a_tree_rendered_from_the_stack_outputs_is_what_the_stack_publishes(
     assert alb["spec"]["sources"][0]["helm"]["valuesObject"]["vpcId"] == run.outputs["vpc_id"]
 
 
-def test_rendered_images_come_from_the_stack_registry(env: Environment, run: Run) -> None:
+def test_rendered_images_come_from_the_stack_registry_by_the_pushed_digests(env: Environment, run: Run) -> None:
     cloud, tree = _published_tree(env, run)
-    pub = {"registry": cloud.registry}
     addons = {a.name for a in catalog.ADDONS}  # upstream images at their pinned versions, not ours
-    images = [c["image"] for o in tree.objects if o.kind == "Deployment" and o.app not in addons
-              for c in o.manifest["spec"]["template"]["spec"]["containers"]]
-    assert images and all(i.startswith(pub["registry"] + "/") and i.endswith(f":{env.images.tag}") for i in images)
+    images = {c["image"] for o in tree.objects if o.kind in ("Deployment", "Job", "CronJob") and o.app not in addons
+              for c in _pod_spec(o.manifest)["containers"]}
+    assert images == {f"{cloud.registry}/{name}@{digest}" for name, digest in pushed_digests().items()}
+
+
+def _pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    spec = manifest["spec"]
+    if manifest["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return dict(spec["template"]["spec"])
+
+
+@pytest.mark.parametrize("config, error", [
+    ({}, "no digest for image(s) ml-inference-api, ml-pipeline in stack config mlops:imageDigests; "
+         "push them first: `mlops images push dev`"),
+    ({"mlops:imageDigests": json.dumps({"ml-pipeline": "sha256:" + "0" * 64})}, "no digest for image(s) ml-inference-api"),
+    ({"mlops:imageDigests": json.dumps({"ml-pipeline": "latest"})}, "mlops:imageDigests.ml-pipeline is not a sha256 digest"),
+])
+def test_a_cloud_stack_without_pushed_digests_is_refused_before_anything_is_declared(
+        config: dict[str, str], error: str) -> None:
+    with pytest.raises(Exception, match=re.escape(error)):
+        run_program(load_environment("dev"), config=config)
 
 
 def test_bootstrap_objects_from_tree_applied_after_publish(env: Environment, run: Run) -> None:

@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 
 from apps.cloud import CloudMetadata
+from infra.mocks import pushed_digests
 from argocd.render import RenderedTree, render_environment
 from environments import load_environment
 from environments.model import Environment
 
 ENVS = ["local", "dev", "staging", "prod"]
 # What a cloud stack's `gitops_metadata` output holds (the ids the chart add-ons name).
-SAMPLE_CLOUD = CloudMetadata(vpc_id="vpc-0a1b2c3d4e5f60718", file_system_id="fs-0a1b2c3d4e5f60718")
+# What a stack hands its tree: its ids, its ECR prefix and the digests `mlops images push` reported.
+SAMPLE_CLOUD = CloudMetadata(vpc_id="vpc-0a1b2c3d4e5f60718", file_system_id="fs-0a1b2c3d4e5f60718",
+                             registry="123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/ml-platform",
+                             image_digests=pushed_digests())
 
 
 def render(env: Environment, **kwargs: object) -> RenderedTree:

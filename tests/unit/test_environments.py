@@ -37,11 +37,20 @@ def test_seed_requirements_survive_the_merge() -> None:
     assert prod.node_groups["cpu"].labels == {"workload": "cpu"}
 
 
-def test_local_has_no_cloud_and_images_on_the_node() -> None:
+def test_local_has_no_cloud_and_names_pushed_images_by_digest() -> None:
     local = load_environment()
     assert local.name == "local" and local.aws is None
-    assert local.images.pull_policy == "Never"
-    assert local.image("ml-inference-api") == "ml-inference-api:dev"
+    assert local.images.pull_policy == "IfNotPresent"  # pulled from the registry, never side-loaded
+    assert local.image("ml-inference-api") == "ml-inference-api:dev"  # before any push
+    digest = "sha256:" + "a" * 64
+    pushed = load_environment("local", {"images": {"registry": "localhost:5001", "digests": {"ml-inference-api": digest}}})
+    assert pushed.image("ml-inference-api") == f"localhost:5001/ml-inference-api@{digest}"
+    assert pushed.image("ml-pipeline") == "localhost:5001/ml-pipeline:dev"
+
+
+def test_an_image_digest_that_is_not_sha256_is_refused_naming_the_field() -> None:
+    with pytest.raises(EnvironmentFileError, match=r"images\.digests\.ml-pipeline"):
+        load_environment("local", {"images": {"digests": {"ml-pipeline": "latest"}}})
 
 
 def _write(tmp_path: Path, text: str) -> Path:

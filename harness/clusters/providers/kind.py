@@ -1,4 +1,5 @@
-"""kind: a cluster of Docker containers running real pods, the project's images loaded into its nodes.
+"""kind: a cluster of Docker containers running real pods, pulling the project's images from the
+local registry (harness/containers/registry.py) as EKS nodes pull from ECR.
 
 The node image is kind's own (`kindest/node:<version>`) where Docker has it, else the one
 assembled here offline from the toolchain (harness/clusters/nodeimage), once per set of inputs.
@@ -30,7 +31,7 @@ from harness.clusters.nodes import GPU_RESOURCE, NODE_GROUP_LABEL
 from harness.clusters.providers import kind_network
 from harness.clusters.providers.base import ClusterInfo, ProviderName, run, state_dir
 from harness.containers.errors import ContainersError
-from harness.containers.images import APP_IMAGES
+from harness.containers.registry import LocalRegistry
 from harness.toolchain import ToolchainError, ensure_tool, load_manifest
 
 # kind runs real pods: a 2-core machine hosts one worker per node group next to the control plane.
@@ -69,12 +70,15 @@ def node_image(log: Callable[[str], None] = lambda _: None) -> str:
     return ensure_node_image(engine.client, settings=default_settings(), log=log)
 
 
-def kind_config(*, env: Environment, image: str) -> dict[str, Any]:
-    """Pure: one control plane plus workers per node group, labelled and tainted like the group."""
-    nodes: list[dict[str, Any]] = [{"role": "control-plane", "image": image}]
+def kind_config(*, env: Environment, image: str, registry: LocalRegistry | None = None) -> dict[str, Any]:
+    """Pure: one control plane plus workers per node group, labelled and tainted like the group;
+    every node pulls from the local registry (hosts mounted read-only, its credentials in the CRI)."""
+    mounts = [{"hostPath": str(registry.node_hosts_dir()), "containerPath": "/etc/containerd/certs.d",
+               "readOnly": True}] if registry else []
+    nodes: list[dict[str, Any]] = [{"role": "control-plane", "image": image, "extraMounts": mounts}]
     for name, group in env.node_groups.items():
         for _ in range(min(group.desired_size, MAX_WORKERS_PER_GROUP)):
-            node: dict[str, Any] = {"role": "worker", "image": image,
+            node: dict[str, Any] = {"role": "worker", "image": image, "extraMounts": mounts,
                                     "labels": {**group.labels, NODE_GROUP_LABEL: name}}
             if group.taints:
                 taints = [t.model_dump() for t in group.taints]
@@ -83,7 +87,8 @@ def kind_config(*, env: Environment, image: str) -> dict[str, Any]:
             nodes.append(node)
     # kind's own CNI (kindnetd) cannot be had here: kind_network wires the nodes instead.
     return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "networking": {"disableDefaultCNI": True},
-            "nodes": nodes, "kubeadmConfigPatches": [KUBELET_PATCH] if image.startswith(f"{NODE_REPOSITORY}:") else []}
+            "nodes": nodes, "kubeadmConfigPatches": [KUBELET_PATCH] if image.startswith(f"{NODE_REPOSITORY}:") else [],
+            "containerdConfigPatches": [registry.containerd_patch()] if registry else []}
 
 
 def advertised_gpus(env: Environment) -> dict[str, int]:
@@ -100,9 +105,9 @@ KUBELET_PATCH = "kind: KubeletConfiguration\nresolvConf: /etc/resolv.pods.conf\n
 class KindProvider:
     name: ProviderName = "kind"
 
-    def __init__(self, *, images: list[str] | None = None, image: str | None = None,
+    def __init__(self, *, registry: LocalRegistry | None = None, image: str | None = None,
                  log: Callable[[str], None] = lambda _: None) -> None:
-        self.images = images or []
+        self.registry = registry
         self._image = image
         self.log = log
 
@@ -144,7 +149,11 @@ class KindProvider:
         created = False
         if not self.exists(cluster):
             config = state_dir() / f"kind-{cluster}.yaml"
-            config.write_text(yaml.safe_dump(kind_config(env=env, image=self.image), sort_keys=False))
+            # It holds the registry's credentials: readable by its owner only.
+            config.touch(mode=0o600)
+            config.chmod(0o600)
+            config.write_text(yaml.safe_dump(kind_config(env=env, image=self.image, registry=self.registry),
+                                             sort_keys=False))
             try:
                 self._create_nodes(cluster, config)
                 self._network(cluster)
@@ -156,10 +165,11 @@ class KindProvider:
         else:
             self._network(cluster)  # idempotent; a restarted node gets its routes back
             self._advertise_gpus(cluster, env)
-        images = self.images or _present([env.image(spec.name) for spec in APP_IMAGES])
-        if images:
-            # Pods use pull policy Never/IfNotPresent with these references: the nodes must hold them.
-            run([str(self._kind()), "load", "docker-image", "--name", cluster, *images], timeout=600)
+        if self.registry:  # the nodes pull from it by name on kind's network
+            from harness.containers.engine import start_engine
+            from harness.containers.registry import connect
+
+            connect(start_engine().client, KIND_NETWORK)
         return ClusterInfo(
             provider="kind", name=cluster, kubeconfig=self.kubeconfig(cluster), created=created, simulated=False,
             seconds=time.monotonic() - started,
