@@ -12,6 +12,7 @@ from argocd.cli import app as argocd_app
 from environments import EnvironmentFileError, environment_names, load_environment
 from harness.clusters.cli import app as cluster_app
 from harness.containers.cli import app as images_app
+from harness.containers.cli import push_cmd
 from harness.load.cli import app as load_app
 from harness.stack_cli import app as stack_app
 from harness.toolchain.cli import app as toolchain_app
@@ -26,7 +27,11 @@ harness_app.add_typer(cluster_app, name="cluster")
 harness_app.add_typer(images_app, name="images")
 harness_app.add_typer(load_app, name="load")
 
+images_top = typer.Typer(no_args_is_help=True, help="Images: push the app images to an environment's registry.")
+images_top.command("push")(push_cmd)
+
 app.command("up")(up_command)
+app.add_typer(images_top, name="images")
 app.add_typer(stack_app, name="stack")
 app.add_typer(env_app, name="env")
 app.add_typer(apps_app, name="apps")

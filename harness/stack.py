@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,11 +38,12 @@ from harness.argocd_local.gitserver import GIT_PORT, git_server_name
 from harness.ports import LOOPBACK
 from harness.config import cache_root
 from harness.containers import registry
+from harness.containers.build import REPO_ROOT
 from harness.containers.platform import REDIS_IMAGE, argocd_image
 from harness.toolchain import ensure_tool
 from infra.gitops import argocd_settings
 from infra.local import CONFIG, LocalTarget
-from infra.platform import PROJECT, deploy
+from infra.platform import IMAGE_DIGESTS, PROJECT, deploy
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
 T = TypeVar("T")
@@ -199,3 +201,21 @@ def local_stack(env: Environment, *, state: Path, kubeconfig: Path, argocd_manif
         values[f"{CONFIG}:registryCredentials"] = auto.ConfigValue(registry.local_registry().credentials(), secret=True)
     stack.set_all_config(values)
     return stack
+
+
+def record_pushed(env: Environment) -> str:
+    """Where `mlops images push` leaves the digests (env.images) for the next `pulumi up`: the
+    local site's images.json, or the cloud stack's config mlops:imageDigests. Returns where."""
+    if env.aws is None:
+        site = LocalSite.of(env)
+        site.record_images(env)
+        return str(site.images_file)
+    key = f"{CONFIG}:{IMAGE_DIGESTS}"
+    done = subprocess.run([str(ensure_tool("pulumi")), "config", "set", "--stack", env.name, key,
+                           json.dumps(env.images.digests, sort_keys=True)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise StackError(f"stack {env.name}: `pulumi config set {key}` failed: {reason}; is this shell logged "
+                         "in to the stack's backend (`pulumi login`)? The images are pushed: set it by hand")
+    return f"stack {env.name}'s config {key}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -65,3 +66,53 @@ def clean_cmd() -> None:
     for line in removed:
         console.print(f"removed {line}")
     console.print(f"[green]ok[/] {len(removed)} object(s) removed")
+
+
+def push_cmd(
+    env_name: str = typer.Argument(..., metavar="ENV", help="local, or a cloud environment whose stack is up"),
+    stack_outputs: Path | None = typer.Option(
+        None, help="a cloud stack's `pulumi stack output --json` (its gitops_metadata names the ECR prefix)"),
+    set_config: bool = typer.Option(True, help="set the stack's mlops:imageDigests (`pulumi config set`)"),
+) -> None:
+    """Build what changed and push the app images to the environment's registry: the local
+    registry for `local`, the stack's ECR for a cloud one. A rerun with nothing changed pushes
+    nothing. The digests go to the stack's config, and from there into the tree."""
+    from apps.cloud import CloudMetadata, CloudMetadataError
+    from environments import EnvironmentFileError, load_environment
+    from harness.stack import StackError, record_pushed
+    from harness.containers import registry
+    from harness.containers.build import ensure_app_images, ensure_images
+    from harness.containers.engine import start_engine
+    from harness.containers.settings import default_settings
+
+    with one_line_errors(ContainersError, WaitTimeoutError, EnvironmentFileError, CloudMetadataError, StackError):
+        env = load_environment(env_name)
+        if env.aws is not None and stack_outputs is None:
+            raise ContainersError(f"env {env.name}: pushing to its ECR needs the stack's outputs: "
+                                  f"--stack-outputs FILE (FILE from `pulumi stack output --json --stack {env.name}`)")
+        # ECR's login first: a refused one costs no build.
+        target = registry.ecr_target(CloudMetadata.from_stack_outputs(stack_outputs).registry) if stack_outputs else None
+        engine = start_engine()
+        settings = default_settings()
+        with console.status("building images…") as status:
+            def log(line: str) -> None:
+                status.update(line)
+                console.print(line, highlight=False, markup=False)
+
+            if target is None:
+                images = ensure_images(engine.client, settings=settings, log=log)
+                pushed = registry.push_local(engine.client, images.by_repository(), settings=settings, log=log)
+            else:
+                from harness.containers.base import ensure_base_image
+
+                base = ensure_base_image(engine.client, settings=settings, log=log)
+                built = ensure_app_images(engine.client, settings=settings, base_image=base, log=log)
+                pushed = registry.PushedImages(target, registry.push_images(
+                    engine.client, target, {b.name: b.tag for b in built}, log=log))
+        where = record_pushed(pushed.deployed(env)) if set_config else "nowhere (--no-set-config)"
+    table = Table("image", "reference", "pushed")
+    for name, push in sorted(pushed.images.items()):
+        table.add_row(name, pushed.reference(name), "yes" if push.pushed else "already there")
+    console.print(table)
+    console.print(f"[green]ok[/] {pushed.count()} of {len(pushed.images)} pushed to {pushed.target.host}; "
+                  f"digests recorded in {where}")

@@ -30,7 +30,7 @@ import httpx
 
 from apps.waiting import wait_for
 from argocd.errors import PublishError
-from argocd.images import api_url, manifest_digest
+from argocd.images import ECR_HOST, api_url, manifest_digest
 from harness.config import cache_root
 from harness.containers.containers import APP_UID
 from harness.containers.errors import ContainersError
@@ -222,6 +222,31 @@ class PushedImages:
         namespace = f"/{self.target.namespace}" if self.target.namespace else ""
         return with_overrides(env, {"images": {"registry": f"{self.target.host}{namespace}", "pull_policy": "IfNotPresent",
                                                "digests": {n: self.images[n].digest for n in names}}})
+
+
+def ecr_target(registry: str) -> RegistryTarget:
+    """A stack's ECR prefix (`<account>.dkr.ecr.<region>.amazonaws.com/<namespace>`, its
+    `image_registry` output) with push credentials from `ecr:GetAuthorizationToken` for that
+    account and region, through boto3 and the caller's AWS credentials."""
+    import base64
+
+    import boto3
+    import botocore.exceptions
+
+    host, _, namespace = registry.partition("/")
+    match = ECR_HOST.match(host)
+    if not match:
+        raise RegistryError(f"{registry!r} is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com/...): "
+                            "is it the stack's image_registry output?")
+    todo = f"give this shell AWS credentials for account {match['account']} (AWS_PROFILE, `aws sso login`)"
+    try:
+        answer = boto3.client("ecr", region_name=match["region"]).get_authorization_token(
+            registryIds=[match["account"]])
+        token = answer["authorizationData"][0]["authorizationToken"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        raise RegistryError(f"ECR login to {host} failed: {e}; {todo}") from None
+    username, _, password = base64.b64decode(token).decode().partition(":")
+    return RegistryTarget(host=host, username=username, password=password, what_to_do=todo, namespace=namespace)
 
 
 def push_local(client: docker.DockerClient, images: Mapping[str, str], *, settings: ContainersSettings,

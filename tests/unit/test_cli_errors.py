@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -30,6 +33,8 @@ NO_SUCH_ENV = "no such environment 'nope'"
         (["harness", "toolchain", "path", "nope"], "unknown tool 'nope'"),
         (["stack", "preview", "nope"], NO_SUCH_ENV),
         (["up", "nope"], NO_SUCH_ENV),
+        (["images", "push", "nope"], NO_SUCH_ENV),
+        (["images", "push", "dev"], "pushing to its ECR needs the stack's outputs: --stack-outputs FILE"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )
@@ -59,3 +64,27 @@ def test_an_option_read_from_the_environment_is_read_when_the_command_runs(tmp_p
     result = CliRunner().invoke(app, ["apps", "fraud", "status"], env={"QUEUE_ROOT": str(tmp_path)})
     assert result.exit_code == 0, (result.output, result.exception)
     assert "/mnt/flashblade" not in result.output
+
+
+def test_an_ecr_push_without_aws_credentials_fails_before_any_build_naming_the_registry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real boto3 against no credentials: one line naming the registry and what to do."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"gitops_metadata": {"registry": "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/ml/dev"}}))
+    result = CliRunner().invoke(app, ["images", "push", "dev", "--stack-outputs", str(outputs)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        "error: ECR login to 123456789012.dkr.ecr.ap-southeast-2.amazonaws.com failed: Unable to locate credentials; "
+        "give this shell AWS credentials for account 123456789012 (AWS_PROFILE, `aws sso login`)"]
+
+
+def test_an_image_push_to_a_registry_that_is_not_ecr_is_refused_naming_it(tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"gitops_metadata": {"registry": "ghcr.io/acme"}}))
+    result = CliRunner().invoke(app, ["images", "push", "dev", "--stack-outputs", str(outputs)])
+    assert result.exit_code == 1 and "'ghcr.io/acme' is not an ECR registry" in result.stderr, result.output
