@@ -30,6 +30,7 @@ from apps.waiting import wait_for
 from argocd.publish import publish
 from argocd.render import render_environment
 from environments import Environment, load_environment
+from environments.loader import with_overrides
 from harness.argocd_local.applications import applications, wait_applications
 from harness.argocd_local.loop import application_names
 from harness.clusters.diagnostics import dump
@@ -147,8 +148,8 @@ def test_the_hpa_scales_out_under_load_and_back_in(loop: Loop, tmp_path: Path) -
 
 def test_a_push_is_synced_within_the_poll_interval(loop: Loop) -> None:
     """A publish (what `mlops argocd publish local` does) reaches the cluster without a webhook."""
-    changed = load_environment("local", {"gitops": {"repo_url": loop.env.gitops.repo_url},
-                                         "apps": {"inference_api": {"batch_limit": 200}}})
+    # The images the main job pushed stay as they are (by digest): only the API's limit changes.
+    changed = with_overrides(loop.site.deployed(), {"apps": {"inference_api": {"batch_limit": 200}}})
     tree = render_environment(changed, repo_url=loop.site.clone_url)
     started = time.monotonic()
     commit = publish(changed, tree).commit
