@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from environments.model import ImageDigest
 
 # The stack output that carries it (infra exports it, argocd reads it).
 STACK_OUTPUT = "gitops_metadata"
@@ -30,7 +31,7 @@ class CloudMetadata(BaseModel):
     registry: str = ""
     # Image name -> the digest `mlops images push` reported (the stack's config mlops:imageDigests):
     # the tree names images by digest, what was pushed and nothing else.
-    image_digests: dict[str, Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = {}
+    image_digests: dict[str, ImageDigest] = {}
     # App or add-on name -> the IAM role its service account assumes.
     role_arns: dict[str, str] = {}
     # What the add-ons' values name (the cluster's name and region are the environment's).

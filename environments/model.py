@@ -34,6 +34,9 @@ CpuQuantity = Annotated[str, AfterValidator(checked_cpu)]
 MemoryQuantity = Annotated[str, AfterValidator(checked_memory)]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 Cron = Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
+# An image's content digest as a registry reports it on push.
+IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
+ImageDigest = Annotated[str, Field(pattern=IMAGE_DIGEST)]
 Version = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
 # The ways in to the inference API (InferenceApi.expose).
 Expose = Literal["cluster_ip", "node_port", "load_balancer", "ingress"]
@@ -466,7 +469,7 @@ class Images(Strict):
     pull_policy: Literal["IfNotPresent", "Never", "Always"]
     # Image name -> the digest its push reported (`mlops images push`): the tree then names
     # `<registry>/<name>@<digest>`, what was pushed and nothing else. Set by the stack, not in files.
-    digests: dict[str, Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = {}
+    digests: dict[str, ImageDigest] = {}
 
     @field_validator("tag")
     @classmethod

@@ -22,6 +22,7 @@ from apps.cloud import STACK_OUTPUT, CloudMetadata
 from argocd import catalog
 from argocd.render import service_accounts
 from environments import Environment
+from environments.model import IMAGE_DIGEST
 from infra import guardrails
 from infra.addons import PlatformAddons, PlatformAddonsArgs
 from infra.cluster import Cluster, ClusterArgs
@@ -57,7 +58,7 @@ class MlPlatformArgs:
 
 def required_digests(env: Environment, digests: dict[str, str], images: set[str]) -> dict[str, str]:
     """The digests of `images`, or one line naming what is missing and what to run."""
-    bad = sorted(name for name, digest in digests.items() if not re.fullmatch(r"sha256:[0-9a-f]{64}", str(digest)))
+    bad = sorted(name for name, digest in digests.items() if not re.fullmatch(IMAGE_DIGEST, str(digest)))
     if bad:
         raise InfraError(f"stack {env.name}: {CONFIG}:{IMAGE_DIGESTS}.{bad[0]} is not a sha256 digest "
                          f"(sha256:<64 hex>): {digests[bad[0]]!r}")

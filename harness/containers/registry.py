@@ -35,6 +35,7 @@ from harness.config import cache_root
 from harness.containers.containers import APP_UID
 from harness.containers.errors import ContainersError
 from environments import Environment
+from environments.model import IMAGE_DIGEST
 from environments.loader import with_overrides
 from harness.containers.images import APP_IMAGES
 from harness.containers.platform import ensure_registry_image
@@ -45,7 +46,7 @@ PORT = 5000  # inside the container
 HOST_PORT = 5001  # on 127.0.0.1
 HOST = f"localhost:{HOST_PORT}"  # what the host pushes to and every `local` image reference names
 USERNAME = "mlops"
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(IMAGE_DIGEST)
 CONFIG = """\
 version: 0.1
 log: {level: warn, formatter: text}
