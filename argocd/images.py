@@ -67,19 +67,19 @@ def require_held(env: Environment, *, credentials: str | None = None) -> None:
     todo = f"push them: mlops images push {env.name}"
     for name, digest in sorted(env.images.digests.items()):
         repository = f"{namespace}/{name}" if namespace else name
-        held = (_ecr_holds(host, repository, digest, todo) if ECR_HOST.match(host)
+        ecr = ECR_HOST.match(host)
+        held = (_ecr_holds(ecr, repository, digest, todo) if ecr
                 else manifest_digest(host, repository, digest, credentials=credentials, what_to_do=todo) is not None)
         if not held:
             raise PublishError(f"env {env.name}: image {registry}/{name}@{digest} is not in registry {host}; "
                                f"nothing was published: {todo}")
 
 
-def _ecr_holds(host: str, repository: str, digest: str, todo: str) -> bool:
+def _ecr_holds(match: re.Match[str], repository: str, digest: str, todo: str) -> bool:
     import boto3
     import botocore.exceptions
 
-    match = ECR_HOST.match(host)
-    assert match is not None
+    host = match.group(0)
     ecr = boto3.client("ecr", region_name=match["region"])
     try:
         ecr.describe_images(registryId=match["account"], repositoryName=repository, imageIds=[{"imageDigest": digest}])

@@ -81,7 +81,7 @@ def push_cmd(
     from environments import EnvironmentFileError, load_environment
     from harness.stack import StackError, record_pushed
     from harness.containers import registry
-    from harness.containers.build import ensure_app_images, ensure_images
+    from harness.containers.build import ensure_images
     from harness.containers.engine import start_engine
     from harness.containers.settings import default_settings
 
@@ -99,16 +99,12 @@ def push_cmd(
                 status.update(line)
                 console.print(line, highlight=False, markup=False)
 
+            # `local` also pulls the base (probe pods) and MinIO (its store) from its registry.
+            images = ensure_images(engine.client, settings=settings, with_minio=target is None, log=log)
             if target is None:
-                images = ensure_images(engine.client, settings=settings, log=log)
                 pushed = registry.push_local(engine.client, images.by_repository(), settings=settings, log=log)
             else:
-                from harness.containers.base import ensure_base_image
-
-                base = ensure_base_image(engine.client, settings=settings, log=log)
-                built = ensure_app_images(engine.client, settings=settings, base_image=base, log=log)
-                pushed = registry.PushedImages(target, registry.push_images(
-                    engine.client, target, {b.name: b.tag for b in built}, log=log))
+                pushed = registry.PushedImages(target, registry.push_images(engine.client, target, images.tags(), log=log))
         where = record_pushed(pushed.deployed(env)) if set_config else "nowhere (--no-set-config)"
     table = Table("image", "reference", "pushed")
     for name, push in sorted(pushed.images.items()):

@@ -80,6 +80,10 @@ class RegistryTarget:
     def auth(self) -> dict[str, str]:
         return {"username": self.username, "password": self.password}
 
+    def credentials(self) -> str:
+        """"user:password", as the registry check takes them."""
+        return f"{self.username}:{self.password}"
+
     def repository(self, name: str) -> str:
         return f"{self.namespace}/{name}" if self.namespace else name
 
@@ -103,7 +107,7 @@ class LocalRegistry:
                               what_to_do="is the local registry up? `mlops images push local` starts it")
 
     def credentials(self) -> str:
-        return f"{USERNAME}:{self.password}"
+        return self.target().credentials()
 
     def node_hosts_dir(self) -> Path:
         """containerd's certs.d for kind's nodes (mounted read-only at /etc/containerd/certs.d)."""
@@ -277,7 +281,7 @@ def push_images(client: docker.DockerClient, target: RegistryTarget, images: Map
         tag = local.rsplit(":", 1)[1]
         try:
             digest = manifest_digest(target.host, target.repository(name), tag,
-                                     credentials=f"{target.username}:{target.password}", what_to_do=target.what_to_do)
+                                     credentials=target.credentials(), what_to_do=target.what_to_do)
         except PublishError as e:
             raise RegistryError(str(e)) from None
         if digest is not None:
