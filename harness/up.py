@@ -151,10 +151,9 @@ def up(env: Environment, *, provider: str, cluster: str | None = None,
 
         with step(summary, "images") as out:
             if in_cluster:  # the images alone: the store and the apps run as pods, pulled from the registry
-                client_docker = start_engine(settings).client
-                images = ensure_images(client_docker, settings=settings or default_settings(), log=print)
-                pushed = push_local(client_docker, images.by_repository(), settings=settings or default_settings(),
-                                    log=print)
+                client_docker, build_settings = start_engine(settings).client, settings or default_settings()
+                images = ensure_images(client_docker, settings=build_settings, log=print)
+                pushed = push_local(client_docker, images.by_repository(), settings=build_settings, log=print)
                 env = pushed.deployed(env)
                 site.record_images(env)
                 for name, push in sorted(pushed.images.items()):
