@@ -17,11 +17,16 @@ import pytest
 from apps.inference import ModelRegistry, synthetic_dataset, train
 from apps.inference.registry import ACTIVE_FILE, ONNX_FILE, ActivePointer
 from apps.waiting import wait_for
+from environments import load_environment
+from environments.model import feature_names
 from harness.containers.runners import Running
 from harness.containers.services import S3Service
 
 pytestmark = pytest.mark.e2e
-DATA = synthetic_dataset(n_samples=600, n_features=12, seed=3)
+# The container runs as local's Deployment, whose ConfigMap pins its family's contract (seed 001's
+# 20 features): models of another schema are refused, so these are trained on it.
+API_FEATURES = feature_names(load_environment("local").apps.inference_api.features) or []
+DATA = synthetic_dataset(n_samples=600, n_features=len(API_FEATURES), seed=3)
 RELOAD_S = "0.5"
 
 
